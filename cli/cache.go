@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crossin-lab/crossin/runner/cache"
+)
+
+func init() {
+	g := Group("cache", "Inspect and manage the content-addressed cache of stage outputs")
+	g.PersistentFlags().String("dir", "", "cache directory (default $CROSSIN_CACHE or the user cache dir)")
+
+	var lsJSON bool
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List cached stages (oldest first)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cacheOpen(cmd)
+			if err != nil {
+				return err
+			}
+			entries, errs := c.List()
+			w := cmd.OutOrStdout()
+			if lsJSON {
+				enc := json.NewEncoder(w)
+				for _, e := range entries {
+					if err := enc.Encode(e); err != nil {
+						return err
+					}
+				}
+			} else {
+				fmt.Fprintf(w, "%-12s  %-6s  %-40s  %9s  %8s  %s\n", "ACTION", "KIND", "STAGE", "SIZE", "TOOK", "CREATED")
+				for _, e := range entries {
+					fmt.Fprintf(w, "%-12s  %-6s  %-40s  %9s  %8s  %s\n", e.ActionID[:12], e.Kind, e.Stage,
+						cacheBytes(e.Size), e.Duration.Round(time.Millisecond), e.Time.Local().Format("2006-01-02 15:04:05"))
+				}
+				n, size := c.Usage()
+				fmt.Fprintf(w, "%d entries, %s in %s\n", n, cacheBytes(size), c.Dir())
+			}
+			for _, err := range errs {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v (run `crossin cache verify`)\n", err)
+			}
+			return nil
+		},
+	}
+	ls.Flags().BoolVar(&lsJSON, "json", false, "one JSON object per entry")
+
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Re-hash every cached output; remove (so the next run rebuilds) any that is damaged",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cacheOpen(cmd)
+			if err != nil {
+				return err
+			}
+			ok, problems := c.Verify()
+			for _, p := range problems {
+				fmt.Fprintf(cmd.OutOrStdout(), "corrupt  %s  %s: %s (removed)\n", p.ActionID[:12], p.Stage, p.Reason)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d entries ok, %d corrupt\n", ok, len(problems))
+			if len(problems) > 0 {
+				return fmt.Errorf("cache verify: %d corrupt entries removed; the next run rebuilds them", len(problems))
+			}
+			return nil
+		},
+	}
+
+	var keepDays float64
+	gc := &cobra.Command{
+		Use:   "gc",
+		Short: "Remove entries unused for --keep-days, unreferenced outputs and abandoned work",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keepDays < 0 {
+				return Usagef("--keep-days must be >= 0")
+			}
+			c, err := cacheOpen(cmd)
+			if err != nil {
+				return err
+			}
+			l, err := c.Exclusive(cmd.Context(), func() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "waiting for running crossin processes to finish...")
+			})
+			if err != nil {
+				return err
+			}
+			defer l.Unlock()
+			st := c.GC(time.Duration(keepDays * 24 * float64(time.Hour)))
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d entries, %d outputs (%s), %d abandoned work dirs, %d temp files; kept %d entries (%s)\n",
+				st.Entries, st.Outputs, cacheBytes(st.Bytes), st.WorkDirs, st.TempFiles, st.KeptEntries, cacheBytes(st.KeptBytes))
+			return nil
+		},
+	}
+	gc.Flags().Float64Var(&keepDays, "keep-days", 30, "keep entries used within this many days (0 removes all)")
+
+	var all bool
+	rm := &cobra.Command{
+		Use:   "rm [ACTION-PREFIX|STAGE]...",
+		Short: "Remove cache entries by action ID prefix or stage name (--all: everything)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all == (len(args) > 0) {
+				return Usagef("cache rm: give stage names or action ID prefixes, or --all")
+			}
+			c, err := cacheOpen(cmd)
+			if err != nil {
+				return err
+			}
+			l, err := c.Exclusive(cmd.Context(), func() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "waiting for running crossin processes to finish...")
+			})
+			if err != nil {
+				return err
+			}
+			defer l.Unlock()
+			if all {
+				st := c.GC(0)
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %d entries, %d outputs (%s)\n", st.Entries, st.Outputs, cacheBytes(st.Bytes))
+				return nil
+			}
+			removed := 0
+			var missing []string
+			for _, a := range args {
+				es := c.Find(a)
+				if len(es) == 0 {
+					missing = append(missing, a)
+					continue
+				}
+				for _, e := range es {
+					if err := c.Remove(e.ActionID); err == nil {
+						removed++
+						fmt.Fprintf(cmd.OutOrStdout(), "removed %s  %s\n", e.ActionID[:12], e.Stage)
+					}
+				}
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("cache rm: no entry matches %s (see `crossin cache ls`)", strings.Join(missing, ", "))
+			}
+			return nil
+		},
+	}
+	rm.Flags().BoolVar(&all, "all", false, "remove every entry and output")
+
+	dir := &cobra.Command{
+		Use:   "dir",
+		Short: "Print the cache directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cacheOpen(cmd)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), c.Dir())
+			return nil
+		},
+	}
+	g.AddCommand(ls, verify, gc, rm, dir)
+}
+
+// cacheOpen opens the cache named by --dir (if the command has it) or the
+// default one.
+func cacheOpen(cmd *cobra.Command) (*cache.Cache, error) {
+	if f := cmd.Flags().Lookup("dir"); f != nil && f.Value.String() != "" {
+		return cache.Open(f.Value.String())
+	}
+	return cache.OpenDefault()
+}
+
+func cacheBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,264 @@
+// Package tensor holds the float32 kernels of the embedded engine: a
+// matrix product in the three layouts training needs and parallel loops.
+//
+// Determinism: every element of a product is computed by one fixed
+// sequence of operations that depends only on its row of A, its row of B
+// and K: eight interleaved partial sums over k (k mod 8), reduced by a fixed
+// tree, then the k%8 tail added in order. The work is split into tiles of
+// C whose partition does not depend on the number of goroutines, and tiles
+// never share an output, so results are byte-identical for any GOMAXPROCS
+// and independent of the row's position in a batch (a sequence scores the
+// same alone or batched).
+//
+// On amd64 with AVX2 and FMA the inner 3×4 and 1×4 tiles run in assembly;
+// elsewhere a pure-Go kernel does the same arithmetic (with separate
+// multiply and add, so the last bits can differ from the FMA path).
+package tensor
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Tile sizes of the parallel decomposition. They are constants so that the
+// partition (and hence the results) never depends on the thread count.
+const (
+	blockM = 96 // rows of A per task (multiple of 3)
+	blockN = 64 // rows of B per task (multiple of 4)
+	// serialWork is the m*n*k below which a product runs on the caller's
+	// goroutine: spawning costs more than it saves.
+	serialWork = 1 << 17
+)
+
+// MatMulNT computes C[m×n] = A[m×k]·B[n×k]ᵀ, or adds it to C when
+// accumulate is true. All matrices are dense row-major. This is the layout
+// of a linear layer y = x·Wᵀ with W stored [out, in].
+func MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
+	checkLen("MatMulNT", c, a, b, m*n, m*k, n*k)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		if !accumulate {
+			clear(c[:m*n])
+		}
+		return
+	}
+	mt := (m + blockM - 1) / blockM
+	nt := (n + blockN - 1) / blockN
+	tasks := mt * nt
+	run := func(t int) {
+		i0 := (t % mt) * blockM
+		j0 := (t / mt) * blockN
+		ntTile(c, a, b, m, n, k, i0, min(i0+blockM, m), j0, min(j0+blockN, n), accumulate)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if workers == 1 || tasks == 1 || m*n*k < serialWork {
+		for t := 0; t < tasks; t++ {
+			run(t)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	w := min(workers, tasks)
+	wg.Add(w - 1)
+	body := func() {
+		for {
+			t := int(next.Add(1) - 1)
+			if t >= tasks {
+				return
+			}
+			run(t)
+		}
+	}
+	for i := 0; i < w-1; i++ {
+		go func() { defer wg.Done(); body() }()
+	}
+	body()
+	wg.Wait()
+}
+
+// ntTile computes rows [i0,i1) × columns [j0,j1) of C = A·Bᵀ.
+func ntTile(c, a, b []float32, m, n, k, i0, i1, j0, j1 int, acc bool) {
+	k8 := k &^ 7
+	var out [12]float32
+	var padB []float32 // zero-padded copy of the last, partial group of B rows
+	for j := j0; j < j1; j += 4 {
+		nb := min(4, j1-j)
+		bp := b[j*k:]
+		if nb < 4 {
+			if padB == nil {
+				padB = make([]float32, 4*k)
+			}
+			clear(padB)
+			copy(padB, b[j*k:(j+nb)*k])
+			bp = padB
+		}
+		i := i0
+		for ; i+3 <= i1; i += 3 {
+			kernel3x4(a[i*k:], bp, k, k8, &out)
+			tail(a[i*k:], bp, k, k8, 3, &out)
+			store(c, n, i, j, 3, nb, &out, acc)
+		}
+		for ; i < i1; i++ {
+			kernel1x4(a[i*k:], bp, k, k8, &out)
+			tail(a[i*k:], bp, k, k8, 1, &out)
+			store(c, n, i, j, 1, nb, &out, acc)
+		}
+	}
+}
+
+// tail adds the k%8 trailing products, in order, to the tile sums.
+func tail(a, b []float32, k, k8, rows int, out *[12]float32) {
+	if k8 == k {
+		return
+	}
+	for r := 0; r < rows; r++ {
+		ar := a[r*k : r*k+k]
+		for q := 0; q < 4; q++ {
+			br := b[q*k : q*k+k]
+			s := out[r*4+q]
+			for p := k8; p < k; p++ {
+				s += ar[p] * br[p]
+			}
+			out[r*4+q] = s
+		}
+	}
+}
+
+func store(c []float32, n, i, j, rows, cols int, out *[12]float32, acc bool) {
+	for r := 0; r < rows; r++ {
+		row := c[(i+r)*n+j : (i+r)*n+j+cols]
+		if acc {
+			for q := range row {
+				row[q] += out[r*4+q]
+			}
+		} else {
+			for q := range row {
+				row[q] = out[r*4+q]
+			}
+		}
+	}
+}
+
+// kernelGo3x4 is the portable 3×4 tile: out[r*4+q] = Σ_{p<k8} a_r[p]·b_q[p]
+// with eight lane sums reduced as ((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7)),
+// the order the AVX2 kernel uses.
+func kernelGo(a, b []float32, k, k8, rows int, out *[12]float32) {
+	for r := 0; r < rows; r++ {
+		ar := a[r*k : r*k+k8]
+		for q := 0; q < 4; q++ {
+			br := b[q*k : q*k+k8]
+			var l [8]float32
+			for p := 0; p < k8; p += 8 {
+				l[0] += ar[p] * br[p]
+				l[1] += ar[p+1] * br[p+1]
+				l[2] += ar[p+2] * br[p+2]
+				l[3] += ar[p+3] * br[p+3]
+				l[4] += ar[p+4] * br[p+4]
+				l[5] += ar[p+5] * br[p+5]
+				l[6] += ar[p+6] * br[p+6]
+				l[7] += ar[p+7] * br[p+7]
+			}
+			out[r*4+q] = ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]))
+		}
+	}
+}
+
+// MatMulNN computes C[m×n] (+)= A[m×k]·B[k×n]. B is transposed into a
+// scratch buffer first so the product runs through the NT kernel (the
+// transpose is O(k·n), negligible beside the O(m·n·k) product).
+func MatMulNN(c, a, b []float32, m, n, k int, accumulate bool) {
+	checkLen("MatMulNN", c, a, b, m*n, m*k, k*n)
+	bt := getScratch(n * k)
+	Transpose(bt, b, k, n)
+	MatMulNT(c, a, bt, m, n, k, accumulate)
+	putScratch(bt)
+}
+
+// MatMulTN computes C[m×n] (+)= A[k×m]ᵀ·B[k×n] (the weight-gradient
+// layout: dW = dYᵀ·X). Both operands are transposed into scratch.
+func MatMulTN(c, a, b []float32, m, n, k int, accumulate bool) {
+	checkLen("MatMulTN", c, a, b, m*n, k*m, k*n)
+	at := getScratch(m * k)
+	bt := getScratch(n * k)
+	Transpose(at, a, k, m)
+	Transpose(bt, b, k, n)
+	MatMulNT(c, at, bt, m, n, k, accumulate)
+	putScratch(at)
+	putScratch(bt)
+}
+
+// Transpose writes the transpose of src[rows×cols] into dst[cols×rows].
+func Transpose(dst, src []float32, rows, cols int) {
+	if len(src) < rows*cols || len(dst) < rows*cols {
+		panic(fmt.Sprintf("tensor.Transpose: buffers of %d and %d elements for %d×%d", len(src), len(dst), rows, cols))
+	}
+	const t = 32
+	for i0 := 0; i0 < rows; i0 += t {
+		for j0 := 0; j0 < cols; j0 += t {
+			for i := i0; i < min(i0+t, rows); i++ {
+				for j := j0; j < min(j0+t, cols); j++ {
+					dst[j*rows+i] = src[i*cols+j]
+				}
+			}
+		}
+	}
+}
+
+var scratch sync.Pool
+
+func getScratch(n int) []float32 {
+	if p, ok := scratch.Get().(*[]float32); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]float32, n)
+}
+
+func putScratch(s []float32) { scratch.Put(&s) }
+
+// checkLen panics on a programming error (a buffer shorter than its
+// declared shape): these are internal invariants, not input validation.
+func checkLen(op string, c, a, b []float32, nc, na, nb int) {
+	if len(c) < nc || len(a) < na || len(b) < nb {
+		panic(fmt.Sprintf("tensor.%s: buffers C %d, A %d, B %d elements, shapes need %d, %d, %d", op, len(c), len(a), len(b), nc, na, nb))
+	}
+}
+
+// Parallel runs fn over [0,n) split into contiguous chunks of at least
+// grain items on up to GOMAXPROCS goroutines. The chunks are fixed by n and
+// grain alone, so a body that writes only its own items is deterministic.
+func Parallel(n, grain int, fn func(lo, hi int)) {
+	if grain < 1 {
+		grain = 1
+	}
+	chunks := (n + grain - 1) / grain
+	workers := runtime.GOMAXPROCS(0)
+	if chunks <= 1 || workers == 1 {
+		if n > 0 {
+			fn(0, n)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	w := min(workers, chunks)
+	wg.Add(w - 1)
+	body := func() {
+		for {
+			c := int(next.Add(1) - 1)
+			if c >= chunks {
+				return
+			}
+			fn(c*grain, min((c+1)*grain, n))
+		}
+	}
+	for i := 0; i < w-1; i++ {
+		go func() { defer wg.Done(); body() }()
+	}
+	body()
+	wg.Wait()
+}

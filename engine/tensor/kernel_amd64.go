@@ -1,0 +1,33 @@
+package tensor
+
+import "golang.org/x/sys/cpu"
+
+// useAVX2 selects the assembly tiles; the GODEBUG-free switch lets tests
+// compare both paths.
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func dot3x4AVX2(a *float32, b *float32, k int, k8 int, out *[12]float32)
+
+//go:noescape
+func dot1x4AVX2(a *float32, b *float32, k int, k8 int, out *[12]float32)
+
+func kernel3x4(a, b []float32, k, k8 int, out *[12]float32) {
+	if useAVX2 && k8 > 0 {
+		_ = a[2*k+k8-1]
+		_ = b[3*k+k8-1]
+		dot3x4AVX2(&a[0], &b[0], k, k8, out)
+		return
+	}
+	kernelGo(a, b, k, k8, 3, out)
+}
+
+func kernel1x4(a, b []float32, k, k8 int, out *[12]float32) {
+	if useAVX2 && k8 > 0 {
+		_ = a[k8-1]
+		_ = b[3*k+k8-1]
+		dot1x4AVX2(&a[0], &b[0], k, k8, out)
+		return
+	}
+	kernelGo(a, b, k, k8, 1, out)
+}

@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package tensor
+
+const useAVX2 = false
+
+func kernel3x4(a, b []float32, k, k8 int, out *[12]float32) { kernelGo(a, b, k, k8, 3, out) }
+
+func kernel1x4(a, b []float32, k, k8 int, out *[12]float32) { kernelGo(a, b, k, k8, 1, out) }

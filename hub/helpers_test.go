@@ -1,0 +1,21 @@
+package hub
+
+import (
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"testing"
+)
+
+func urlPathUnescape(s string) (string, error) { return url.PathUnescape(s) }
+
+// filepathWalk calls fn for every regular file under root.
+func filepathWalk(t *testing.T, root string, fn func(path string)) {
+	t.Helper()
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			fn(p)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,105 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Lock is a held flock(2) lock. The kernel releases it when the process
+// dies, so a crashed runner never leaves a stage locked.
+type Lock struct {
+	f *os.File
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() {
+	if l == nil || l.f == nil {
+		return
+	}
+	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	_ = l.f.Close()
+	l.f = nil
+}
+
+// lockPollInterval is how often a blocked lock retries; flock cannot be
+// interrupted by a context, so waiting is a non-blocking poll.
+const lockPollInterval = 50 * time.Millisecond
+
+func lockFile(ctx context.Context, path string, how int, onWait func()) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("cache: lock: %w", err)
+	}
+	waited := false
+	for {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if err == nil {
+			return &Lock{f: f}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("cache: lock %s: %w", filepath.Base(path), err)
+		}
+		if !waited && onWait != nil {
+			onWait()
+		}
+		waited = true
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(lockPollInterval):
+		}
+	}
+}
+
+// LockAction takes the exclusive lock of actionID, waiting while another
+// goroutine or process holds it. onWait (may be nil) is called once if the
+// lock is busy, so the caller can report that it is waiting for another
+// runner. After taking the lock the caller must Get again: the holder may
+// have just stored the output.
+func (c *Cache) LockAction(ctx context.Context, actionID string, onWait func()) (*Lock, error) {
+	a := NormalizeID(actionID)
+	if err := checkID(a); err != nil {
+		return nil, err
+	}
+	return lockFile(ctx, filepath.Join(c.dir, "locks", a+".lock"), syscall.LOCK_EX, onWait)
+}
+
+// TryLockAction takes the lock of actionID if it is free; ok is false when
+// another holder has it.
+func (c *Cache) TryLockAction(actionID string) (l *Lock, ok bool, err error) {
+	a := NormalizeID(actionID)
+	if err := checkID(a); err != nil {
+		return nil, false, err
+	}
+	f, err := os.OpenFile(filepath.Join(c.dir, "locks", a+".lock"), os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return &Lock{f: f}, true, nil
+}
+
+// Use takes the cache-wide shared lock that a runner holds for its whole
+// run, so that gc and rm (which take it exclusively) never delete outputs a
+// running stage is reading.
+func (c *Cache) Use(ctx context.Context) (*Lock, error) {
+	return lockFile(ctx, filepath.Join(c.dir, "gc.lock"), syscall.LOCK_SH, nil)
+}
+
+// Exclusive takes the cache-wide lock exclusively (gc, rm).
+func (c *Cache) Exclusive(ctx context.Context, onWait func()) (*Lock, error) {
+	return lockFile(ctx, filepath.Join(c.dir, "gc.lock"), syscall.LOCK_EX, onWait)
+}

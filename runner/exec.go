@@ -1,0 +1,540 @@
+// Package runner executes a plan: it runs the DAG of stages with bounded
+// parallelism against the content-addressed cache (runner/cache), keeps
+// every stage's log with its outputs, resumes interrupted work, and reports
+// progress as a live view, plain lines or JSON-line events.
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/crossin-lab/crossin/runner/cache"
+	"github.com/crossin-lab/crossin/trainer"
+)
+
+// Stage is one unit of work of the executor.
+type Stage struct {
+	Name     string   // unique, human-readable ("train/tiny-x2x-s42")
+	Kind     string   // model, data, train, eval, score, report
+	ActionID string   // the plan's action key (hex, optionally "sha256:"-prefixed)
+	Deps     []string // names of the stages whose outputs this one reads
+	Retries  int      // extra attempts after a failure
+	// Run produces the stage's outputs in sc.OutDir. It must be idempotent
+	// over an interrupted OutDir: the directory survives a crash so that a
+	// training stage can resume from OutDir/checkpoints.
+	Run func(ctx context.Context, sc *StageContext) error
+}
+
+// StageContext is what a running stage gets.
+type StageContext struct {
+	Stage   *Stage
+	OutDir  string            // write outputs here; checkpoints/ inside it is kept across crashes
+	Inputs  map[string]string // dependency name -> its output directory (read-only)
+	Log     io.Writer         // the stage's log, kept with its outputs
+	Threads int               // CPU threads this stage may use
+	report  func(done, total int, msg string)
+}
+
+// Update reports the stage's progress (it implements trainer.Progress).
+func (sc *StageContext) Update(done, total int, msg string) {
+	if sc.report != nil {
+		sc.report(done, total, msg)
+	}
+}
+
+var _ trainer.Progress = (*StageContext)(nil)
+
+// Status of a stage after a run.
+const (
+	StatusCached  = "cached"  // reused from the cache
+	StatusRan     = "ran"     // run by this process
+	StatusShared  = "shared"  // run by another process sharing the cache, reused
+	StatusFailed  = "failed"  // ran and failed (after retries)
+	StatusSkipped = "skipped" // not run: a dependency failed or the run stopped
+)
+
+// Result is the outcome of one stage.
+type Result struct {
+	Stage     *Stage
+	Status    string
+	OutputID  string
+	OutputDir string
+	Duration  time.Duration // of this run (0 when cached)
+	Attempts  int
+	Err       error
+}
+
+// Options configure Execute.
+type Options struct {
+	Cache *cache.Cache
+	// Jobs bounds the stages running at once (default: the number of CPUs).
+	Jobs int
+	// FailFast stops every stage at the first failure; otherwise only the
+	// stages that depend on a failed one are skipped (keep going).
+	FailFast bool
+	// Threads is the CPU threads a stage may use (default: CPUs / Jobs).
+	Threads int
+	// Engine is recorded in cache entries ("embedded devel").
+	Engine string
+	// Events receives progress events; it is called from one goroutine at
+	// a time. Nil discards them.
+	Events func(Event)
+	// OnStored is called after a stage's output is stored (the plan's
+	// record store keeps the stage description for explain).
+	OnStored func(st *Stage, e *cache.Entry)
+}
+
+// Summary is the outcome of Execute.
+type Summary struct {
+	Results  map[string]*Result
+	Order    []string // stage names in plan order
+	Ran      int
+	Cached   int
+	Failed   int
+	Skipped  int
+	Duration time.Duration
+}
+
+// Err returns an error naming the failed stages, or nil.
+func (s *Summary) Err() error {
+	var failed []string
+	for _, n := range s.Order {
+		if r := s.Results[n]; r.Status == StatusFailed {
+			failed = append(failed, n)
+		}
+	}
+	if len(failed) == 0 {
+		if s.Skipped > 0 {
+			return fmt.Errorf("run stopped: %d stages not run", s.Skipped)
+		}
+		return nil
+	}
+	first := s.Results[failed[0]]
+	if len(failed) == 1 {
+		return fmt.Errorf("stage %s failed: %w (log: crossin logs %s)", failed[0], first.Err, failed[0])
+	}
+	return fmt.Errorf("%d stages failed; first %s: %w (log: crossin logs %s)", len(failed), failed[0], first.Err, failed[0])
+}
+
+// ErrCycle is returned for a plan whose dependencies form a cycle.
+var ErrCycle = errors.New("runner: dependency cycle")
+
+// Execute runs stages (in any order; dependencies are by name) and returns
+// the outcome of each. A stage whose verified output is in the cache is
+// not run; a corrupt entry is reported and rebuilt. The returned error is
+// for a malformed plan or a cache failure; stage failures are in the
+// Summary (see Summary.Err).
+func Execute(ctx context.Context, stages []*Stage, opt Options) (*Summary, error) {
+	start := time.Now()
+	if opt.Cache == nil {
+		return nil, errors.New("runner: no cache")
+	}
+	if opt.Jobs <= 0 {
+		opt.Jobs = runtime.NumCPU()
+	}
+	if opt.Threads <= 0 {
+		opt.Threads = max(1, runtime.NumCPU()/opt.Jobs)
+	}
+	byName := map[string]*Stage{}
+	order := make([]string, 0, len(stages))
+	for _, st := range stages {
+		if _, dup := byName[st.Name]; dup {
+			return nil, fmt.Errorf("runner: duplicate stage %q", st.Name)
+		}
+		if st.Run == nil {
+			return nil, fmt.Errorf("runner: stage %q has nothing to run", st.Name)
+		}
+		byName[st.Name] = st
+		order = append(order, st.Name)
+	}
+	for _, st := range stages {
+		for _, d := range st.Deps {
+			if byName[d] == nil {
+				return nil, fmt.Errorf("runner: stage %q depends on unknown stage %q", st.Name, d)
+			}
+		}
+	}
+	if err := checkAcyclic(stages, byName); err != nil {
+		return nil, err
+	}
+	use, err := opt.Cache.Use(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer use.Unlock()
+
+	e := &executor{opt: opt, byName: byName, order: order, results: map[string]*Result{}}
+	e.events = newEventSerializer(opt.Events)
+	return e.run(ctx, start)
+}
+
+func checkAcyclic(stages []*Stage, byName map[string]*Stage) error {
+	state := map[string]int{}
+	var visit func(n string, path []string) error
+	visit = func(n string, path []string) error {
+		switch state[n] {
+		case 1:
+			return fmt.Errorf("%w: %v", ErrCycle, append(path, n))
+		case 2:
+			return nil
+		}
+		state[n] = 1
+		for _, d := range byName[n].Deps {
+			if err := visit(d, append(path, n)); err != nil {
+				return err
+			}
+		}
+		state[n] = 2
+		return nil
+	}
+	for _, st := range stages {
+		if err := visit(st.Name, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type executor struct {
+	opt     Options
+	byName  map[string]*Stage
+	order   []string
+	events  *eventSerializer
+	mu      sync.Mutex
+	results map[string]*Result
+}
+
+func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Probe the cache first so the progress view knows the work ahead.
+	cached := 0
+	for _, n := range e.order {
+		st := e.byName[n]
+		if _, ok := e.opt.Cache.Lookup(st.ActionID); ok {
+			cached++
+		}
+	}
+	e.events.emit(Event{Type: EvPlan, Total: len(e.order), Cached: cached})
+
+	pending := map[string]int{} // unfinished deps
+	dependents := map[string][]string{}
+	for _, n := range e.order {
+		st := e.byName[n]
+		pending[n] = len(st.Deps)
+		for _, d := range st.Deps {
+			dependents[d] = append(dependents[d], n)
+		}
+	}
+	type done struct {
+		name string
+		res  *Result
+	}
+	doneCh := make(chan done)
+	var ready []string
+	for _, n := range e.order {
+		if pending[n] == 0 {
+			ready = append(ready, n)
+		}
+	}
+	running := 0
+	stopped := false
+	finished := map[string]bool{}
+	var skip func(n, why string)
+	skip = func(n, why string) {
+		if finished[n] {
+			return
+		}
+		finished[n] = true
+		e.results[n] = &Result{Stage: e.byName[n], Status: StatusSkipped, Err: errors.New(why)}
+		e.events.emit(Event{Type: EvSkipped, Stage: n, Kind: e.byName[n].Kind, Error: why})
+		for _, d := range dependents[n] {
+			skip(d, why)
+		}
+	}
+	for len(finished) < len(e.order) {
+		for !stopped && running < e.opt.Jobs && len(ready) > 0 {
+			n := ready[0]
+			ready = ready[1:]
+			running++
+			go func(st *Stage) {
+				doneCh <- done{st.Name, e.runStage(ctx, st)}
+			}(e.byName[n])
+		}
+		if running == 0 {
+			// Nothing can start: the run was stopped.
+			for _, n := range e.order {
+				skip(n, "run stopped")
+			}
+			break
+		}
+		d := <-doneCh
+		running--
+		finished[d.name] = true
+		e.results[d.name] = d.res
+		if d.res.Status == StatusFailed || d.res.Status == StatusSkipped {
+			for _, dep := range dependents[d.name] {
+				skip(dep, "dependency "+d.name+" failed")
+			}
+			if e.opt.FailFast && !stopped {
+				stopped = true
+				cancel()
+			}
+			continue
+		}
+		for _, dep := range dependents[d.name] {
+			pending[dep]--
+			if pending[dep] == 0 && !finished[dep] {
+				ready = append(ready, dep)
+			}
+		}
+		// Keep plan order among ready stages for stable scheduling.
+		sort.SliceStable(ready, func(i, j int) bool { return e.index(ready[i]) < e.index(ready[j]) })
+	}
+	if ctx.Err() != nil && !stopped {
+		for _, n := range e.order {
+			if !finished[n] {
+				skip(n, "interrupted")
+			}
+		}
+	}
+	s := &Summary{Results: e.results, Order: e.order}
+	for _, n := range e.order {
+		switch e.results[n].Status {
+		case StatusRan, StatusShared:
+			s.Ran++
+		case StatusCached:
+			s.Cached++
+		case StatusFailed:
+			s.Failed++
+		case StatusSkipped:
+			s.Skipped++
+		}
+	}
+	s.Duration = time.Since(start)
+	e.events.emit(Event{Type: EvFinish, Total: len(e.order), Ran: s.Ran, Cached: s.Cached, Failed: s.Failed, Skipped: s.Skipped, Seconds: s.Duration.Seconds()})
+	return s, nil
+}
+
+func (e *executor) index(n string) int {
+	for i, m := range e.order {
+		if m == n {
+			return i
+		}
+	}
+	return len(e.order)
+}
+
+func (e *executor) inputs(st *Stage) map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	in := map[string]string{}
+	for _, d := range st.Deps {
+		in[d] = e.results[d].OutputDir
+	}
+	return in
+}
+
+// runStage follows the cache protocol for one stage: reuse a verified
+// entry; otherwise take the action's lock (waiting for another process
+// that holds it), look again, and only then run.
+func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
+	c := e.opt.Cache
+	res := &Result{Stage: st}
+	hit := func(ent *cache.Entry, status string) *Result {
+		res.Status = status
+		res.OutputID = ent.OutputID
+		res.OutputDir = c.OutputDir(ent.OutputID)
+		e.events.emit(Event{Type: EvCached, Stage: st.Name, Kind: st.Kind, Output: ent.OutputID, Shared: status == StatusShared})
+		return res
+	}
+	lookup := func() (*cache.Entry, bool) {
+		ent, err := c.Get(st.ActionID)
+		if err == nil {
+			return ent, true
+		}
+		var ce *cache.CorruptError
+		if errors.As(err, &ce) {
+			e.events.emit(Event{Type: EvCorrupt, Stage: st.Name, Kind: st.Kind, Error: ce.Error()})
+		}
+		return nil, false
+	}
+	if ent, ok := lookup(); ok {
+		return hit(ent, StatusCached)
+	}
+	waited := false
+	lock, err := c.LockAction(ctx, st.ActionID, func() {
+		waited = true
+		e.events.emit(Event{Type: EvWaiting, Stage: st.Name, Kind: st.Kind})
+	})
+	if err != nil {
+		res.Status = StatusSkipped
+		if ctx.Err() == nil {
+			res.Status = StatusFailed
+		}
+		res.Err = err
+		return res
+	}
+	defer lock.Unlock()
+	if ent, ok := lookup(); ok {
+		if waited {
+			return hit(ent, StatusShared)
+		}
+		return hit(ent, StatusCached)
+	}
+	if ctx.Err() != nil {
+		res.Status = StatusSkipped
+		res.Err = ctx.Err()
+		return res
+	}
+
+	work := c.WorkDir(st.ActionID)
+	out := filepath.Join(work, "out")
+	logPath := filepath.Join(work, "stage.log")
+	if err := os.MkdirAll(work, 0o777); err != nil {
+		res.Status, res.Err = StatusFailed, err
+		return res
+	}
+	// Append: the log of an interrupted attempt stays, followed by the
+	// resumed one.
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
+	if err != nil {
+		res.Status, res.Err = StatusFailed, err
+		return res
+	}
+	defer logf.Close()
+	resumed := false
+	if _, err := os.Stat(filepath.Join(out, trainer.CheckpointDir)); err == nil {
+		resumed = true
+	}
+	e.events.emit(Event{Type: EvStart, Stage: st.Name, Kind: st.Kind, Action: cache.NormalizeID(st.ActionID), Resumed: resumed})
+	inputs := e.inputs(st)
+	t0 := time.Now()
+	var runErr error
+	for attempt := 0; attempt <= st.Retries; attempt++ {
+		res.Attempts = attempt + 1
+		if attempt > 0 {
+			e.events.emit(Event{Type: EvRetry, Stage: st.Name, Kind: st.Kind, Attempt: attempt + 1, Error: runErr.Error()})
+		}
+		fmt.Fprintf(logf, "== crossin: stage %s (%s) attempt %d, action %s, %s\n", st.Name, st.Kind, attempt+1, cache.NormalizeID(st.ActionID), time.Now().UTC().Format(time.RFC3339))
+		if err := prepareOut(out); err != nil {
+			runErr = err
+			break
+		}
+		sc := &StageContext{Stage: st, OutDir: out, Inputs: inputs, Log: logf, Threads: e.opt.Threads}
+		sc.report = progressReporter(e.events, st, time.Now())
+		runErr = runSafely(ctx, st, sc)
+		if runErr == nil || ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(logf, "== crossin: attempt %d failed: %v\n", attempt+1, runErr)
+	}
+	res.Duration = time.Since(t0)
+	if runErr != nil {
+		res.Status = StatusFailed
+		if ctx.Err() != nil {
+			res.Status = StatusSkipped
+		}
+		res.Err = runErr
+		fmt.Fprintf(logf, "== crossin: failed: %v\n", runErr)
+		if res.Status == StatusFailed {
+			e.events.emit(Event{Type: EvFailed, Stage: st.Name, Kind: st.Kind, Error: runErr.Error(), Seconds: res.Duration.Seconds()})
+		}
+		return res
+	}
+	// Trainer-private and non-deterministic files are not outputs.
+	_ = os.RemoveAll(filepath.Join(out, trainer.CheckpointDir))
+	if b, err := os.ReadFile(filepath.Join(out, trainer.LogFile)); err == nil {
+		fmt.Fprintf(logf, "== trainer log\n%s", b)
+		_ = os.Remove(filepath.Join(out, trainer.LogFile))
+	}
+	fmt.Fprintf(logf, "== crossin: done in %s\n", res.Duration.Round(time.Millisecond))
+	host, _ := os.Hostname()
+	ent, err := c.Put(st.ActionID, out, cache.Meta{Stage: st.Name, Kind: st.Kind, Engine: e.opt.Engine, Host: host, Duration: res.Duration})
+	if err != nil {
+		res.Status, res.Err = StatusFailed, err
+		e.events.emit(Event{Type: EvFailed, Stage: st.Name, Kind: st.Kind, Error: err.Error()})
+		return res
+	}
+	logf.Close()
+	if b, err := os.ReadFile(logPath); err == nil {
+		_ = c.PutLog(st.ActionID, b)
+	}
+	_ = os.RemoveAll(work)
+	if e.opt.OnStored != nil {
+		e.events.mu.Lock()
+		e.opt.OnStored(st, ent)
+		e.events.mu.Unlock()
+	}
+	res.Status = StatusRan
+	res.OutputID = ent.OutputID
+	res.OutputDir = c.OutputDir(ent.OutputID)
+	e.events.emit(Event{Type: EvDone, Stage: st.Name, Kind: st.Kind, Output: ent.OutputID, Seconds: res.Duration.Seconds()})
+	return res
+}
+
+// prepareOut empties out, except checkpoints/ (a resumable training's
+// state), so that an interrupted attempt's partial files are never taken
+// for outputs.
+func prepareOut(out string) error {
+	if err := os.MkdirAll(out, 0o777); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		return err
+	}
+	for _, de := range ents {
+		if de.Name() == trainer.CheckpointDir {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(out, de.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runSafely runs a stage and turns a panic into an error with its stack in
+// the log: one broken stage must not take the other running stages down.
+func runSafely(ctx context.Context, st *Stage, sc *StageContext) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			fmt.Fprintf(sc.Log, "panic: %v\n%s", r, bytes.TrimSpace(buf))
+			err = fmt.Errorf("internal error (panic): %v", r)
+		}
+	}()
+	return st.Run(ctx, sc)
+}
+
+func progressReporter(ev *eventSerializer, st *Stage, t0 time.Time) func(done, total int, msg string) {
+	var mu sync.Mutex
+	var last time.Time
+	return func(done, total int, msg string) {
+		mu.Lock()
+		now := time.Now()
+		if now.Sub(last) < 200*time.Millisecond && done != total {
+			mu.Unlock()
+			return
+		}
+		last = now
+		mu.Unlock()
+		eta := 0.0
+		if done > 0 && total > done {
+			eta = now.Sub(t0).Seconds() / float64(done) * float64(total-done)
+		}
+		ev.emit(Event{Type: EvProgress, Stage: st.Name, Kind: st.Kind, Done: done, StageTotal: total, Message: msg, ETA: eta})
+	}
+}

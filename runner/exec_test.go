@@ -1,0 +1,205 @@
+package runner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/crossin-lab/crossin/runner/cache"
+)
+
+func aid(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// chain builds a diamond a -> (b, c) -> d where each stage writes its name
+// plus its inputs' contents, and counts its runs.
+func diamond(runs map[string]*atomic.Int32, fail map[string]int, salt string) []*Stage {
+	mk := func(name string, deps ...string) *Stage {
+		runs[name] = &atomic.Int32{}
+		return &Stage{
+			Name: name, Kind: "data", ActionID: aid(salt + name), Deps: deps,
+			Run: func(ctx context.Context, sc *StageContext) error {
+				n := runs[name].Add(1)
+				fmt.Fprintf(sc.Log, "running %s\n", name)
+				if int(n) <= fail[name] {
+					return fmt.Errorf("%s: injected failure %d", name, n)
+				}
+				var b strings.Builder
+				b.WriteString(name)
+				for _, d := range deps {
+					data, err := os.ReadFile(filepath.Join(sc.Inputs[d], "out.txt"))
+					if err != nil {
+						return err
+					}
+					b.WriteString("(" + string(data) + ")")
+				}
+				sc.Update(1, 1, "")
+				return os.WriteFile(filepath.Join(sc.OutDir, "out.txt"), []byte(b.String()), 0o666)
+			},
+		}
+	}
+	return []*Stage{mk("d", "b", "c"), mk("b", "a"), mk("c", "a"), mk("a")}
+}
+
+func TestExecuteCachesAndReuses(t *testing.T) {
+	c, _ := cache.Open(t.TempDir())
+	runs := map[string]*atomic.Int32{}
+	var events []Event
+	var mu sync.Mutex
+	opt := Options{Cache: c, Jobs: 2, Events: func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }}
+	s, err := Execute(context.Background(), diamond(runs, nil, ""), opt)
+	if err != nil || s.Err() != nil {
+		t.Fatal(err, s.Err())
+	}
+	if s.Ran != 4 || s.Cached != 0 {
+		t.Fatalf("first run: %+v", s)
+	}
+	data, _ := os.ReadFile(filepath.Join(s.Results["d"].OutputDir, "out.txt"))
+	if string(data) != "d(b(a))(c(a))" {
+		t.Fatalf("d output %q", data)
+	}
+	if log, err := os.ReadFile(c.LogPath(aid("d"))); err != nil || !strings.Contains(string(log), "running d") {
+		t.Fatalf("log of d: %q %v", log, err)
+	}
+	s2, err := Execute(context.Background(), diamond(runs, nil, ""), opt)
+	if err != nil || s2.Cached != 4 || s2.Ran != 0 {
+		t.Fatalf("second run: %+v %v", s2, err)
+	}
+	if s2.Results["d"].OutputID != s.Results["d"].OutputID {
+		t.Fatal("cached output differs")
+	}
+	// Corrupt b's output: it is reported and rebuilt; nothing else runs.
+	os.WriteFile(filepath.Join(s.Results["b"].OutputDir, "out.txt"), []byte("garbage"), 0o666)
+	events = nil
+	runs2 := map[string]*atomic.Int32{}
+	s3, err := Execute(context.Background(), diamond(runs2, nil, ""), opt)
+	if err != nil || s3.Err() != nil {
+		t.Fatal(err, s3.Err())
+	}
+	if s3.Ran != 1 || runs2["b"].Load() != 1 || s3.Results["b"].OutputID != s.Results["b"].OutputID {
+		t.Fatalf("rebuild after corruption: %+v", s3)
+	}
+	found := false
+	for _, ev := range events {
+		if ev.Type == EvCorrupt && ev.Stage == "b" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no corrupt event for b")
+	}
+}
+
+func TestExecuteFailures(t *testing.T) {
+	tests := []struct {
+		name      string
+		fail      map[string]int
+		retries   int
+		failFast  bool
+		wantRan   int
+		wantFail  int
+		wantSkip  int
+		wantRunsB int32
+	}{
+		{"retry succeeds", map[string]int{"b": 1}, 1, false, 4, 0, 0, 2},
+		{"keep going", map[string]int{"b": 5}, 0, false, 2, 1, 1, 1},
+		{"retries exhausted", map[string]int{"b": 5}, 2, false, 2, 1, 1, 3},
+		{"fail fast", map[string]int{"a": 5}, 0, true, 0, 1, 3, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := cache.Open(t.TempDir())
+			runs := map[string]*atomic.Int32{}
+			stages := diamond(runs, tt.fail, tt.name)
+			for _, st := range stages {
+				st.Retries = tt.retries
+			}
+			s, err := Execute(context.Background(), stages, Options{Cache: c, Jobs: 1, FailFast: tt.failFast})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Ran != tt.wantRan || s.Failed != tt.wantFail || s.Skipped != tt.wantSkip || runs["b"].Load() != tt.wantRunsB {
+				t.Fatalf("got ran %d failed %d skipped %d b-runs %d", s.Ran, s.Failed, s.Skipped, runs["b"].Load())
+			}
+			if (tt.wantFail > 0) != (s.Err() != nil) {
+				t.Fatalf("Err() = %v", s.Err())
+			}
+		})
+	}
+}
+
+func TestExecuteBadPlans(t *testing.T) {
+	c, _ := cache.Open(t.TempDir())
+	run := func(context.Context, *StageContext) error { return nil }
+	tests := []struct {
+		name   string
+		stages []*Stage
+		want   string
+	}{
+		{"cycle", []*Stage{{Name: "a", ActionID: aid("a"), Deps: []string{"b"}, Run: run}, {Name: "b", ActionID: aid("b"), Deps: []string{"a"}, Run: run}}, "cycle"},
+		{"unknown dep", []*Stage{{Name: "a", ActionID: aid("a"), Deps: []string{"z"}, Run: run}}, "unknown stage"},
+		{"duplicate", []*Stage{{Name: "a", ActionID: aid("a"), Run: run}, {Name: "a", ActionID: aid("b"), Run: run}}, "duplicate"},
+	}
+	for _, tt := range tests {
+		_, err := Execute(context.Background(), tt.stages, Options{Cache: c})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestExecutePanicIsFailure(t *testing.T) {
+	c, _ := cache.Open(t.TempDir())
+	st := &Stage{Name: "p", ActionID: aid("p"), Run: func(context.Context, *StageContext) error { panic("boom") }}
+	s, err := Execute(context.Background(), []*Stage{st}, Options{Cache: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Failed != 1 || !strings.Contains(s.Err().Error(), "boom") {
+		t.Fatalf("%+v %v", s, s.Err())
+	}
+	log, _ := os.ReadFile(filepath.Join(c.WorkDir(aid("p")), "stage.log"))
+	if !strings.Contains(string(log), "panic: boom") {
+		t.Fatalf("failed stage log %q", log)
+	}
+}
+
+func TestExecuteKeepsCheckpoints(t *testing.T) {
+	c, _ := cache.Open(t.TempDir())
+	attempt := 0
+	st := &Stage{Name: "t", Kind: "train", ActionID: aid("t"), Retries: 1, Run: func(ctx context.Context, sc *StageContext) error {
+		attempt++
+		ck := filepath.Join(sc.OutDir, "checkpoints")
+		if attempt == 1 {
+			os.MkdirAll(ck, 0o777)
+			os.WriteFile(filepath.Join(ck, "step"), []byte("7"), 0o666)
+			os.WriteFile(filepath.Join(sc.OutDir, "partial"), nil, 0o666)
+			return errors.New("killed")
+		}
+		if _, err := os.Stat(filepath.Join(sc.OutDir, "partial")); err == nil {
+			return errors.New("partial output of the failed attempt was kept")
+		}
+		b, err := os.ReadFile(filepath.Join(ck, "step"))
+		if err != nil || string(b) != "7" {
+			return fmt.Errorf("checkpoint lost: %v", err)
+		}
+		return os.WriteFile(filepath.Join(sc.OutDir, "adapter"), []byte("A"), 0o666)
+	}}
+	s, err := Execute(context.Background(), []*Stage{st}, Options{Cache: c})
+	if err != nil || s.Err() != nil {
+		t.Fatal(err, s.Err())
+	}
+	if _, err := os.Stat(filepath.Join(s.Results["t"].OutputDir, "checkpoints")); err == nil {
+		t.Fatal("checkpoints stored as output")
+	}
+}
