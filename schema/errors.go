@@ -120,12 +120,8 @@ var (
 // one message naming the allowed values, and a specific error (such as a
 // bound) wins over the type mismatches of the other alternatives.
 func (l *issues) addCUE(err error, root cue.Value) {
-	type group struct {
-		path string
-		errs []cueerrors.Error
-	}
-	var groups []*group
-	byPath := map[string]*group{}
+	var groups []*errGroup
+	byPath := map[string]*errGroup{}
 	for _, e := range cueerrors.Errors(err) {
 		f, a := e.Msg()
 		msg := fmt.Sprintf(f, a...)
@@ -135,13 +131,25 @@ func (l *issues) addCUE(err error, root cue.Value) {
 		p := strings.Join(e.Path(), ".")
 		g := byPath[p]
 		if g == nil {
-			g = &group{path: p}
+			g = &errGroup{path: p}
 			byPath[p] = g
 			groups = append(groups, g)
 		}
 		g.errs = append(g.errs, e)
 	}
 	for _, g := range groups {
+		// A list that fails element constraints also fails its default
+		// list's length; the element errors say what is wrong.
+		if hasDeeper(groups, g.path) {
+			var kept []cueerrors.Error
+			for _, e := range g.errs {
+				f, a := e.Msg()
+				if !strings.HasPrefix(fmt.Sprintf(f, a...), "incompatible list lengths") {
+					kept = append(kept, e)
+				}
+			}
+			g.errs = kept
+		}
 		var specific, conflicts []cueerrors.Error
 		for _, e := range g.errs {
 			f, a := e.Msg()
@@ -204,6 +212,21 @@ func (l *issues) addCUE(err error, root cue.Value) {
 		sort.Strings(allowed)
 		l.add(userPos(conflicts[0], root), g.path, "invalid value %s (want %s)", value, strings.Join(allowed, " | "))
 	}
+}
+
+// errGroup is the errors CUE reports at one path.
+type errGroup struct {
+	path string
+	errs []cueerrors.Error
+}
+
+func hasDeeper(groups []*errGroup, path string) bool {
+	for _, g := range groups {
+		if strings.HasPrefix(g.path, path+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // userPos picks the position of an error in a user's file: one of the

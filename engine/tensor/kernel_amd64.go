@@ -31,3 +31,5 @@ func kernel1x4(a, b []float32, k, k8 int, out *[12]float32) {
 	}
 	kernelGo(a, b, k, k8, 1, out)
 }
+
+func setAVX2(on bool) { useAVX2 = on && cpu.X86.HasAVX2 && cpu.X86.HasFMA }

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crossin-lab/crossin/reports"
+	"github.com/crossin-lab/crossin/resultset"
+)
+
+// reportResults loads the results of the experiments in paths from the
+// cache without running anything, and the layouts they declare. The runner
+// wiring (cli/report_results.go) sets it.
+var reportResults func(paths []string, experiment string) (*resultset.Set, []reports.Layout, error)
+
+func init() {
+	var (
+		layout, format, out, resultsFile, experiment string
+	)
+	cmd := &cobra.Command{
+		Use:   "report [PATH...]",
+		Short: "Render an experiment's comparison tables from cached results (never runs anything)",
+		Long: `Render the comparison tables of the experiments in PATH (CUE files or
+directories) from results already in the cache; cells not run yet are shown
+as missing, failed ones as failed, never as zeros. With --results, render a
+results.json written by 'crossin run' instead.
+
+Formats: term (default), md, latex, csv, json, html (a self-contained page
+with the tables and plots). Layouts: the experiment's declared ones plus the
+built-in main, volume and languages.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var (
+				set     *resultset.Set
+				layouts = reports.DefaultLayouts()
+				err     error
+			)
+			switch {
+			case resultsFile != "":
+				if len(args) > 0 {
+					return Usagef("give either PATH or --results, not both")
+				}
+				set, err = readResults(resultsFile)
+			case reportResults == nil:
+				return Usagef("reading results from the cache is not available in this build; use --results FILE")
+			default:
+				if len(args) == 0 {
+					args = []string{"."}
+				}
+				set, layouts, err = reportResults(args, experiment)
+			}
+			if err != nil {
+				return err
+			}
+			l, err := reports.FindLayout(layouts, layout)
+			if err != nil {
+				return Usagef("%v", err)
+			}
+			var w io.Writer = cmd.OutOrStdout()
+			if out != "" {
+				f, err := os.CreateTemp(filepath.Dir(out), ".report-*")
+				if err != nil {
+					return err
+				}
+				defer os.Remove(f.Name())
+				if err := reports.Write(f, set, l, format); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				return os.Rename(f.Name(), out)
+			}
+			return reports.Write(w, set, l, format)
+		},
+	}
+	cmd.Flags().StringVar(&layout, "layout", "main", "layout name")
+	cmd.Flags().StringVar(&format, "format", reports.FormatTerm, "term, md, latex, csv, json or html")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file (atomically) instead of stdout")
+	cmd.Flags().StringVar(&resultsFile, "results", "", "render this results.json instead of reading the cache")
+	cmd.Flags().StringVar(&experiment, "experiment", "", "experiment name (default: every experiment in PATH)")
+	AddCommand(cmd)
+}
+
+// readResults reads a results.json (resultset.Set).
+func readResults(path string) (*resultset.Set, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var set resultset.Set
+	if err := json.Unmarshal(b, &set); err != nil {
+		return nil, fmt.Errorf("%s: not a crossin results file: %w", path, err)
+	}
+	return &set, nil
+}

@@ -1,0 +1,90 @@
+package model
+
+import (
+	"math"
+)
+
+// RMSNorm writes rows of x normalised by their root mean square and scaled
+// by w (or by 1+w when plusOne, Gemma's variant) into dst:
+// dst = x · rsqrt(mean(x²) + eps) · w, computed in float32 like
+// transformers' LlamaRMSNorm, with the mean accumulated in float64.
+// It returns nothing; inv (if non-nil, length rows) receives each row's
+// rsqrt factor, which a backward pass needs.
+func RMSNorm(dst, x, w []float32, rows, dim int, eps float64, plusOne bool, inv []float32) {
+	for i := 0; i < rows; i++ {
+		xr := x[i*dim : (i+1)*dim]
+		dr := dst[i*dim : (i+1)*dim]
+		var ss float64
+		for _, v := range xr {
+			ss += float64(v) * float64(v)
+		}
+		r := float32(1 / math.Sqrt(float64(float32(ss/float64(dim)))+eps))
+		if inv != nil {
+			inv[i] = r
+		}
+		if plusOne {
+			for j, v := range xr {
+				dr[j] = (v * r) * (1 + w[j])
+			}
+		} else {
+			for j, v := range xr {
+				dr[j] = w[j] * (v * r)
+			}
+		}
+	}
+}
+
+// Activation returns the gate activation named by hidden_act.
+func Activation(name string) func(float32) float32 {
+	switch name {
+	case "gelu":
+		return func(x float32) float32 {
+			return float32(0.5 * float64(x) * (1 + math.Erf(float64(x)/math.Sqrt2)))
+		}
+	case "gelu_pytorch_tanh", "gelu_new", "gelu_fast":
+		return func(x float32) float32 {
+			v := float64(x)
+			return float32(0.5 * v * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v))))
+		}
+	}
+	return Silu
+}
+
+// Silu is x·sigmoid(x).
+func Silu(x float32) float32 { return float32(float64(x) / (1 + math.Exp(-float64(x)))) }
+
+// SoftmaxRow replaces a row of scores by their softmax (max-subtracted,
+// exponentials in float64, normalised in float32).
+func SoftmaxRow(s []float32) {
+	mx := float32(math.Inf(-1))
+	for _, v := range s {
+		mx = max(mx, v)
+	}
+	if math.IsInf(float64(mx), -1) {
+		clear(s)
+		return
+	}
+	var sum float64
+	for i, v := range s {
+		e := math.Exp(float64(v - mx))
+		s[i] = float32(e)
+		sum += e
+	}
+	inv := float32(1 / sum)
+	for i := range s {
+		s[i] *= inv
+	}
+}
+
+// LogSumExp of a row, in float64.
+func LogSumExp(row []float32) float64 {
+	mx := math.Inf(-1)
+	for _, v := range row {
+		mx = math.Max(mx, float64(v))
+	}
+	var s float64
+	for _, v := range row {
+		s += math.Exp(float64(v) - mx)
+	}
+	return mx + math.Log(s)
+}

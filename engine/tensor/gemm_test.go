@@ -1,0 +1,180 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// naive computes the product in float64 for reference.
+func naive(a, b []float32, m, n, k int, ta, tb bool) []float64 {
+	c := make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				var x, y float32
+				if ta {
+					x = a[p*m+i]
+				} else {
+					x = a[i*k+p]
+				}
+				if tb {
+					y = b[j*k+p]
+				} else {
+					y = b[p*n+j]
+				}
+				s += float64(x) * float64(y)
+			}
+			c[i*n+j] = s
+		}
+	}
+	return c
+}
+
+func TestMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	shapes := [][3]int{{1, 1, 1}, {1, 4, 8}, {3, 4, 8}, {5, 7, 13}, {2, 130, 67}, {100, 65, 9}, {97, 129, 200}, {4, 3, 0}, {200, 70, 64}}
+	for _, s := range shapes {
+		m, n, k := s[0], s[1], s[2]
+		for _, op := range []string{"NT", "NN", "TN"} {
+			for _, acc := range []bool{false, true} {
+				a := randSlice(r, m*k)
+				b := randSlice(r, n*k)
+				c := randSlice(r, m*n)
+				c0 := append([]float32(nil), c...)
+				var want []float64
+				switch op {
+				case "NT":
+					MatMulNT(c, a, b, m, n, k, acc)
+					want = naive(a, b, m, n, k, false, true)
+				case "NN":
+					MatMulNN(c, a, b, m, n, k, acc)
+					want = naive(a, b, m, n, k, false, false)
+				case "TN":
+					MatMulTN(c, a, b, m, n, k, acc)
+					want = naive(a, b, m, n, k, true, false)
+				}
+				for i := range want {
+					w := want[i]
+					if acc {
+						w += float64(c0[i])
+					}
+					if d := math.Abs(float64(c[i]) - w); d > 1e-4*(1+math.Sqrt(float64(k))) {
+						t.Fatalf("%s %v acc=%v: c[%d] = %v want %v", op, s, acc, i, c[i], w)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDeterministic checks byte-identical results for any GOMAXPROCS, for
+// the assembly and the Go kernel alike, and that a row's result does not
+// depend on its position in the batch.
+func TestDeterministic(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	m, n, k := 301, 259, 203
+	a, b := randSlice(r, m*k), randSlice(r, n*k)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, asm := range []bool{false, true} {
+		if asm && !useAVX2 {
+			continue
+		}
+		setAVX2(asm)
+		var ref []float32
+		for _, procs := range []int{1, 2, 3, 8} {
+			runtime.GOMAXPROCS(procs)
+			c := make([]float32, m*n)
+			MatMulNT(c, a, b, m, n, k, false)
+			if ref == nil {
+				ref = c
+				continue
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+					t.Fatalf("asm=%v GOMAXPROCS=%d: c[%d] differs", asm, procs, i)
+				}
+			}
+		}
+		// Row 100 alone equals row 100 of the batch.
+		one := make([]float32, n)
+		MatMulNT(one, a[100*k:101*k], b, 1, n, k, false)
+		for j := range one {
+			if one[j] != ref[100*n+j] {
+				t.Fatalf("asm=%v: row result depends on batch position at col %d", asm, j)
+			}
+		}
+	}
+	setAVX2(true)
+}
+
+func TestParallel(t *testing.T) {
+	seen := make([]int, 1000)
+	Parallel(1000, 7, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			seen[i]++
+		}
+	})
+	for i, v := range seen {
+		if v != 1 {
+			t.Fatalf("item %d visited %d times", i, v)
+		}
+	}
+}
+
+func benchGEMM(b *testing.B, m, n, k int, f func(c, a, bb []float32)) {
+	r := rand.New(rand.NewPCG(1, 1))
+	a, bb, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+	b.SetBytes(0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f(c, a, bb)
+	}
+	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkGEMM compares MatMulNT with gonum's blas32 Sgemm (NoTrans×Trans)
+// on the same shapes in the same run.
+func BenchmarkGEMM(b *testing.B) {
+	for _, s := range [][3]int{{512, 512, 512}, {256, 1536, 576}, {256, 576, 1536}, {4, 1536, 576}, {1, 49152, 576}} {
+		m, n, k := s[0], s[1], s[2]
+		name := func(x string) string {
+			return x + "/" + itoa(m) + "x" + itoa(n) + "x" + itoa(k)
+		}
+		b.Run(name("crossin"), func(b *testing.B) {
+			benchGEMM(b, m, n, k, func(c, a, bb []float32) { MatMulNT(c, a, bb, m, n, k, false) })
+		})
+		b.Run(name("gonum"), func(b *testing.B) {
+			benchGEMM(b, m, n, k, func(c, a, bb []float32) {
+				blas32.Gemm(blas.NoTrans, blas.Trans, 1,
+					blas32.General{Rows: m, Cols: k, Stride: k, Data: a},
+					blas32.General{Rows: n, Cols: k, Stride: k, Data: bb}, 0,
+					blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
+			})
+		})
+	}
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	s := ""
+	for ; i > 0; i /= 10 {
+		s = string(rune('0'+i%10)) + s
+	}
+	return s
+}

@@ -1,0 +1,294 @@
+package train
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/trainer"
+)
+
+// DefaultCheckpointEvery is the checkpoint interval in optimiser steps when
+// TrainParams.CheckpointEvery is 0.
+const DefaultCheckpointEvery = 50
+
+// Result is what a finished run produced.
+type Result struct {
+	Adapter *lora.Adapter
+	Curve   trainer.LossCurve
+	Steps   int
+	Tokens  int   // non-padding tokens seen
+	Skipped int   // examples with no response token left after truncation
+	Resumed int   // the step a resumed run started from (0 = fresh)
+	Elapsed time.Duration
+}
+
+type options struct {
+	seed          int64
+	threads       int
+	ckptDir       string
+	progress      io.Writer
+	live          bool
+	callback      trainer.Progress
+	init          *lora.Adapter
+	pad           int32
+	now           func() time.Time
+	stopAfterStep int
+}
+
+// Option configures Run.
+type Option func(*options)
+
+// WithSeed sets the seed of the adapter initialisation, the data order and
+// dropout (the job's seed).
+func WithSeed(s int64) Option { return func(o *options) { o.seed = s } }
+
+// WithThreads bounds the goroutines (0 = GOMAXPROCS). Results do not depend on it.
+func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
+
+// WithCheckpoints enables periodic checkpoints in dir and resumes from the
+// newest one found there.
+func WithCheckpoints(dir string) Option { return func(o *options) { o.ckptDir = dir } }
+
+// WithProgress writes a progress line per optimiser step to w. With live,
+// the line is redrawn in place (carriage return) for a terminal.
+func WithProgress(w io.Writer, live bool) Option {
+	return func(o *options) { o.progress, o.live = w, live }
+}
+
+// WithCallback reports each optimiser step to p (the runner's progress).
+func WithCallback(p trainer.Progress) Option { return func(o *options) { o.callback = p } }
+
+// WithAdapter starts from a given adapter (e.g. a PEFT adapter) instead of a
+// freshly initialised one; its config then overrides TrainParams.LoRA.
+func WithAdapter(a *lora.Adapter) Option { return func(o *options) { o.init = a } }
+
+// WithPadID sets the id written into padding positions (default 0; it is
+// masked out and never affects results).
+func WithPadID(id int) Option { return func(o *options) { o.pad = int32(id) } }
+
+// withStopAfter ends the run after a step without finishing (tests).
+func withStopAfter(step int) Option { return func(o *options) { o.stopAfterStep = step } }
+
+// LoRAConfig converts the contract's LoRA parameters, defaulting to PEFT's
+// defaults (r 8, alpha 8) and to q_proj and v_proj when no targets are given,
+// as peft does for Llama.
+func LoRAConfig(p trainer.LoRA) lora.Config {
+	c := lora.Config{R: p.R, Alpha: p.Alpha, Dropout: p.Dropout, TargetModules: slices.Clone(p.TargetModules),
+		ModulesToSave: slices.Clone(p.ModulesToSave), InitWeights: true}
+	if c.R == 0 {
+		c.R = 8
+	}
+	if c.Alpha == 0 {
+		c.Alpha = 8
+	}
+	if len(c.TargetModules) == 0 {
+		c.TargetModules = []string{"q_proj", "v_proj"}
+	}
+	return c
+}
+
+// plan is the fixed shape of a run: examples kept, batches per epoch, steps.
+type plan struct {
+	exs         []Example
+	skipped     int
+	batchSize   int
+	accum       int
+	perEpoch    int // micro-batches per epoch
+	total       int // optimiser steps
+	fingerprint string
+}
+
+func makePlan(base *Base, data []Example, p trainer.TrainParams, seed int64, cfg lora.Config) (*plan, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("train: no training examples")
+	}
+	pl := &plan{batchSize: max(1, p.BatchSize), accum: max(1, p.GradAccum)}
+	for _, e := range data {
+		if _, _, ok := e.truncate(p.MaxLength); ok {
+			pl.exs = append(pl.exs, e)
+		} else {
+			pl.skipped++
+		}
+	}
+	if len(pl.exs) == 0 {
+		return nil, fmt.Errorf("train: none of %d examples has a response token within max_length %d", len(data), p.MaxLength)
+	}
+	if p.LearningRate <= 0 || math.IsNaN(p.LearningRate) {
+		return nil, fmt.Errorf("train: learning_rate %v must be positive", p.LearningRate)
+	}
+	pl.perEpoch = (len(pl.exs) + pl.batchSize - 1) / pl.batchSize
+	stepsPerEpoch := max(1, pl.perEpoch/pl.accum)
+	switch {
+	case p.MaxSteps > 0:
+		pl.total = p.MaxSteps
+	case p.Epochs > 0:
+		pl.total = int(math.Ceil(p.Epochs * float64(stepsPerEpoch)))
+	default:
+		return nil, fmt.Errorf("train: set epochs or max_steps")
+	}
+	// The fingerprint ties checkpoints to everything that determines the
+	// run, so a resume with other data or settings is refused.
+	h := sha256.New()
+	pj, _ := json.Marshal(p)
+	cj, _ := lora.MarshalConfig(cfg)
+	dj, _ := json.Marshal(struct {
+		D    Dims
+		Seed int64
+	}{base.Dims, seed})
+	h.Write(pj)
+	h.Write(cj)
+	h.Write(dj)
+	for _, e := range data {
+		binary.Write(h, binary.LittleEndian, int64(len(e.Prompt)))
+		binary.Write(h, binary.LittleEndian, e.Prompt)
+		binary.Write(h, binary.LittleEndian, int64(len(e.Response)))
+		binary.Write(h, binary.LittleEndian, e.Response)
+	}
+	pl.fingerprint = hex.EncodeToString(h.Sum(nil))
+	return pl, nil
+}
+
+// microBatch returns global micro-batch m (epochs concatenated).
+func (pl *plan) microBatch(m int, seed int64, maxLen int, pad int32) *Batch {
+	epoch, i := m/pl.perEpoch, m%pl.perEpoch
+	order := epochOrder(len(pl.exs), seed, epoch)
+	var exs []Example
+	for _, j := range order[i*pl.batchSize : min(len(order), (i+1)*pl.batchSize)] {
+		exs = append(exs, pl.exs[j])
+	}
+	b := collate(exs, maxLen, pad)
+	hs := sha256.Sum256(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, uint64(seed)), uint64(m)))
+	b.DropSeed = binary.LittleEndian.Uint64(hs[:8])
+	return b
+}
+
+// Run trains a LoRA adapter on base with the given examples and parameters.
+// Everything random (adapter init, data order, dropout) derives from the
+// seed, and every reduction has a fixed order, so the same inputs give a
+// byte-identical adapter for any thread count. With WithCheckpoints, a run
+// that was killed resumes from its newest checkpoint and ends identical to
+// an uninterrupted one.
+func Run(ctx context.Context, base *Base, data []Example, p trainer.TrainParams, opts ...Option) (*Result, error) {
+	o := options{now: time.Now}
+	for _, f := range opts {
+		f(&o)
+	}
+	var ad *lora.Adapter
+	if o.init != nil {
+		ad = o.init.Clone()
+	} else {
+		var err error
+		ad, err = lora.New(LoRAConfig(p.LoRA), base.Dims.Layers, base.Shape, uint64(o.seed))
+		if err != nil {
+			return nil, err
+		}
+	}
+	pl, err := makePlan(base, data, p, o.seed, ad.Config)
+	if err != nil {
+		return nil, err
+	}
+	net, err := NewNet(base, ad, o.threads)
+	if err != nil {
+		return nil, err
+	}
+	opt := NewAdamW(sizes(net.Params()), p.WeightDecay)
+	sched, err := NewSchedule(p.Scheduler, p.WarmupRatio, pl.total)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Adapter: ad, Skipped: pl.skipped}
+	every := p.CheckpointEvery
+	if every <= 0 {
+		every = DefaultCheckpointEvery
+	}
+	start := 0
+	if o.ckptDir != "" {
+		st, err := loadLatest(o.ckptDir, pl.fingerprint, net, opt)
+		if err != nil {
+			return nil, err
+		}
+		if st != nil {
+			start = st.Step
+			res.Curve = st.Curve
+			res.Tokens = st.Tokens
+			res.Resumed = st.Step
+		}
+	}
+	t0 := o.now()
+	tokensRun := 0
+	for step := start; step < pl.total; step++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		batches := make([]*Batch, pl.accum)
+		items, tokens := 0, 0
+		for k := range batches {
+			b := pl.microBatch(step*pl.accum+k, o.seed, p.MaxLength, o.pad)
+			batches[k] = b
+			items += b.Items()
+			for _, m := range b.Mask {
+				tokens += int(m)
+			}
+		}
+		net.ZeroGrads()
+		var sum float64
+		for _, b := range batches {
+			s, err := net.Backward(b, items)
+			if err != nil {
+				return nil, err
+			}
+			sum += s
+		}
+		norm := ClipGradNorm(net.Grads, p.MaxGradNorm)
+		lr := p.LearningRate * sched.Factor(step)
+		if err := opt.Update(net.Params(), net.Grads, lr); err != nil {
+			return nil, err
+		}
+		loss := sum / float64(items)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return nil, fmt.Errorf("train: loss is %v at step %d (learning rate %g too high?)", loss, step+1, lr)
+		}
+		res.Tokens += tokens
+		tokensRun += tokens
+		res.Curve.Steps = append(res.Curve.Steps, trainer.LossPoint{Step: step + 1, Loss: loss, LearningRate: lr, GradNorm: norm, Tokens: tokens})
+		done := step + 1
+		if o.ckptDir != "" && (done%every == 0 || done == pl.total) {
+			if err := saveCheckpoint(o.ckptDir, &ckptState{Step: done, Total: pl.total, Fingerprint: pl.fingerprint,
+				Seed: o.seed, NextMicroBatch: done * pl.accum, Tokens: res.Tokens, Curve: res.Curve}, net, opt); err != nil {
+				return nil, err
+			}
+		}
+		el := o.now().Sub(t0)
+		tps := float64(tokensRun) / max(el.Seconds(), 1e-9)
+		eta := time.Duration(float64(el) / float64(done-start) * float64(pl.total-done))
+		msg := fmt.Sprintf("step %d/%d loss %.4f lr %.3g %.0f tok/s ETA %s", done, pl.total, loss, lr, tps, eta.Round(time.Second))
+		if o.progress != nil {
+			if o.live {
+				fmt.Fprintf(o.progress, "\r%s\x1b[K", msg)
+				if done == pl.total {
+					fmt.Fprintln(o.progress)
+				}
+			} else {
+				fmt.Fprintln(o.progress, msg)
+			}
+		}
+		if o.callback != nil {
+			o.callback.Update(done, pl.total, msg)
+		}
+		if o.stopAfterStep > 0 && done >= o.stopAfterStep {
+			break
+		}
+	}
+	res.Steps = len(res.Curve.Steps)
+	res.Elapsed = o.now().Sub(t0)
+	return res, nil
+}
