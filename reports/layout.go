@@ -70,6 +70,10 @@ type Layout struct {
 	// dimension has the listed value. Deltas compare each row with the
 	// baseline row that shares its other row dimensions (e.g. same model).
 	Baseline map[string]string `json:"baseline,omitempty"`
+	// Peers are the row dimensions a row shares with its baseline row
+	// (default: model), so each model's variants compare with that
+	// model's own baseline.
+	Peers []string `json:"peers,omitempty"`
 	// Delta shows each cell's difference from its baseline row.
 	Delta bool `json:"delta,omitempty"`
 	// Decimals after the point; values are percentages when Percent is set.

@@ -370,15 +370,19 @@ func markBaselines(t *Table, l Layout) {
 	for i, d := range l.Rows {
 		dimIdx[d] = i
 	}
-	// peerKey is a row's labels with the baseline dimensions blanked.
+	peers := l.Peers
+	if len(peers) == 0 {
+		peers = []string{DimModel}
+	}
+	// peerKey is a row's labels on the peer dimensions.
 	peerKey := func(r Row) string {
-		lab := append([]string(nil), r.Labels...)
-		for d := range l.Baseline {
+		var k []string
+		for _, d := range peers {
 			if i, ok := dimIdx[d]; ok {
-				lab[i] = ""
+				k = append(k, r.Labels[i])
 			}
 		}
-		return strings.Join(lab, "\x00")
+		return strings.Join(k, "\x00")
 	}
 	t.baselineCol = len(l.Rows)
 	for _, d := range sortedKeys(l.Baseline) {
