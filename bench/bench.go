@@ -22,6 +22,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,6 +121,28 @@ func (b *Benchmark) Select(n int, languages ...string) (*Benchmark, error) {
 	return out, nil
 }
 
+// Sample returns a copy of b with n questions spread evenly over the file
+// (question floor(i*N/n) for i < n) in the given languages (all if none),
+// so a small sample still covers the file's topics. n <= 0 or n >= N keeps
+// every question.
+func (b *Benchmark) Sample(n int, languages ...string) (*Benchmark, error) {
+	all, err := b.Select(0, languages...)
+	if err != nil {
+		return nil, err
+	}
+	N := len(all.Questions)
+	if n <= 0 || n >= N {
+		return all, nil
+	}
+	qs := make([]*Question, 0, n)
+	for i := 0; i < n; i++ {
+		qs = append(qs, all.Questions[i*N/n])
+	}
+	all.Questions = qs
+	all.reindex()
+	return all, nil
+}
+
 func (b *Benchmark) reindex() {
 	b.byID = make(map[string]int, len(b.Questions))
 	for i, q := range b.Questions {
@@ -144,16 +167,26 @@ func New(name string, questions []*Question) (*Benchmark, error) {
 	return b, nil
 }
 
-// Load reads a benchmark file in SeaEval's JSONL format. The benchmark's
-// name is the file name without extensions (cross_mmlu.sample.jsonl ->
-// cross_mmlu). Errors name the file and line and say what was expected.
+// Load reads a benchmark file in SeaEval's format (JSONL or a JSON array;
+// gzip-compressed when the name ends in .gz). The benchmark's name is the
+// file name without extensions (cross_mmlu.sample.jsonl -> cross_mmlu).
+// Errors name the file and line and say what was expected.
 func Load(path string) (*Benchmark, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load benchmark: %w", err)
 	}
 	defer f.Close()
-	b, err := Parse(f, path)
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	b, err := Parse(r, path)
 	if err != nil {
 		return nil, err
 	}
@@ -171,33 +204,23 @@ func NameFromPath(path string) string {
 	return base
 }
 
-// Parse reads a benchmark in SeaEval's JSONL format from r; name is used for
-// error messages and to name the benchmark.
+// Parse reads a benchmark in SeaEval's format from r: JSONL (one question
+// per line, as crossin writes it) or a JSON array of the same objects (as
+// the Hugging Face hub's SeaEval/SeaEval_datasets files are). name is used
+// for error messages and to name the benchmark.
 func Parse(r io.Reader, name string) (*Benchmark, error) {
-	b := &Benchmark{Name: NameFromPath(name)}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	line := 0
-	seen := map[string]int{}
-	for sc.Scan() {
-		line++
-		raw := bytes.TrimSpace(sc.Bytes())
-		if len(raw) == 0 {
-			continue
-		}
-		q, err := parseQuestion(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
-		}
-		if prev, dup := seen[q.ID]; dup {
-			return nil, fmt.Errorf("%s:%d: duplicate question id %q (first on line %d); ids must be unique", name, line, q.ID, prev)
-		}
-		seen[q.ID] = line
-		q.Line = line
-		b.Questions = append(b.Questions, q)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s:%d: %w", name, line+1, err)
+	b := &Benchmark{Name: NameFromPath(name)}
+	if t := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '[' {
+		err = b.parseArray(data, name)
+	} else {
+		err = b.parseLines(data, name)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if len(b.Questions) == 0 {
 		return nil, fmt.Errorf("%s: no questions; expected one JSON object per line like {\"id\": \"test_1\", \"English\": {\"question\": ..., \"choices\": [...], \"answer\": ...}}", name)
@@ -206,6 +229,68 @@ func Parse(r io.Reader, name string) (*Benchmark, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return b, nil
+}
+
+func (b *Benchmark) add(q *Question, line int, name string, seen map[string]int) error {
+	if prev, dup := seen[q.ID]; dup {
+		return fmt.Errorf("%s:%d: duplicate question id %q (first on line %d); ids must be unique", name, line, q.ID, prev)
+	}
+	seen[q.ID] = line
+	q.Line = line
+	b.Questions = append(b.Questions, q)
+	return nil
+}
+
+func (b *Benchmark) parseLines(data []byte, name string) error {
+	seen := map[string]int{}
+	for i, rawLine := range bytes.Split(data, []byte("\n")) {
+		raw := bytes.TrimSpace(rawLine)
+		if i == 0 {
+			raw = bytes.TrimPrefix(raw, []byte("\ufeff"))
+		}
+		if len(raw) == 0 {
+			continue
+		}
+		q, err := parseQuestion(raw)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", name, i+1, err)
+		}
+		if err := b.add(q, i+1, name, seen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseArray reads a JSON array of questions; errors name the line on which
+// the offending element starts.
+func (b *Benchmark) parseArray(data []byte, name string) error {
+	lineAt := func(off int64) int { return 1 + bytes.Count(data[:min(int(off), len(data))], []byte("\n")) }
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("%s:1: bad JSON: %v", name, err)
+	}
+	seen := map[string]int{}
+	for dec.More() {
+		start := dec.InputOffset()
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("%s:%d: bad JSON: %v", name, lineAt(start), err)
+		}
+		// The element starts after any separator and white space.
+		line := lineAt(start + int64(len(data[start:])-len(bytes.TrimLeft(data[start:], ", \t\r\n"))))
+		q, err := parseQuestion(raw)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		if err := b.add(q, line, name, seen); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("%s:%d: bad JSON: %v", name, lineAt(dec.InputOffset()), err)
+	}
+	return nil
 }
 
 // finish computes the common languages and the id index.

@@ -75,6 +75,7 @@ const (
 //  5. Nothing matched: a random option.
 //
 // Lower- and upper-casing use full Unicode case mapping, as Python does.
+// With no choices, Index is -1.
 func Extract(output string, choices []string, seed ...uint64) Extraction {
 	var s uint64
 	if len(seed) > 0 {
@@ -90,8 +91,7 @@ func Extract(output string, choices []string, seed ...uint64) Extraction {
 	if strings.TrimFunc(output, pyIsSpace) == "" {
 		return pick(rng.IntN(len(choices)), MethodEmpty, true)
 	}
-	lower := cases.Lower(language.Und)
-	upper := cases.Upper(language.Und)
+	lower, upper := newCaser(false), newCaser(true)
 
 	// choiceIndex maps an option string to its first index; votes are
 	// counted per option string, as SeaEval counts them.
@@ -105,21 +105,26 @@ func Extract(output string, choices []string, seed ...uint64) Extraction {
 	// First-stage keys.
 	first := newOrdered()
 	for i, c := range choices {
-		l := letters[i : i+1]
 		first.set(c, c)
 		first.set(lower.String(c), c)
 		first.set(upper.String(c), c)
-		first.set("("+l+")", c)
-		first.set("("+strings.ToLower(l)+")", c)
+		// SeaEval supports ten lettered options; later ones match by
+		// text only.
+		if i < len(letters) {
+			l := letters[i : i+1]
+			first.set("("+l+")", c)
+			first.set("("+strings.ToLower(l)+")", c)
+		}
 	}
 	first.sortByLengthDesc()
 
 	// Second-stage keys.
 	second0 := newOrdered()
 	for i, c := range choices {
-		if i == 0 {
+		switch {
+		case i == 0:
 			second0.set(markerA, c)
-		} else {
+		case i < len(letters):
 			second0.set(" "+strings.ToLower(letters[i:i+1])+" ", c)
 		}
 		second0.set(lower.String(dropRunes(c, 4)), c)
@@ -286,9 +291,38 @@ func (o *ordered) set(k, v string) {
 // sortByLengthDesc orders keys by length in characters, longest first,
 // keeping insertion order among equals.
 func (o *ordered) sortByLengthDesc() {
-	sort.SliceStable(o.keys, func(i, j int) bool {
-		return utf8.RuneCountInString(o.keys[i]) > utf8.RuneCountInString(o.keys[j])
-	})
+	n := make(map[string]int, len(o.keys))
+	for _, k := range o.keys {
+		n[k] = utf8.RuneCountInString(k)
+	}
+	sort.SliceStable(o.keys, func(i, j int) bool { return n[o.keys[i]] > n[o.keys[j]] })
+}
+
+// caser lower- or upper-cases with Unicode's full case mappings (as Python's
+// str.lower and str.upper do), taking a fast path for ASCII text, where the
+// full mappings and the simple ones agree.
+type caser struct {
+	c     cases.Caser
+	upper bool
+}
+
+func newCaser(upper bool) *caser {
+	if upper {
+		return &caser{c: cases.Upper(language.Und), upper: true}
+	}
+	return &caser{c: cases.Lower(language.Und)}
+}
+
+func (c *caser) String(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return c.c.String(s)
+		}
+	}
+	if c.upper {
+		return strings.ToUpper(s)
+	}
+	return strings.ToLower(s)
 }
 
 // LogLikMode selects how per-option log-likelihoods are compared.

@@ -102,6 +102,7 @@ type config struct {
 	hasMin   bool
 	fields   Fields
 	workers  int
+	format   string
 }
 
 // Option configures a loader.
@@ -118,6 +119,10 @@ func WithMinScore(min float64) Option {
 
 // WithFields maps source field names onto the record fields.
 func WithFields(f Fields) Option { return func(c *config) { c.fields = f } }
+
+// WithFormat sets the format (".json", ".jsonl", ".parquet") when the file
+// name does not say it, as for content-addressed cache blobs.
+func WithFormat(ext string) Option { return func(c *config) { c.format = ext } }
 
 // WithWorkers bounds the goroutines used for decoding (default GOMAXPROCS).
 // Output never depends on it.
@@ -186,7 +191,11 @@ func Load(path string, opts ...Option) (*Set, error) {
 		raws []rawRecord
 		err  error
 	)
-	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	ext := strings.ToLower(filepath.Ext(path))
+	if cfg.format != "" {
+		ext = strings.ToLower(cfg.format)
+	}
+	switch ext {
 	case ".parquet":
 		raws, err = readParquet(path, &cfg)
 	case ".json", ".jsonl", ".ndjson":

@@ -225,23 +225,11 @@ func decodeRecord(b []byte, f *Fields, r *rawRecord) error {
 		return fmt.Errorf("expected a JSON object {\"instruction\": ..., \"input\": ..., \"output\": ...}, found %q", b[0])
 	}
 	if f.isDefault() {
-		var fr fastRecord
-		if err := json.Unmarshal(b, &fr); err != nil {
-			return describe(err)
+		if fastDecode(b, r) {
+			return nil
 		}
-		r.instruction = fr.Instruction
-		if r.instruction == "" {
-			r.instruction = fr.Prompt
-		}
-		r.input = fr.Input
-		r.output = fr.Output
-		if r.output == "" {
-			r.output = fr.Response
-		}
-		if fr.Score != nil {
-			r.score, r.hasScore = *fr.Score, true
-		}
-		return setID(fr.ID, "id", r)
+		*r = rawRecord{}
+		return decodeStd(b, r)
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -286,6 +274,28 @@ func decodeRecord(b []byte, f *Fields, r *rawRecord) error {
 	return setID(m[idName], idName, r)
 }
 
+// decodeStd decodes the default field names with encoding/json; it is the
+// reference for fastDecode and the source of error messages.
+func decodeStd(b []byte, r *rawRecord) error {
+	var fr fastRecord
+	if err := json.Unmarshal(b, &fr); err != nil {
+		return describe(err)
+	}
+	r.instruction = fr.Instruction
+	if r.instruction == "" {
+		r.instruction = fr.Prompt
+	}
+	r.input = fr.Input
+	r.output = fr.Output
+	if r.output == "" {
+		r.output = fr.Response
+	}
+	if fr.Score != nil {
+		r.score, r.hasScore = *fr.Score, true
+	}
+	return setID(fr.ID, "id", r)
+}
+
 func setID(raw json.RawMessage, name string, r *rawRecord) error {
 	switch {
 	case raw == nil:
@@ -314,9 +324,9 @@ func setID(raw json.RawMessage, name string, r *rawRecord) error {
 func describe(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Errorf("field %q: expected %s, found a JSON %s", te.Field, te.Type, te.Value)
+		return fmt.Errorf("field %q: expected %s, found a JSON %s%w", te.Field, te.Type, te.Value, silent{err})
 	}
-	return fmt.Errorf("malformed JSON: %v", err)
+	return fmt.Errorf("malformed JSON: %w", err)
 }
 
 func short(b []byte) string {
@@ -325,3 +335,9 @@ func short(b []byte) string {
 	}
 	return string(b)
 }
+
+// silent wraps an error for errors.As without adding to the message.
+type silent struct{ err error }
+
+func (s silent) Error() string { return "" }
+func (s silent) Unwrap() error { return s.err }

@@ -37,9 +37,12 @@ func (r *Result) MarshalSeaEval() ([]byte, error) {
 // MarshalJSON writes SeaEval's keys in SeaEval's order followed by a
 // "crossin" object with the benchmark name, question count, language order
 // and the bootstrap intervals.
-func (r *Result) MarshalJSON() ([]byte, error) {
+//
+// It has a value receiver so that a Result embedded by value (not only by
+// pointer) in another struct is still written with SeaEval's keys.
+func (r Result) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
-	if err := r.writeSeaEval(&b, true); err != nil {
+	if err := (&r).writeSeaEval(&b, true); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

@@ -297,6 +297,13 @@ func Combinations(n, k int) [][]int {
 func bootstrap(aligned []Aligned, langs []string, b int, seed uint64) map[string][2]float64 {
 	n := len(aligned)
 	rng := rand.New(rand.NewPCG(seed, 0xb0075742))
+	// correct[i*len(langs)+j] is question i's correctness in language j.
+	correct := make([]bool, n*len(langs))
+	for i, a := range aligned {
+		for j, l := range langs {
+			correct[i*len(langs)+j] = a.Correct[l]
+		}
+	}
 	accs := make([][]float64, len(langs))
 	for j := range accs {
 		accs[j] = make([]float64, b)
@@ -305,9 +312,9 @@ func bootstrap(aligned []Aligned, langs []string, b int, seed uint64) map[string
 	for s := 0; s < b; s++ {
 		clear(counts)
 		for i := 0; i < n; i++ {
-			a := aligned[rng.IntN(n)]
-			for j, l := range langs {
-				if a.Correct[l] {
+			row := correct[rng.IntN(n)*len(langs):]
+			for j := range langs {
+				if row[j] {
 					counts[j]++
 				}
 			}

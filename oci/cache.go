@@ -104,8 +104,7 @@ func (c *Client) HasCache(ctx context.Context, repo, actionID string) (bool, err
 	}
 	tag := r.Tag(CacheTag(actionID))
 	if _, err := remote.Head(tag, c.remoteOptions(ctx)...); err != nil {
-		var e interface{ Error() string }
-		e = registryError("cache lookup", tag.String(), err)
+		e := registryError("cache lookup", tag.String(), err)
 		if strings.Contains(e.Error(), "not found") {
 			return false, nil
 		}
@@ -339,4 +338,28 @@ func (a *cacheArtifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error
 		return l, nil
 	}
 	return nil, fmt.Errorf("cache artifact: no blob %s", h)
+}
+
+// ListCache returns the action ids that repo holds entries for (from its
+// "action-<id>" tags; ids that were too long for a tag are not listed).
+func (c *Client) ListCache(ctx context.Context, repo string) ([]string, error) {
+	r, err := c.ParseRepository(repo)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := remote.List(r, c.remoteOptions(ctx)...)
+	if err != nil {
+		if strings.Contains(registryError("cache list", repo, err).Error(), "not found") {
+			return nil, nil // no entry pushed yet
+		}
+		return nil, registryError("cache list", repo, err)
+	}
+	var ids []string
+	for _, t := range tags {
+		if id, ok := strings.CutPrefix(t, "action-"); ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
 }

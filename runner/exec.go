@@ -28,6 +28,11 @@ type Stage struct {
 	ActionID string   // the plan's action key (hex, optionally "sha256:"-prefixed)
 	Deps     []string // names of the stages whose outputs this one reads
 	Retries  int      // extra attempts after a failure
+	// Key, when set, computes the ActionID once the dependencies are
+	// built, from their OutputIDs (dependency name -> OutputID): a stage's
+	// key covers its inputs' content, which is known only then. ActionID
+	// is then only the planner's guess (used for progress counts).
+	Key func(depOutputs map[string]string) (string, error)
 	// Run produces the stage's outputs in sc.OutDir. It must be idempotent
 	// over an interrupted OutDir: the directory survives a crash so that a
 	// training stage can resume from OutDir/checkpoints.
@@ -66,6 +71,7 @@ const (
 type Result struct {
 	Stage     *Stage
 	Status    string
+	ActionID  string
 	OutputID  string
 	OutputDir string
 	Duration  time.Duration // of this run (0 when cached)
@@ -88,9 +94,10 @@ type Options struct {
 	// Events receives progress events; it is called from one goroutine at
 	// a time. Nil discards them.
 	Events func(Event)
-	// OnStored is called after a stage's output is stored (the plan's
-	// record store keeps the stage description for explain).
-	OnStored func(st *Stage, e *cache.Entry)
+	// OnDone is called, from one goroutine at a time, for every stage
+	// whose output is available (run, cached or shared); the runner saves
+	// the stage's key description there for explain.
+	OnDone func(st *Stage, r *Result)
 }
 
 // Summary is the outcome of Execute.
@@ -256,7 +263,9 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 			return
 		}
 		finished[n] = true
+		e.mu.Lock()
 		e.results[n] = &Result{Stage: e.byName[n], Status: StatusSkipped, Err: errors.New(why)}
+		e.mu.Unlock()
 		e.events.emit(Event{Type: EvSkipped, Stage: n, Kind: e.byName[n].Kind, Error: why})
 		for _, d := range dependents[n] {
 			skip(d, why)
@@ -281,7 +290,12 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 		d := <-doneCh
 		running--
 		finished[d.name] = true
+		e.mu.Lock()
 		e.results[d.name] = d.res
+		e.mu.Unlock()
+		if e.opt.OnDone != nil && d.res.OutputID != "" {
+			e.opt.OnDone(e.byName[d.name], d.res)
+		}
 		if d.res.Status == StatusFailed || d.res.Status == StatusSkipped {
 			for _, dep := range dependents[d.name] {
 				skip(dep, "dependency "+d.name+" failed")
@@ -335,14 +349,17 @@ func (e *executor) index(n string) int {
 	return len(e.order)
 }
 
-func (e *executor) inputs(st *Stage) map[string]string {
+// inputs returns the output directories and OutputIDs of st's
+// dependencies.
+func (e *executor) inputs(st *Stage) (dirs, ids map[string]string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	in := map[string]string{}
+	dirs, ids = map[string]string{}, map[string]string{}
 	for _, d := range st.Deps {
-		in[d] = e.results[d].OutputDir
+		dirs[d] = e.results[d].OutputDir
+		ids[d] = e.results[d].OutputID
 	}
-	return in
+	return dirs, ids
 }
 
 // runStage follows the cache protocol for one stage: reuse a verified
@@ -350,7 +367,18 @@ func (e *executor) inputs(st *Stage) map[string]string {
 // that holds it), look again, and only then run.
 func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 	c := e.opt.Cache
-	res := &Result{Stage: st}
+	res := &Result{Stage: st, ActionID: cache.NormalizeID(st.ActionID)}
+	inputs, inputIDs := e.inputs(st)
+	if st.Key != nil {
+		a, err := st.Key(inputIDs)
+		if err != nil {
+			res.Status, res.Err = StatusFailed, fmt.Errorf("computing the stage key: %w", err)
+			e.events.emit(Event{Type: EvFailed, Stage: st.Name, Kind: st.Kind, Error: res.Err.Error()})
+			return res
+		}
+		res.ActionID = cache.NormalizeID(a)
+	}
+	action := res.ActionID
 	hit := func(ent *cache.Entry, status string) *Result {
 		res.Status = status
 		res.OutputID = ent.OutputID
@@ -359,7 +387,7 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 		return res
 	}
 	lookup := func() (*cache.Entry, bool) {
-		ent, err := c.Get(st.ActionID)
+		ent, err := c.Get(action)
 		if err == nil {
 			return ent, true
 		}
@@ -373,7 +401,7 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 		return hit(ent, StatusCached)
 	}
 	waited := false
-	lock, err := c.LockAction(ctx, st.ActionID, func() {
+	lock, err := c.LockAction(ctx, action, func() {
 		waited = true
 		e.events.emit(Event{Type: EvWaiting, Stage: st.Name, Kind: st.Kind})
 	})
@@ -398,7 +426,7 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 		return res
 	}
 
-	work := c.WorkDir(st.ActionID)
+	work := c.WorkDir(action)
 	out := filepath.Join(work, "out")
 	logPath := filepath.Join(work, "stage.log")
 	if err := os.MkdirAll(work, 0o777); err != nil {
@@ -417,8 +445,7 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 	if _, err := os.Stat(filepath.Join(out, trainer.CheckpointDir)); err == nil {
 		resumed = true
 	}
-	e.events.emit(Event{Type: EvStart, Stage: st.Name, Kind: st.Kind, Action: cache.NormalizeID(st.ActionID), Resumed: resumed})
-	inputs := e.inputs(st)
+	e.events.emit(Event{Type: EvStart, Stage: st.Name, Kind: st.Kind, Action: action, Resumed: resumed})
 	t0 := time.Now()
 	var runErr error
 	for attempt := 0; attempt <= st.Retries; attempt++ {
@@ -426,7 +453,7 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 		if attempt > 0 {
 			e.events.emit(Event{Type: EvRetry, Stage: st.Name, Kind: st.Kind, Attempt: attempt + 1, Error: runErr.Error()})
 		}
-		fmt.Fprintf(logf, "== crossin: stage %s (%s) attempt %d, action %s, %s\n", st.Name, st.Kind, attempt+1, cache.NormalizeID(st.ActionID), time.Now().UTC().Format(time.RFC3339))
+		fmt.Fprintf(logf, "== crossin: stage %s (%s) attempt %d, action %s, %s\n", st.Name, st.Kind, attempt+1, action, time.Now().UTC().Format(time.RFC3339))
 		if err := prepareOut(out); err != nil {
 			runErr = err
 			break
@@ -460,7 +487,7 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 	}
 	fmt.Fprintf(logf, "== crossin: done in %s\n", res.Duration.Round(time.Millisecond))
 	host, _ := os.Hostname()
-	ent, err := c.Put(st.ActionID, out, cache.Meta{Stage: st.Name, Kind: st.Kind, Engine: e.opt.Engine, Host: host, Duration: res.Duration})
+	ent, err := c.Put(action, out, cache.Meta{Stage: st.Name, Kind: st.Kind, Engine: e.opt.Engine, Host: host, Duration: res.Duration})
 	if err != nil {
 		res.Status, res.Err = StatusFailed, err
 		e.events.emit(Event{Type: EvFailed, Stage: st.Name, Kind: st.Kind, Error: err.Error()})
@@ -468,14 +495,9 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 	}
 	logf.Close()
 	if b, err := os.ReadFile(logPath); err == nil {
-		_ = c.PutLog(st.ActionID, b)
+		_ = c.PutLog(action, b)
 	}
 	_ = os.RemoveAll(work)
-	if e.opt.OnStored != nil {
-		e.events.mu.Lock()
-		e.opt.OnStored(st, ent)
-		e.events.mu.Unlock()
-	}
 	res.Status = StatusRan
 	res.OutputID = ent.OutputID
 	res.OutputDir = c.OutputDir(ent.OutputID)

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -111,7 +112,7 @@ func (l *issues) err() error {
 
 var (
 	disjunctionNoise = regexp.MustCompile(`^\d+ errors in empty disjunction:?$`)
-	conflictRE       = regexp.MustCompile(`^conflicting values (.+) and (.+?)( \(mismatched types .*\))?$`)
+	conflictRE       = regexp.MustCompile(`^conflicting values (.+?) and (.+?)( \(mismatched types .*\))?$`)
 )
 
 // addCUE converts a CUE error into issues. CUE reports a value that fails
@@ -240,7 +241,7 @@ func userPos(e cueerrors.Error, root cue.Value) Pos {
 		}
 	}
 	path := e.Path()
-	for n := len(path); n > 0; n-- {
+	for n := len(path); n > 0 && root.Exists(); n-- {
 		v := root.LookupPath(cue.ParsePath(strings.Join(path[:n], ".")))
 		if !v.Exists() {
 			continue
@@ -277,4 +278,19 @@ func toPos(p token.Pos) Pos {
 		return Pos{}
 	}
 	return Pos{Filename: p.Filename(), Line: p.Line(), Column: p.Column()}
+}
+
+// CUEError converts an error from the CUE API (parsing, building,
+// validating any CUE) into an *Error with the same cleanup Load applies:
+// empty-disjunction chatter folded, positions in user files preferred.
+// It returns nil when err holds no CUE errors.
+func CUEError(err error) *Error {
+	var ce cueerrors.Error
+	if err == nil || !errors.As(err, &ce) || len(cueerrors.Errors(err)) == 0 {
+		return nil
+	}
+	var is issues
+	is.addCUE(err, cue.Value{})
+	e, _ := is.err().(*Error)
+	return e
 }

@@ -340,7 +340,7 @@ func (l *loader) model(v cue.Value) *Model {
 
 // langOrder is the canonical order of language codes (the schema's #Lang
 // order), used where a spec gives languages as struct keys.
-var langOrder = []string{"en", "zh", "vi", "es", "id", "ms", "tl", "th", "ar", "de", "el", "hi", "ro", "ru", "tr", "ja", "ko", "pt"}
+var langOrder = []string{"en", "zh", "vi", "es", "id", "ms", "tl", "th", "ar", "de", "el", "hi", "ro", "ru", "tr", "fr", "ja", "ko", "pt"}
 
 func sortLangs(langs []string) {
 	rank := map[string]int{}
@@ -716,7 +716,6 @@ func (l *loader) experiment(v cue.Value, s *Spec, defaults trainer.TrainParams) 
 		c.Train = l.overlay(base, cv.LookupPath(cue.ParsePath("training")))
 		e.Cells = append(e.Cells, c)
 	}
-	sort.Slice(e.Cells, func(i, j int) bool { return e.Cells[i].ID < e.Cells[j].ID })
 	if len(e.Cells) == 0 {
 		l.is.add(l.pos(v), pathOf(v), "experiment has no cells (give models and mixtures, or cells)")
 	}

@@ -22,8 +22,9 @@ import (
 // spec changes so that old cache entries are not reused.
 const Version = "crossin.schema/v1"
 
-// Spec is a loaded, validated set of spec files. Every list is sorted by
-// name, so iteration order never depends on map order.
+// Spec is a loaded, validated set of spec files. Every list except an
+// experiment's cells is sorted by name, so iteration order never depends
+// on map order.
 type Spec struct {
 	Files       []string // absolute paths of the CUE files loaded
 	Models      []*Model
@@ -224,7 +225,9 @@ type Experiment struct {
 	Description string   `json:"description,omitempty"`
 	Backend     string   `json:"backend"`
 	Benchmarks  []string `json:"benchmarks"` // benchmark names, in spec order
-	Cells       []*Cell  `json:"cells"`      // sorted by ID
+	// Cells in spec order: the grid's models x mixtures x seeds order,
+	// then cells the spec adds. CUE's field order is deterministic.
+	Cells []*Cell `json:"cells"`
 	// Report is the experiment's report layout as JSON (nil if none); the
 	// reports package interprets it.
 	Report json.RawMessage `json:"report,omitempty"`

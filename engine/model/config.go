@@ -5,7 +5,39 @@
 //
 // Numerics follow transformers' eager float32 implementation step by step
 // (RMSNorm in float32, rotary embeddings with the same inverse frequencies,
-// softmax over float32 scores) so that logits agree with it to ~1e-5.
+// softmax over float32 scores); logits agree with it to ~1e-7 on the
+// reference tiny Llama.
+//
+// # Entry points
+//
+//	m, err := model.Load(dir)            // config.json + safetensors (mmap)
+//	nll, err := m.NLL(ids)               // per-token next-token NLL
+//	out, err := m.Generate(ctx, prompts, model.GenerateOptions{MaxNewTokens: 32})
+//	ll, err := m.ScoreOptions(prompt, options)
+//	err = model.Init(dir, model.InitConfig{...}) // seeded random HF model
+//
+// # Hooking in LoRA (or any adapter)
+//
+// Every linear projection of a decoder layer goes through
+// (*Model).Project(layer, proj, x, rows, y), which computes the base
+// y = x·Wᵀ + b and then, if an Adapter is installed (SetAdapter or
+// WithAdapter), calls Adapter.AddDelta(layer, proj, x, rows, y). A LoRA
+// adapter adds y += scale·(x·Aᵀ)·Bᵀ there with tensor.MatMulNT, e.g.
+//
+//	func (a *LoRA) AddDelta(l int, p model.Proj, x []float32, n int, y []float32) {
+//		A, B := a.A[l][p], a.B[l][p] // [r×in], [out×r]; nil if not targeted
+//		if A == nil { return }
+//		t := make([]float32, n*a.r)
+//		tensor.MatMulNT(t, x, A, n, a.r, in, false)
+//		for i := range t { t[i] *= a.scale }
+//		tensor.MatMulNT(y, t, B, n, out, a.r, true) // accumulate into y
+//	}
+//
+// The base weights are never copied or modified. Training code that needs
+// the intermediate activations can build its forward from the same pieces
+// the inference forward uses: Weights (per-layer Linear with W [out×in]),
+// RMSNorm, (*Rope).Apply / ApplyInverse, Activation, SoftmaxRow and
+// (*Model).Project, so its numerics match (*Model).Step exactly.
 package model
 
 import (

@@ -124,7 +124,15 @@ func (r *Rope) freqsFor(maxPos int) []float32 {
 // Apply rotates rows of x in place: x is rows × (heads·headDim), row i at
 // position pos[i]. It computes q·cos + rotate_half(q)·sin with
 // rotate_half(x) = (−x₂, x₁), as Llama does.
-func (r *Rope) Apply(x []float32, rows, heads int, pos []int) {
+func (r *Rope) Apply(x []float32, rows, heads int, pos []int) { r.rotate(x, rows, heads, pos, false) }
+
+// ApplyInverse rotates by the opposite angles: it is the transpose of Apply
+// (rotations are orthogonal), which a backward pass applies to gradients.
+func (r *Rope) ApplyInverse(x []float32, rows, heads int, pos []int) {
+	r.rotate(x, rows, heads, pos, true)
+}
+
+func (r *Rope) rotate(x []float32, rows, heads int, pos []int, inverse bool) {
 	hd := r.dim
 	half := hd / 2
 	maxPos := 0
@@ -140,6 +148,9 @@ func (r *Rope) Apply(x []float32, rows, heads int, pos []int) {
 			f := inv[j] * p
 			cos[j] = float32(math.Cos(float64(f))) * r.attScale
 			sin[j] = float32(math.Sin(float64(f))) * r.attScale
+			if inverse {
+				sin[j] = -sin[j]
+			}
 		}
 		row := x[i*heads*hd : (i+1)*heads*hd]
 		for h := 0; h < heads; h++ {

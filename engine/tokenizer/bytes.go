@@ -14,8 +14,9 @@ var byteChar [256]rune
 // re-encoding runes on the hot path.
 var byteCharStr [256]string
 
-// charByte is the inverse of byteChar.
-var charByte = map[rune]byte{}
+// charByteArr is the inverse of byteChar (-1: not a byte-level char); all
+// byte-level chars are below U+0144.
+var charByteArr [0x144]int16
 
 func init() {
 	var used [256]bool
@@ -28,6 +29,9 @@ func init() {
 	for b := '®'; b <= 'ÿ'; b++ {
 		used[b] = true
 	}
+	for i := range charByteArr {
+		charByteArr[i] = -1
+	}
 	n := 0
 	for b := 0; b < 256; b++ {
 		if used[b] {
@@ -37,7 +41,7 @@ func init() {
 			n++
 		}
 		byteCharStr[b] = string(byteChar[b])
-		charByte[byteChar[b]] = byte(b)
+		charByteArr[byteChar[b]] = int16(b)
 	}
 }
 

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
 )
@@ -64,7 +65,7 @@ func (byteFallbackDec) decodeChain(toks []string) []string {
 		if len(pending) == 0 {
 			return
 		}
-		if s := string(pending); isValidUTF8(s) {
+		if s := string(pending); utf8.ValidString(s) {
 			out = append(out, s)
 		} else {
 			for range pending {
@@ -132,12 +133,11 @@ func (byteLevelDec) decodeChain(toks []string) []string {
 		start := len(buf)
 		ok := true
 		for _, r := range t {
-			b, found := charByte[r]
-			if !found {
+			if r >= rune(len(charByteArr)) || charByteArr[r] < 0 {
 				ok = false
 				break
 			}
-			buf = append(buf, b)
+			buf = append(buf, byte(charByteArr[r]))
 		}
 		if !ok {
 			buf = append(buf[:start], t...)

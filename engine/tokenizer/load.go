@@ -52,7 +52,6 @@ type rawModel struct {
 	ByteFallback            bool             `json:"byte_fallback"`
 	IgnoreMerges            bool             `json:"ignore_merges"`
 	Dropout                 *float64         `json:"dropout"`
-	Extra                   map[string]any   `json:"-"`
 	MaxInputCharsPerWord    *json.RawMessage `json:"max_input_chars_per_word"`
 }
 

@@ -39,6 +39,17 @@ type Layer struct {
 	AttnNorm, Q, K, V, O []float32
 	MLPNorm, Gate, Up    []float32
 	Down                 []float32
+	// Bias holds each projection's bias, indexed like lora.Modules; nil
+	// entries have none (Llama has none; Qwen2 has q/k/v biases).
+	Bias [7][]float32
+}
+
+// Rotator applies rotary embeddings: the inference engine's *model.Rope
+// satisfies it, so training rotates exactly as inference does, rope_scaling
+// variants included.
+type Rotator interface {
+	Apply(x []float32, rows, heads int, pos []int)
+	ApplyInverse(x []float32, rows, heads int, pos []int)
 }
 
 // Base is the frozen model a LoRA adapter is trained on. Its slices may
@@ -49,6 +60,8 @@ type Base struct {
 	LMHead    []float32 // [Vocab, Hidden]; equal to Embed when tied
 	FinalNorm []float32
 	Layers    []Layer
+	// Rope, when set, replaces the tables built from Dims.InvFreq.
+	Rope Rotator
 }
 
 // Shape gives a projection's [out, in] shape.
@@ -95,7 +108,7 @@ func (b *Base) Validate() error {
 	if d.Hidden <= 0 || d.Vocab <= 0 || d.Heads <= 0 || d.KVHeads <= 0 || d.Heads%d.KVHeads != 0 || d.HeadDim%2 != 0 {
 		return fmt.Errorf("train: bad dimensions %+v", d)
 	}
-	if len(d.InvFreq) != d.HeadDim/2 {
+	if b.Rope == nil && len(d.InvFreq) != d.HeadDim/2 {
 		return fmt.Errorf("train: %d RoPE frequencies for head dim %d", len(d.InvFreq), d.HeadDim)
 	}
 	check := func(name string, v []float32, n int) error {

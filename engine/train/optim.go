@@ -149,3 +149,12 @@ func (s Schedule) Factor(step int) float64 {
 		return math.Max(0, 0.5*(1+math.Cos(math.Pi*0.5*2*progress)))
 	}
 }
+
+// sizes lists the lengths of tensors (for NewAdamW).
+func sizes(ts [][]float32) []int {
+	s := make([]int, len(ts))
+	for i, t := range ts {
+		s[i] = len(t)
+	}
+	return s
+}

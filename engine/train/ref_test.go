@@ -165,11 +165,3 @@ func TestReferenceLoRAStep(t *testing.T) {
 		t.Errorf("loss after AdamW %.9f, reference %.9f", l2, ref.LossAfter)
 	}
 }
-
-func sizes(ts [][]float32) []int {
-	var s []int
-	for _, t := range ts {
-		s = append(s, len(t))
-	}
-	return s
-}

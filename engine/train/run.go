@@ -25,9 +25,9 @@ type Result struct {
 	Adapter *lora.Adapter
 	Curve   trainer.LossCurve
 	Steps   int
-	Tokens  int   // non-padding tokens seen
-	Skipped int   // examples with no response token left after truncation
-	Resumed int   // the step a resumed run started from (0 = fresh)
+	Tokens  int // non-padding tokens seen
+	Skipped int // examples with no response token left after truncation
+	Resumed int // the step a resumed run started from (0 = fresh)
 	Elapsed time.Duration
 }
 

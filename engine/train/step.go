@@ -5,8 +5,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 
 	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
 // Net runs the training forward and backward pass of a frozen Base with a
@@ -26,6 +28,34 @@ type Net struct {
 	gradIdx map[*lora.Pair]int
 	cos     [][]float32 // [position][HeadDim/2]
 	sin     [][]float32
+	// wt caches the transposes ([in, out]) of the frozen projections and
+	// the LM head: the input gradient dx = dy·W then runs on the A·Bᵀ GEMM
+	// without transposing W on every call. It costs one extra copy of the
+	// weights, built lazily on the first backward pass.
+	wt     [][7][]float32
+	headT  []float32
+	wtOnce sync.Once
+}
+
+func (n *Net) transposes() {
+	n.wtOnce.Do(func() {
+		d := n.Base.Dims
+		n.wt = make([][7][]float32, d.Layers)
+		n.pool.parallel(d.Layers*len(lora.Modules)+1, 1, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				if t == d.Layers*len(lora.Modules) {
+					n.headT = make([]float32, d.Vocab*d.Hidden)
+					tensor.Transpose(n.headT, n.Base.LMHead, d.Vocab, d.Hidden)
+					continue
+				}
+				l, mi := t/len(lora.Modules), t%len(lora.Modules)
+				in, out := d.Shape(lora.Modules[mi])
+				w := make([]float32, in*out)
+				tensor.Transpose(w, n.Base.Layers[l].weight(lora.Modules[mi]), out, in)
+				n.wt[l][mi] = w
+			}
+		})
+	})
 }
 
 // NewNet checks that the adapter fits the base model and allocates gradients.
@@ -172,6 +202,14 @@ func dropSeed(seed uint64, layer, module int) *rand.Rand {
 func (n *Net) linear(out, x []float32, N, l, mi int, b *Batch, lt *linTape) {
 	in, o := n.Base.Shape(lora.Modules[mi])
 	n.pool.matABt(out, x, n.Base.Layers[l].weight(lora.Modules[mi]), N, in, o, false)
+	if bias := n.Base.Layers[l].Bias[mi]; bias != nil {
+		for i := 0; i < N; i++ {
+			row := out[i*o : i*o+o]
+			for j, bv := range bias {
+				row[j] += bv
+			}
+		}
+	}
 	p := n.pairs[l][mi]
 	if p == nil {
 		return
@@ -207,7 +245,7 @@ func (n *Net) linear(out, x []float32, N, l, mi int, b *Batch, lt *linTape) {
 // linearBack adds dy·W to dx and accumulates the LoRA gradients.
 func (n *Net) linearBack(dx, dy []float32, N, l, mi int, lt *linTape) {
 	in, o := n.Base.Shape(lora.Modules[mi])
-	n.pool.matAB(dx, dy, n.Base.Layers[l].weight(lora.Modules[mi]), N, o, in, true)
+	n.pool.matABt(dx, dy, n.wt[l][mi], N, o, in, true)
 	p := n.pairs[l][mi]
 	if p == nil {
 		return
@@ -237,6 +275,18 @@ func (n *Net) linearBack(dx, dy []float32, N, l, mi int, lt *linTape) {
 
 // rope rotates the heads of x ([N, heads*D]) in place, position t = row%T.
 func (n *Net) rope(x []float32, N, T, heads int, inverse bool) {
+	if r := n.Base.Rope; r != nil {
+		pos := make([]int, N)
+		for i := range pos {
+			pos[i] = i % T
+		}
+		if inverse {
+			r.ApplyInverse(x, N, heads, pos)
+		} else {
+			r.Apply(x, N, heads, pos)
+		}
+		return
+	}
 	D := n.Base.HeadDim
 	half := D / 2
 	n.pool.parallel(N, 16, func(lo, hi int) {
@@ -259,101 +309,122 @@ func (n *Net) rope(x []float32, N, T, heads int, inverse bool) {
 	})
 }
 
+// gatherHead copies head h of x ([rows, heads*D], rows r0..r0+T) into dst [T, D].
+func gatherHead(dst, x []float32, r0, T, heads, h, D int) {
+	for t := 0; t < T; t++ {
+		o := (r0+t)*heads*D + h*D
+		copy(dst[t*D:t*D+D], x[o:o+D])
+	}
+}
+
+// scatterHead writes src [T, D] into head h of x.
+func scatterHead(x, src []float32, r0, T, heads, h, D int) {
+	for t := 0; t < T; t++ {
+		o := (r0+t)*heads*D + h*D
+		copy(x[o:o+D], src[t*D:t*D+D])
+	}
+}
+
 // attention computes causal grouped-query attention with the padding mask,
-// writing out [N, Heads*D] and the probabilities p [B, Heads, T, T].
+// writing out [N, Heads*D] and the probabilities p [B, Heads, T, T]. Each
+// (row, head) is three GEMMs: S = QKᵀ, softmax, O = PV.
 func (n *Net) attention(out, p, q, k, v []float32, b *Batch) {
 	d := n.Base.Dims
 	D, H, KV, T := d.HeadDim, d.Heads, d.KVHeads, b.T
 	group := H / KV
 	scale := float32(1 / math.Sqrt(float64(D)))
 	n.pool.parallel(b.B*H, 1, func(lo, hi int) {
-		sc := make([]float64, T)
+		qh := make([]float32, T*D)
+		kh := make([]float32, T*D)
+		vh := make([]float32, T*D)
+		oh := make([]float32, T*D)
 		for bh := lo; bh < hi; bh++ {
 			bi, h := bh/H, bh%H
-			kh := h / group
+			kvh := h / group
+			gatherHead(qh, q, bi*T, T, H, h, D)
+			gatherHead(kh, k, bi*T, T, KV, kvh, D)
+			gatherHead(vh, v, bi*T, T, KV, kvh, D)
+			P := p[bh*T*T : (bh+1)*T*T]
+			tensor.MatMulNT(P, qh, kh, T, T, D, false)
+			mask := b.Mask[bi*T : bi*T+T]
 			for i := 0; i < T; i++ {
-				qi := q[(bi*T+i)*H*D+h*D : (bi*T+i)*H*D+h*D+D]
-				pi := p[(bh*T+i)*T : (bh*T+i)*T+T]
-				clear(pi)
-				m := math.Inf(-1)
+				pi := P[i*T : i*T+T]
+				m := float32(math.Inf(-1))
 				for j := 0; j <= i; j++ {
-					if b.Mask[bi*T+j] == 0 {
-						continue
+					if mask[j] != 0 {
+						pi[j] *= scale
+						m = max(m, pi[j])
 					}
-					kj := k[(bi*T+j)*KV*D+kh*D : (bi*T+j)*KV*D+kh*D+D]
-					s := float64(dot(qi, kj) * scale)
-					sc[j] = s
-					m = math.Max(m, s)
 				}
 				var sum float64
 				for j := 0; j <= i; j++ {
-					if b.Mask[bi*T+j] == 0 {
-						continue
+					if mask[j] != 0 {
+						e := math.Exp(float64(pi[j] - m))
+						pi[j] = float32(e)
+						sum += e
+					} else {
+						pi[j] = 0
 					}
-					e := math.Exp(sc[j] - m)
-					sc[j] = e
-					sum += e
 				}
-				oi := out[(bi*T+i)*H*D+h*D : (bi*T+i)*H*D+h*D+D]
-				clear(oi)
+				inv := float32(1 / sum)
 				for j := 0; j <= i; j++ {
-					if b.Mask[bi*T+j] == 0 {
-						continue
-					}
-					pj := float32(sc[j] / sum)
-					pi[j] = pj
-					axpy(pj, v[(bi*T+j)*KV*D+kh*D:(bi*T+j)*KV*D+kh*D+D], oi)
+					pi[j] *= inv
 				}
+				clear(pi[i+1:])
 			}
+			tensor.MatMulNN(oh, P, vh, T, D, T, false)
+			scatterHead(out, oh, bi*T, T, H, h, D)
 		}
 	})
 }
 
 // attentionBack turns dOut into dq, dk, dv (all set, not accumulated). Work
-// is split by (batch row, KV head) so each dk/dv element has one writer.
+// is split by (batch row, KV head) so each dk/dv element has one writer,
+// and the heads of a group are added in a fixed order.
 func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, b *Batch) {
 	d := n.Base.Dims
 	D, H, KV, T := d.HeadDim, d.Heads, d.KVHeads, b.T
 	group := H / KV
 	scale := float32(1 / math.Sqrt(float64(D)))
-	clear(dk)
-	clear(dv)
 	n.pool.parallel(b.B*KV, 1, func(lo, hi int) {
-		ds := make([]float32, T)
+		qh := make([]float32, T*D)
+		kh := make([]float32, T*D)
+		vh := make([]float32, T*D)
+		doh := make([]float32, T*D)
+		dqh := make([]float32, T*D)
+		dkh := make([]float32, T*D)
+		dvh := make([]float32, T*D)
+		dP := make([]float32, T*T)
 		for bk := lo; bk < hi; bk++ {
-			bi, kh := bk/KV, bk%KV
-			for h := kh * group; h < (kh+1)*group; h++ {
-				bh := bi*H + h
+			bi, kvh := bk/KV, bk%KV
+			gatherHead(kh, k, bi*T, T, KV, kvh, D)
+			gatherHead(vh, v, bi*T, T, KV, kvh, D)
+			clear(dkh)
+			clear(dvh)
+			for h := kvh * group; h < (kvh+1)*group; h++ {
+				P := p[(bi*H+h)*T*T : (bi*H+h+1)*T*T]
+				gatherHead(doh, dOut, bi*T, T, H, h, D)
+				gatherHead(qh, q, bi*T, T, H, h, D)
+				tensor.MatMulTN(dvh, P, doh, T, D, T, true)
+				tensor.MatMulNT(dP, doh, vh, T, T, D, false)
 				for i := 0; i < T; i++ {
-					row := (bi*T + i) * H * D
-					doi := dOut[row+h*D : row+h*D+D]
-					qi := q[row+h*D : row+h*D+D]
-					dqi := dq[row+h*D : row+h*D+D]
-					clear(dqi)
-					pi := p[(bh*T+i)*T : (bh*T+i)*T+T]
-					var sum float64
+					pi, di := P[i*T:i*T+T], dP[i*T:i*T+T]
+					var s float64
 					for j := 0; j <= i; j++ {
-						if pi[j] == 0 {
-							ds[j] = 0
-							continue
-						}
-						vj := v[(bi*T+j)*KV*D+kh*D : (bi*T+j)*KV*D+kh*D+D]
-						dp := dot(doi, vj)
-						ds[j] = dp
-						sum += float64(pi[j]) * float64(dp)
+						s += float64(pi[j]) * float64(di[j])
 					}
+					sf := float32(s)
 					for j := 0; j <= i; j++ {
-						if pi[j] == 0 {
-							continue
-						}
-						off := (bi*T+j)*KV*D + kh*D
-						axpy(pi[j], doi, dv[off:off+D])
-						g := pi[j] * (ds[j] - float32(sum)) * scale
-						axpy(g, k[off:off+D], dqi)
-						axpy(g, qi, dk[off:off+D])
+						di[j] = pi[j] * (di[j] - sf) * scale
 					}
+					clear(di[i+1:])
 				}
+				tensor.MatMulNN(dqh, dP, kh, T, D, T, false)
+				scatterHead(dq, dqh, bi*T, T, H, h, D)
+				tensor.MatMulTN(dkh, dP, qh, T, D, T, true)
 			}
+			scatterHead(dk, dkh, bi*T, T, KV, kvh, D)
+			scatterHead(dv, dvh, bi*T, T, KV, kvh, D)
 		}
 	})
 }
@@ -363,13 +434,15 @@ func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, b *Batch) {
 func (n *Net) forward(b *Batch) *tape {
 	d := n.Base.Dims
 	N, Hd := b.B*b.T, d.Hidden
-	n.ropeTables(b.T)
 	qd, kvd := d.Heads*d.HeadDim, d.KVHeads*d.HeadDim
 	x := make([]float32, N*Hd)
 	for i, id := range b.IDs {
 		copy(x[i*Hd:i*Hd+Hd], n.Base.Embed[int(id)*Hd:int(id)*Hd+Hd])
 	}
 	tp := &tape{b: b, layers: make([]layerTape, d.Layers)}
+	if n.Base.Rope == nil {
+		n.ropeTables(b.T)
+	}
 	for l := 0; l < d.Layers; l++ {
 		L := &n.Base.Layers[l]
 		lt := &tp.layers[l]
@@ -421,11 +494,12 @@ func silu(x float32) float32 {
 	return x / (1 + float32(math.Exp(float64(-x))))
 }
 
-// headRows is how many positions share one pass over the LM head.
-const headRows = 16
+// headRows is how many positions share one pass over the LM head: enough
+// for the GEMM to be efficient, few enough that the logits stay small.
+const headRows = 192
 
 // head computes, for every position with a label after the shift, the
-// cross-entropy of the next token. With grad, it also writes into dh the
+// cross-entropy of the next token. With dh, it also writes into dh the
 // gradient of gscale·Σ CE with respect to the final hidden states. It
 // returns the per-position losses (zero where ignored).
 func (n *Net) head(hN []float32, b *Batch, dh []float32, gscale float32) []float64 {
@@ -440,53 +514,52 @@ func (n *Net) head(hN []float32, b *Batch, dh []float32, gscale float32) []float
 		}
 	}
 	loss := make([]float64, b.B*b.T)
-	blocks := (len(rows) + headRows - 1) / headRows
 	W := n.Base.LMHead
-	n.pool.parallel(blocks, 1, func(lo, hi int) {
-		logits := make([]float32, headRows*V)
-		for blk := lo; blk < hi; blk++ {
-			rs := rows[blk*headRows : min(len(rows), (blk+1)*headRows)]
-			R := len(rs)
-			hs := make([]float32, R*Hd)
-			for i, r := range rs {
-				copy(hs[i*Hd:i*Hd+Hd], hN[r*Hd:r*Hd+Hd])
-			}
-			pool{1}.matABt(logits[:R*V], hs, W, R, Hd, V, false)
-			for i, r := range rs {
+	logits := make([]float32, min(headRows, len(rows))*V)
+	hs := make([]float32, min(headRows, len(rows))*Hd)
+	out := make([]float32, min(headRows, len(rows))*Hd)
+	for c0 := 0; c0 < len(rows); c0 += headRows {
+		rs := rows[c0:min(len(rows), c0+headRows)]
+		R := len(rs)
+		for i, r := range rs {
+			copy(hs[i*Hd:i*Hd+Hd], hN[r*Hd:r*Hd+Hd])
+		}
+		n.pool.matABt(logits, hs, W, R, Hd, V, false)
+		n.pool.parallel(R, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				r := rs[i]
 				lg := logits[i*V : i*V+V]
 				label := int(b.Labels[r+1])
 				m := float32(math.Inf(-1))
 				for _, v := range lg {
 					m = max(m, v)
 				}
+				target := lg[label]
+				// One exp per logit: keep exp(v-m) and scale it afterwards.
 				var s float64
-				for _, v := range lg {
-					s += math.Exp(float64(v - m))
+				for j, v := range lg {
+					e := expf(v - m)
+					s += float64(e)
+					lg[j] = e
 				}
 				lse := float64(m) + math.Log(s)
-				loss[r] = lse - float64(lg[label])
+				loss[r] = lse - float64(target)
 				if dh != nil {
-					for j, v := range lg {
-						lg[j] = gscale * float32(math.Exp(float64(v)-lse))
+					f := gscale / float32(s)
+					for j := range lg {
+						lg[j] *= f
 					}
 					lg[label] -= gscale
 				}
 			}
-			if dh != nil {
-				// dh[r] = Σ_j dlogits[r,j] W[j], in vocabulary order.
-				out := make([]float32, R*Hd)
-				for j := 0; j < V; j++ {
-					wj := W[j*Hd : j*Hd+Hd]
-					for i := 0; i < R; i++ {
-						axpy(logits[i*V+j], wj, out[i*Hd:i*Hd+Hd])
-					}
-				}
-				for i, r := range rs {
-					copy(dh[r*Hd:r*Hd+Hd], out[i*Hd:i*Hd+Hd])
-				}
+		})
+		if dh != nil {
+			n.pool.matABt(out, logits, n.headT, R, V, Hd, false)
+			for i, r := range rs {
+				copy(dh[r*Hd:r*Hd+Hd], out[i*Hd:i*Hd+Hd])
 			}
 		}
-	})
+	}
 	return loss
 }
 
@@ -530,6 +603,7 @@ func (n *Net) Backward(b *Batch, items int) (float64, error) {
 	d := n.Base.Dims
 	N, Hd := b.B*b.T, d.Hidden
 	qd, kvd := d.Heads*d.HeadDim, d.KVHeads*d.HeadDim
+	n.transposes()
 	tp := n.forward(b)
 	dhN := make([]float32, N*Hd)
 	losses := n.head(tp.hN, b, dhN, 1/float32(items))

@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/crossin-lab/crossin/oci"
+)
+
+func init() {
+	g := Group("image", "Build and resolve crossin trainer images")
+
+	var (
+		push, layoutDir, src, version, refName string
+		platforms                              []string
+		binaries                               []string
+	)
+	build := &cobra.Command{
+		Use:   "build [--push REF | --layout DIR]",
+		Short: "Package crossin as a reproducible multi-platform OCI image (no Docker needed)",
+		Long: `build cross-compiles crossin (CGO_ENABLED=0, -trimpath) for each platform and
+packages each binary as a one-layer OCI image with fixed timestamps, the way ko
+does, so the same binary always gives the same digest. The image's entrypoint
+is /usr/local/bin/crossin, so IMAGE trainer run /job/spec.json runs a job.
+With --push it is pushed to a registry (Docker keychain; plain HTTP only for
+localhost or $CROSSIN_INSECURE_REGISTRIES) and the pinned reference is
+printed; with --layout it is added to an OCI image layout directory;
+without either only the digest is printed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if push != "" && layoutDir != "" {
+				return Usagef("image build: give --push or --layout, not both")
+			}
+			var bins []oci.Binary
+			if len(binaries) > 0 {
+				for _, b := range binaries {
+					p, path, ok := strings.Cut(b, "=")
+					if !ok {
+						return Usagef("image build: --binary %q: want OS/ARCH=PATH", b)
+					}
+					pl, err := oci.ParsePlatform(p)
+					if err != nil {
+						return Usagef("image build: --binary: %v", err)
+					}
+					bins = append(bins, oci.Binary{Platform: pl, Path: path})
+				}
+			} else {
+				var pls []v1.Platform
+				for _, p := range platforms {
+					pl, err := oci.ParsePlatform(p)
+					if err != nil {
+						return Usagef("image build: --platform: %v", err)
+					}
+					pls = append(pls, pl)
+				}
+				if src == "" {
+					var err error
+					if src, err = findModuleRoot(); err != nil {
+						return err
+					}
+				}
+				tmp, err := os.MkdirTemp("", "crossin-image-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(tmp)
+				if bins, err = oci.CrossCompile(cmd.Context(), src, tmp, pls, version); err != nil {
+					return err
+				}
+			}
+			idx, err := oci.BuildIndex(bins)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			switch {
+			case push != "":
+				pinned, err := oci.NewClient().PushIndex(cmd.Context(), push, idx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(w, pinned)
+			case layoutDir != "":
+				d, err := oci.WriteLayout(layoutDir, idx, refName)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "%s %s\n", layoutDir, d)
+			default:
+				d, err := idx.Digest()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(w, d)
+			}
+			return nil
+		},
+	}
+	f := build.Flags()
+	f.StringVar(&push, "push", "", "push to this reference (REGISTRY/REPO[:TAG])")
+	f.StringVar(&layoutDir, "layout", "", "write into this OCI image layout directory")
+	f.StringVar(&refName, "name", "latest", "with --layout: the image's ref name in the layout")
+	f.StringSliceVar(&platforms, "platform", []string{"linux/amd64", "linux/arm64"}, "platforms to build")
+	f.StringArrayVar(&binaries, "binary", nil, "use a prebuilt binary, OS/ARCH=PATH (repeatable; skips compiling)")
+	f.StringVar(&src, "src", "", "crossin source tree to compile (default: the module containing the current directory)")
+	f.StringVar(&version, "version", "", "version to stamp into the binary (default: devel)")
+	g.AddCommand(build)
+
+	g.AddCommand(&cobra.Command{
+		Use:   "resolve REF...",
+		Short: "Print image references pinned to their digests",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := oci.NewClient()
+			for _, r := range args {
+				p, err := c.Resolve(cmd.Context(), r)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			return nil
+		},
+	})
+}
+
+// findModuleRoot walks up from the current directory to the crossin
+// module's go.mod.
+func findModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(data, []byte("module github.com/crossin-lab/crossin\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("image build: not inside the crossin source tree; pass --src DIR or --binary OS/ARCH=PATH")
+		}
+		dir = parent
+	}
+}

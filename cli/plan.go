@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crossin-lab/crossin/runner/plan"
+	"github.com/crossin-lab/crossin/schema"
+)
+
+// PlanHook returns extra plan options: the runner's cache, the oci
+// package's image resolver, the hub's revision resolver. Those packages'
+// cli files register one with AddPlanHook from init, so every command
+// that plans (plan, explain, run) sees the same keys.
+type PlanHook func(ctx context.Context, cacheDir string) ([]plan.Option, error)
+
+var planHooks []PlanHook
+
+// AddPlanHook registers a PlanHook.
+func AddPlanHook(h PlanHook) { planHooks = append(planHooks, h) }
+
+// LoadPlan loads the spec at paths (default ".") and builds its plan with
+// every registered hook's options, then opts.
+func LoadPlan(ctx context.Context, paths []string, opts ...plan.Option) (*schema.Spec, *plan.Plan, error) {
+	spec, err := schema.Load(specPaths(paths)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cacheDir, err := plan.DefaultCacheDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	all := []plan.Option{plan.WithContext(ctx)}
+	for _, h := range planHooks {
+		o, err := h(ctx, cacheDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		all = append(all, o...)
+	}
+	p, err := plan.Build(spec, append(all, opts...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return spec, p, nil
+}
+
+func init() {
+	var (
+		asJSON      bool
+		verbose     bool
+		record      bool
+		experiments []string
+	)
+	cmd := &cobra.Command{
+		Use:   "plan [PATH...]",
+		Short: "Show the stages an experiment grid expands to",
+		Long: `Plan expands the experiments of the spec (default: the current directory)
+into stages (model, data, train, eval, score, report), each once however
+many cells share it, and prints every cell with its stages. With a cache
+wired in, each stage shows whether it is cached or stale.
+
+--record saves the planned keys as the baseline that 'crossin explain'
+compares against (the runner records keys as it runs stages).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var opts []plan.Option
+			if len(experiments) > 0 {
+				opts = append(opts, plan.WithExperiments(experiments...))
+			}
+			_, p, err := LoadPlan(cmd.Context(), args, opts...)
+			if err != nil {
+				return err
+			}
+			if record {
+				dir, err := plan.DefaultCacheDir()
+				if err != nil {
+					return err
+				}
+				if err := plan.OpenRecords(dir).SavePlan(p); err != nil {
+					return fmt.Errorf("recording keys: %w", err)
+				}
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
+				return enc.Encode(p)
+			}
+			PrintPlan(cmd.OutOrStdout(), p, verbose)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show action IDs")
+	cmd.Flags().BoolVar(&record, "record", false, "record the planned keys for explain")
+	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "plan only these experiments")
+	AddCommand(cmd)
+}
+
+// PrintPlan writes the plan as a tree: each experiment, each cell with its
+// stages (a stage listed under an earlier cell is marked shared), the
+// report, and a summary.
+func PrintPlan(w io.Writer, p *plan.Plan, verbose bool) {
+	width := 0
+	for _, s := range p.Stages {
+		width = max(width, len(s.ID))
+	}
+	printed := map[string]bool{}
+	line := func(indent, id string) {
+		s := p.Stage(id)
+		var cols []string
+		if printed[id] {
+			cols = append(cols, "(shared)")
+		} else {
+			if s.Status != plan.StatusUnknown {
+				cols = append(cols, string(s.Status))
+			}
+			if verbose {
+				a := s.ActionID[:12]
+				if s.Pending {
+					a += " (pending inputs)"
+				}
+				cols = append(cols, a)
+			}
+		}
+		printed[id] = true
+		if len(cols) == 0 {
+			fmt.Fprintf(w, "%s%s\n", indent, id)
+			return
+		}
+		fmt.Fprintf(w, "%s%-*s  %s\n", indent, width+4-len(indent), id, strings.Join(cols, "  "))
+	}
+	for _, e := range p.Experiments {
+		nb := 0
+		if len(e.Cells) > 0 {
+			nb = len(e.Cells[0].Stages.Evals)
+		}
+		fmt.Fprintf(w, "experiment %s: %d cells x %d benchmarks, backend %s\n", e.Name, len(e.Cells), nb, e.Backend)
+		for _, c := range e.Cells {
+			fmt.Fprintf(w, "  cell %s\n", c.ID)
+			for _, id := range c.CellStageIDs() {
+				line("    ", id)
+			}
+		}
+		line("  ", e.Report)
+	}
+	counts := map[plan.Kind]int{}
+	shared := 0
+	for _, s := range p.Stages {
+		counts[s.Kind]++
+		if len(s.Cells) > 1 {
+			shared++
+		}
+	}
+	var parts []string
+	for _, k := range []plan.Kind{plan.KindModel, plan.KindData, plan.KindTrain, plan.KindEval, plan.KindScore, plan.KindReport} {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+	}
+	fmt.Fprintf(w, "%d stages (%d shared by several cells): %s\n", len(p.Stages), shared, strings.Join(parts, ", "))
+	status := map[plan.Status]int{}
+	for _, s := range p.Stages {
+		status[s.Status]++
+	}
+	if status[plan.StatusUnknown] < len(p.Stages) {
+		fmt.Fprintf(w, "%d cached, %d stale, %d unresolved\n", status[plan.StatusCached], status[plan.StatusStale], status[plan.StatusUnresolved])
+	}
+	// Unresolved references make keys provisional; say so once each.
+	seen := map[string]bool{}
+	var notes []string
+	for _, s := range p.Stages {
+		for _, u := range s.Unresolved {
+			if !seen[u] {
+				seen[u] = true
+				notes = append(notes, u)
+			}
+		}
+	}
+	sort.Strings(notes)
+	for _, n := range notes {
+		fmt.Fprintf(w, "unresolved: %s\n", n)
+	}
+}

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/crossin-lab/crossin/runner"
+	"github.com/crossin-lab/crossin/runner/cache"
+	"github.com/crossin-lab/crossin/schema"
+	"github.com/crossin-lab/crossin/trainer/embedded"
+)
+
+func init() {
+	var (
+		jobs        int
+		keepGoing   bool
+		failFast    bool
+		retries     int
+		out         string
+		asJSON      bool
+		experiments []string
+	)
+	cmd := &cobra.Command{
+		Use:   "run [PATH...]",
+		Short: "Run experiments end to end: build data, train, evaluate, score, report",
+		Long: `Run plans the experiments of the spec (default: the current directory) and
+runs every stage that is not in the cache: build the training mixtures,
+train the LoRA adapters, evaluate them on the benchmarks, score the
+predictions and render the comparison table, which is printed and written
+(results.json, results.md, results.txt) to OUT/EXPERIMENT.
+
+Finished stages are reused from the cache ($CROSSIN_CACHE, or the user
+cache directory), so a second run only prints the table, and a run that was
+killed resumes: finished stages are kept and an interrupted training
+continues from its last checkpoint. Several crossin processes may share one
+cache; a stage another process is running is waited for, not run twice.
+
+Progress is a live view when stdout is a terminal, plain lines on stderr
+otherwise, and JSON-line events on stdout with --json. The log of every
+stage is kept with its outputs: crossin logs STAGE.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keepGoing && failFast {
+				return Usagef("--keep-going and --fail-fast exclude each other")
+			}
+			if jobs < 0 || retries < 0 {
+				return Usagef("-j and --retries must be >= 0")
+			}
+			spec, err := schema.Load(specPaths(args)...)
+			if err != nil {
+				return err
+			}
+			c, err := cache.OpenDefault()
+			if err != nil {
+				return err
+			}
+			popts, err := planHookOptions(cmd.Context(), c.Dir())
+			if err != nil {
+				return err
+			}
+			stdout := cmd.OutOrStdout()
+			var events func(runner.Event)
+			var live *runner.LiveView
+			switch {
+			case asJSON:
+				events = runner.JSONEvents(stdout)
+			case isTerminal(stdout):
+				w, _, _ := term.GetSize(int(stdout.(*os.File).Fd()))
+				live = runner.NewLiveView(stdout, w)
+				events = live.Event
+			default:
+				events = runner.PlainEvents(cmd.ErrOrStderr())
+			}
+			res, err := runner.Run(cmd.Context(), spec, runner.RunOptions{
+				Cache:       c,
+				Experiments: experiments,
+				Jobs:        jobs,
+				FailFast:    failFast,
+				Retries:     retries,
+				OutDir:      out,
+				Events:      events,
+				Version:     Version,
+				PlanOptions: popts,
+				Backends:    runner.Backends{schema.BackendEmbedded: embedded.New()},
+			})
+			if live != nil {
+				live.Close()
+			}
+			if res != nil && !asJSON {
+				for _, r := range res.Reports {
+					if len(res.Reports) > 1 {
+						fmt.Fprintf(stdout, "== %s\n", r.Experiment)
+					}
+					stdout.Write(r.Table)
+					note := ""
+					if r.Partial {
+						note = " (partial: some cells failed or did not run)"
+					}
+					fmt.Fprintf(stdout, "results: %s%s\n", r.Dir, note)
+				}
+			}
+			return err
+		},
+	}
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "stages to run at once (default: number of CPUs)")
+	cmd.Flags().BoolVarP(&keepGoing, "keep-going", "k", false, "after a failure, run every stage that does not depend on it (the default)")
+	cmd.Flags().BoolVar(&failFast, "fail-fast", false, "stop every stage at the first failure")
+	cmd.Flags().IntVar(&retries, "retries", 0, "extra attempts for a failed stage")
+	cmd.Flags().StringVarP(&out, "out", "o", runner.DefaultOutDir, "directory for the results (one subdirectory per experiment)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON-line events on stdout")
+	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "run only these experiments")
+	AddCommand(cmd)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

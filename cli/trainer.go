@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crossin-lab/crossin/trainer"
+	"github.com/crossin-lab/crossin/trainer/conformance"
+	"github.com/crossin-lab/crossin/trainer/embedded"
+)
+
+// trainerTestModel writes a small random model for the conformance suite
+// into dir; it is set where the engine's model.Init is wired (see
+// cli/wire_run.go). Nil means --model is required.
+var trainerTestModel func(dir string) error
+
+func init() {
+	g := Group("trainer", "Run trainer jobs (trainer contract v1) and check trainers against it")
+
+	run := &cobra.Command{
+		Use:   "run SPEC.json",
+		Short: "Run one trainer job spec with the embedded engine (docs/trainer-contract.md)",
+		Long: `Run one job spec (contract crossin.trainer/v1) with the embedded pure-Go
+engine and write the contract's output layout into its output_dir, ending
+with manifest.json. A train job that was interrupted resumes from
+output_dir/checkpoints. This is what a container backend runs.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			job, err := trainer.ReadJobSpec(args[0])
+			if err != nil {
+				return err
+			}
+			t := embedded.New()
+			m, err := t.Run(cmd.Context(), job, &lineProgress{w: cmd.ErrOrStderr()})
+			if err != nil {
+				return fmt.Errorf("trainer run %s: %w", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s job done: %d output files in %s\n", m.Kind, len(m.Files), job.OutputDir)
+			return nil
+		},
+	}
+
+	var modelDir, template, workDir string
+	var steps int
+	conf := &cobra.Command{
+		Use:   "conformance [--model DIR] -- TRAINER-COMMAND [ARGS...]",
+		Short: "Check a trainer command against the trainer contract v1",
+		Long: `Run small train and eval jobs through TRAINER-COMMAND SPEC.json and check
+the exit status, the output layout, every manifest hash, the loss and
+predictions formats, determinism across thread counts, resume after kill -9
+and a clean failure on bad specs. Example:
+
+    crossin trainer conformance -- crossin trainer run`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if workDir == "" {
+				d, err := os.MkdirTemp("", "crossin-conformance-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(d)
+				workDir = d
+			}
+			if modelDir == "" {
+				if trainerTestModel == nil {
+					return Usagef("--model DIR is required (a small Llama model directory)")
+				}
+				modelDir = filepath.Join(workDir, "model")
+				if err := trainerTestModel(modelDir); err != nil {
+					return err
+				}
+			}
+			rs, err := conformance.Run(cmd.Context(), conformance.Config{
+				Command: args, ModelDir: modelDir, Template: template, WorkDir: workDir, Steps: steps,
+			})
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				fmt.Fprintln(cmd.OutOrStdout(), r)
+			}
+			if conformance.Failed(rs) {
+				return fmt.Errorf("trainer %q does not conform to %s", args, trainer.ContractV1)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "trainer conforms to %s\n", trainer.ContractV1)
+			return nil
+		},
+	}
+	conf.Flags().StringVar(&modelDir, "model", "", "small Hugging Face Llama model directory (default: a tiny random one)")
+	conf.Flags().StringVar(&template, "template", "alpaca", "prompt template of the model")
+	conf.Flags().StringVar(&workDir, "work", "", "keep specs and outputs in this directory")
+	conf.Flags().IntVar(&steps, "steps", 6, "optimiser steps of the train job")
+	g.AddCommand(run, conf)
+}
+
+// lineProgress prints a trainer's progress as occasional plain lines.
+type lineProgress struct {
+	w    interface{ Write([]byte) (int, error) }
+	last time.Time
+}
+
+func (p *lineProgress) Update(done, total int, msg string) {
+	if time.Since(p.last) < 2*time.Second && done != total {
+		return
+	}
+	p.last = time.Now()
+	fmt.Fprintf(p.w, "%d/%d %s\n", done, total, msg)
+}

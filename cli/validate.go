@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crossin-lab/crossin/schema"
+)
+
+func init() {
+	AddCommand(&cobra.Command{
+		Use:   "validate [PATH...]",
+		Short: "Check spec files against the schema",
+		Long: `Validate loads the CUE spec files and directories given (default: the
+current directory), unifies them with crossin's schema and checks names,
+constraints and that the local files they refer to exist. Every problem is
+reported as file:line:col.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := schema.Load(specPaths(args)...)
+			if err != nil {
+				return err
+			}
+			cells := 0
+			for _, e := range spec.Experiments {
+				cells += len(e.Cells)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d files, %d models, %d data sources, %d mixtures, %d benchmarks, %d experiments, %d cells\n",
+				len(spec.Files), len(spec.Models), len(spec.Data), len(spec.Mixtures), len(spec.Benchmarks), len(spec.Experiments), cells)
+			return nil
+		},
+	})
+}
+
+// specPaths defaults the spec arguments to the current directory.
+func specPaths(args []string) []string {
+	if len(args) == 0 {
+		return []string{"."}
+	}
+	return args
+}

@@ -1,0 +1,117 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+)
+
+// sharedDir is the team's data beside the repository (../shared).
+func sharedDir(t testing.TB) string {
+	t.Helper()
+	d, err := filepath.Abs(filepath.Join("..", "..", "..", "shared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d, "reference", "tokenizers", "golden.json")); err != nil {
+		t.Skipf("../shared/reference/tokenizers not present (%v); skipping the Hugging Face golden comparison", err)
+	}
+	return d
+}
+
+type goldenRow struct {
+	Lang         string   `json:"lang"`
+	Source       string   `json:"source"`
+	Text         string   `json:"text"`
+	IDs          []int    `json:"ids"`
+	IDsNoSpecial []int    `json:"ids_no_special"`
+	Tokens       []string `json:"tokens"`
+	Offsets      [][2]int `json:"offsets"`
+	Decoded      string   `json:"decoded"`
+}
+
+var (
+	refOnce sync.Once
+	refToks map[string]*Tokenizer
+	refErr  error
+)
+
+// refTokenizer loads a reference tokenizer once per test binary (the Qwen
+// file is 11 MB).
+func refTokenizer(t testing.TB, name string) *Tokenizer {
+	t.Helper()
+	dir := filepath.Join(sharedDir(t), "reference", "tokenizers")
+	refOnce.Do(func() {
+		refToks = map[string]*Tokenizer{}
+		for _, n := range []string{"llama2", "qwen3"} {
+			tk, err := Load(filepath.Join(dir, n+".tokenizer.json"))
+			if err != nil {
+				refErr = err
+				return
+			}
+			refToks[n] = tk
+		}
+	})
+	if refErr != nil {
+		t.Fatal(refErr)
+	}
+	return refToks[name]
+}
+
+func loadGolden(t testing.TB) map[string][]goldenRow {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(sharedDir(t), "reference", "tokenizers", "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g map[string][]goldenRow
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestGolden compares ids (with and without special tokens), tokens,
+// offsets and decoded text with Hugging Face tokenizers 0.23.2 on every
+// reference string, for both tokenizers.
+func TestGolden(t *testing.T) {
+	g := loadGolden(t)
+	for _, name := range []string{"llama2", "qwen3"} {
+		tk := refTokenizer(t, name)
+		rows := g[name]
+		if len(rows) == 0 {
+			t.Fatalf("golden.json has no rows for %s", name)
+		}
+		for i, r := range rows {
+			t.Run(name+"/"+r.Source+"_"+r.Lang+"_"+itoa(i), func(t *testing.T) {
+				if got := tk.Encode(r.Text, true); !reflect.DeepEqual(got, r.IDs) {
+					t.Errorf("Encode(addSpecial=true)\n got %v\nwant %v", got, r.IDs)
+				}
+				if got := tk.Encode(r.Text, false); !reflect.DeepEqual(got, r.IDsNoSpecial) {
+					t.Errorf("Encode(addSpecial=false)\n got %v\nwant %v", got, r.IDsNoSpecial)
+				}
+				full := tk.EncodeFull(r.Text, false)
+				if !reflect.DeepEqual(full.IDs, r.IDsNoSpecial) {
+					t.Errorf("EncodeFull ids differ from Encode")
+				}
+				if !reflect.DeepEqual(full.Tokens, r.Tokens) {
+					t.Errorf("tokens\n got %q\nwant %q", full.Tokens, r.Tokens)
+				}
+				if got := RuneOffsets(r.Text, full.Offsets); !reflect.DeepEqual(got, r.Offsets) {
+					t.Errorf("offsets\n got %v\nwant %v", got, r.Offsets)
+				}
+				if got := tk.Decode(r.IDsNoSpecial, true); got != r.Decoded {
+					t.Errorf("Decode\n got %q\nwant %q", got, r.Decoded)
+				}
+			})
+		}
+	}
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}

@@ -1,0 +1,134 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/engine/tensor"
+)
+
+// FromModel wraps a loaded inference model as the frozen base of a LoRA
+// run. The weights are shared, not copied, and the model's own RoPE is used,
+// so the training forward computes what the inference forward computes.
+// Architectures whose training path is not written yet are refused with
+// the missing piece named.
+func FromModel(m *model.Model) (*Base, error) {
+	c := m.Config
+	switch {
+	case c.NormPlusOne || c.EmbedScale:
+		return nil, fmt.Errorf("train: %s models ((1+w) RMSNorm, scaled embeddings) are not supported by the embedded trainer yet; use llama, mistral or qwen2", c.Arch)
+	case c.HiddenAct != "" && c.HiddenAct != "silu" && c.HiddenAct != "swish":
+		return nil, fmt.Errorf("train: hidden_act %q: the embedded trainer only has the SwiGLU (silu) backward pass", c.HiddenAct)
+	}
+	w := m.Weights
+	b := &Base{
+		Dims: Dims{Vocab: c.VocabSize, Hidden: c.HiddenSize, Inter: c.IntermediateSize, Layers: c.NumLayers,
+			Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: c.HeadDim, NormEps: c.RMSNormEps},
+		Embed: w.Embed, LMHead: w.LMHead, FinalNorm: w.Norm, Rope: m.Rope(),
+	}
+	for i := range w.Layers {
+		L := &w.Layers[i]
+		l := Layer{AttnNorm: L.InputNorm, MLPNorm: L.PostAttnNorm}
+		for p := model.Proj(0); p < model.NumProj; p++ {
+			lin := &L.Proj[p]
+			switch p {
+			case model.ProjQ:
+				l.Q = lin.W
+			case model.ProjK:
+				l.K = lin.W
+			case model.ProjV:
+				l.V = lin.W
+			case model.ProjO:
+				l.O = lin.W
+			case model.ProjGate:
+				l.Gate = lin.W
+			case model.ProjUp:
+				l.Up = lin.W
+			case model.ProjDown:
+				l.Down = lin.W
+			}
+			l.Bias[p] = lin.B
+		}
+		b.Layers = append(b.Layers, l)
+	}
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// MaxLength reports the longest sequence the model may be trained on with
+// its attention exactly as inference computes it (sliding-window attention
+// is not implemented in the training path).
+func MaxLength(m *model.Model) int {
+	if w := m.Config.SlidingWindow; w > 0 {
+		return w
+	}
+	return 0
+}
+
+// Hook applies a LoRA adapter inside the inference engine's forward pass
+// (model.Adapter): after each base projection it adds
+// scale·(x·Aᵀ)·Bᵀ, in the order peft computes it. Use it with
+// model.WithAdapter or Model.SetAdapter for generation and scoring.
+type Hook struct {
+	ad    *lora.Adapter
+	scale float32
+	pairs [][model.NumProj]*lora.Pair
+}
+
+// NewHook checks the adapter against the model's shapes and returns the hook.
+func NewHook(m *model.Model, ad *lora.Adapter) (*Hook, error) {
+	c := m.Config
+	h := &Hook{ad: ad, scale: float32(ad.Config.Scale()), pairs: make([][model.NumProj]*lora.Pair, c.NumLayers)}
+	for _, p := range ad.Pairs {
+		if p.Layer < 0 || p.Layer >= c.NumLayers {
+			return nil, fmt.Errorf("lora: adapter has layer %d; the model has %d layers", p.Layer, c.NumLayers)
+		}
+		proj, ok := model.ParseProj(p.Module)
+		if !ok {
+			return nil, fmt.Errorf("lora: unknown module %q", p.Module)
+		}
+		lin := &m.Weights.Layers[p.Layer].Proj[proj]
+		if lin.In != p.In || lin.Out != p.Out {
+			return nil, fmt.Errorf("lora: layer %d %s is [%d, %d] in the adapter but [%d, %d] in the model (adapter for another model?)",
+				p.Layer, p.Module, p.Out, p.In, lin.Out, lin.In)
+		}
+		h.pairs[p.Layer][proj] = p
+	}
+	return h, nil
+}
+
+// AddDelta implements model.Adapter.
+func (h *Hook) AddDelta(layer int, p model.Proj, x []float32, n int, y []float32) {
+	pr := h.pairs[layer][p]
+	if pr == nil {
+		return
+	}
+	r := h.ad.Config.R
+	z := make([]float32, n*r)
+	tensor.MatMulNT(z, x[:n*pr.In], pr.A, n, r, pr.In, false)
+	t := make([]float32, n*pr.Out)
+	tensor.MatMulNT(t, z, pr.B, n, pr.Out, r, false)
+	for i, v := range t {
+		y[i] += v * h.scale
+	}
+}
+
+// Merge adds every pair's scale·B·A into the model's weights in place
+// (peft's merge_and_unload). The weights must be writable: a model loaded
+// from float32 safetensors maps them copy-on-write, so the file is never
+// touched. Save the merged model with the model package's writer.
+func Merge(m *model.Model, ad *lora.Adapter) error {
+	if _, err := NewHook(m, ad); err != nil {
+		return err
+	}
+	for _, p := range ad.Pairs {
+		proj, _ := model.ParseProj(p.Module)
+		if err := p.MergeInto(m.Weights.Layers[p.Layer].Proj[proj].W, ad.Config.R, ad.Config.Scale()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/trainer"
+)
+
+func tinyDims() Dims {
+	d := Dims{Vocab: 61, Hidden: 16, Inter: 24, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 4, NormEps: 1e-5}
+	d.InvFreq = DefaultInvFreq(10000, d.HeadDim)
+	return d
+}
+
+func syntheticData(n int, vocab int, seed uint64) []Example {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var out []Example
+	for i := 0; i < n; i++ {
+		e := Example{Prompt: []int32{1}}
+		for k := 0; k < 2+rng.IntN(6); k++ {
+			e.Prompt = append(e.Prompt, int32(3+rng.IntN(vocab-3)))
+		}
+		// A learnable response: the prompt's second token repeated, then EOS.
+		for k := 0; k < 2+rng.IntN(4); k++ {
+			e.Response = append(e.Response, e.Prompt[1])
+		}
+		e.Response = append(e.Response, 2)
+		out = append(out, e)
+	}
+	return out
+}
+
+func tinyParams(steps int) trainer.TrainParams {
+	return trainer.TrainParams{
+		LoRA:         trainer.LoRA{R: 4, Alpha: 8, Dropout: 0.1, TargetModules: lora.Modules},
+		LearningRate: 2e-2, MaxSteps: steps, BatchSize: 3, GradAccum: 2, MaxLength: 12,
+		Scheduler: "cosine", WarmupRatio: 0.1, WeightDecay: 0.01, MaxGradNorm: 1.0, CheckpointEvery: 2,
+	}
+}
+
+func adapterBytes(t *testing.T, a *lora.Adapter) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	if err := a.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, lora.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRunDeterministicAcrossThreads(t *testing.T) {
+	base := RandomBase(tinyDims(), 5)
+	data := syntheticData(20, base.Vocab, 9)
+	var ref []byte
+	var refCurve trainer.LossCurve
+	for _, procs := range []int{1, 2, 3} {
+		old := runtime.GOMAXPROCS(procs)
+		res, err := Run(context.Background(), base, data, tinyParams(12), WithSeed(42), WithThreads(procs))
+		runtime.GOMAXPROCS(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := adapterBytes(t, res.Adapter)
+		if ref == nil {
+			ref, refCurve = b, res.Curve
+			first, last := res.Curve.Steps[0].Loss, res.Curve.Steps[len(res.Curve.Steps)-1].Loss
+			if !(last < first) {
+				t.Errorf("loss did not go down: %v -> %v", first, last)
+			}
+			continue
+		}
+		if !bytes.Equal(b, ref) {
+			t.Errorf("GOMAXPROCS=%d: adapter differs from GOMAXPROCS=1", procs)
+		}
+		if fmt.Sprint(res.Curve) != fmt.Sprint(refCurve) {
+			t.Errorf("GOMAXPROCS=%d: loss curve differs", procs)
+		}
+	}
+	// A different seed must give a different adapter (the test can fail).
+	res, err := Run(context.Background(), base, data, tinyParams(12), WithSeed(43))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(adapterBytes(t, res.Adapter), ref) {
+		t.Error("seed 43 gave the same adapter as seed 42")
+	}
+}
+
+// TestHelperTrainProcess is the child of TestResumeAfterKill: it trains with
+// checkpoints in $CROSSIN_TRAIN_HELPER and writes the final adapter there.
+func TestHelperTrainProcess(t *testing.T) {
+	dir := os.Getenv("CROSSIN_TRAIN_HELPER")
+	if dir == "" {
+		t.Skip("helper process for TestResumeAfterKill")
+	}
+	base := RandomBase(tinyDims(), 5)
+	data := syntheticData(20, base.Vocab, 9)
+	opts := []Option{WithSeed(42), WithCheckpoints(filepath.Join(dir, "checkpoints"))}
+	if os.Getenv("CROSSIN_TRAIN_SLOW") != "" {
+		// Slow the steps down so the parent can kill the process mid-run.
+		opts = append(opts, WithCallback(progressFunc(func(int, int, string) { time.Sleep(40 * time.Millisecond) })))
+	}
+	res, err := Run(context.Background(), base, data, tinyParams(30), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Adapter.Save(filepath.Join(dir, "adapter")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteLossCurve(filepath.Join(dir, "loss.json"), res.Curve); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("resumed-from %d\n", res.Resumed)
+}
+
+type progressFunc func(done, total int, msg string)
+
+func (f progressFunc) Update(done, total int, msg string) { f(done, total, msg) }
+
+func TestResumeAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := t.TempDir()
+	helper := func(slow bool) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperTrainProcess$", "-test.v")
+		cmd.Env = append(os.Environ(), "CROSSIN_TRAIN_HELPER="+dir)
+		if slow {
+			cmd.Env = append(cmd.Env, "CROSSIN_TRAIN_SLOW=1")
+		}
+		return cmd
+	}
+	cmd := helper(true)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once a checkpoint past step 6 exists, i.e. mid-run.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		steps, _ := listCheckpoints(filepath.Join(dir, "checkpoints"))
+		if len(steps) > 0 && steps[len(steps)-1] >= 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no checkpoint after 60s:\n%s", out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if _, err := os.Stat(filepath.Join(dir, "adapter")); err == nil {
+		t.Fatal("the helper finished before it was killed; the test proves nothing")
+	}
+	// Resume to the end.
+	b, err := helper(false).CombinedOutput()
+	if err != nil {
+		t.Fatalf("resumed run: %v\n%s", err, b)
+	}
+	if !strings.Contains(string(b), "resumed-from ") || strings.Contains(string(b), "resumed-from 0\n") {
+		t.Fatalf("the second run did not resume:\n%s", b)
+	}
+	// An uninterrupted run in this process.
+	base := RandomBase(tinyDims(), 5)
+	res, err := Run(context.Background(), base, syntheticData(20, base.Vocab, 9), tinyParams(30), WithSeed(42))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "adapter", lora.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, adapterBytes(t, res.Adapter)) {
+		t.Error("resumed adapter differs from the uninterrupted run")
+	}
+	curve := filepath.Join(t.TempDir(), "loss.json")
+	if err := WriteLossCurve(curve, res.Curve); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(curve)
+	c, _ := os.ReadFile(filepath.Join(dir, "loss.json"))
+	if !bytes.Equal(a, c) {
+		t.Errorf("resumed loss curve differs:\n%s\nvs\n%s", c, a)
+	}
+}
+
+func TestResumeRefusesOtherSettings(t *testing.T) {
+	base := RandomBase(tinyDims(), 5)
+	data := syntheticData(20, base.Vocab, 9)
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), base, data, tinyParams(4), WithSeed(1), WithCheckpoints(dir)); err != nil {
+		t.Fatal(err)
+	}
+	p := tinyParams(4)
+	p.LearningRate = 1e-3
+	_, err := Run(context.Background(), base, data, p, WithSeed(1), WithCheckpoints(dir))
+	if err == nil || !strings.Contains(err.Error(), "other data or settings") {
+		t.Fatalf("want a fingerprint error, got %v", err)
+	}
+}

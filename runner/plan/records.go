@@ -1,0 +1,111 @@
+package plan
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+)
+
+// DefaultCacheDir is $CROSSIN_CACHE, or the user cache directory's
+// "crossin" folder.
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("CROSSIN_CACHE"); d != "" {
+		return filepath.Abs(d)
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: set CROSSIN_CACHE (%w)", err)
+	}
+	return filepath.Join(d, "crossin"), nil
+}
+
+// Records keeps each stage's last key description, so that explain can
+// say what changed since. The executor saves a stage's record when it
+// runs (or finds it cached); `crossin plan --record` saves the planned
+// keys.
+type Records struct {
+	Dir string
+}
+
+// OpenRecords returns the record store under cacheDir.
+func OpenRecords(cacheDir string) *Records {
+	return &Records{Dir: filepath.Join(cacheDir, "records")}
+}
+
+// Record is one saved description.
+type Record struct {
+	Stage    string      `json:"stage"`
+	ActionID string      `json:"action_id"`
+	Key      Description `json:"key"`
+}
+
+func (r *Records) file(stageID string) string {
+	return filepath.Join(r.Dir, url.PathEscape(stageID)+".json")
+}
+
+// Save records d as stageID's latest description, atomically.
+func (r *Records) Save(stageID string, d Description) error {
+	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(Record{Stage: stageID, ActionID: d.ActionID(), Key: d}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(r.file(stageID), append(b, '\n'))
+}
+
+// Load returns the recorded description of stageID; ok is false when the
+// stage has no record.
+func (r *Records) Load(stageID string) (d Description, ok bool, err error) {
+	b, err := os.ReadFile(r.file(stageID))
+	if errors.Is(err, fs.ErrNotExist) {
+		return d, false, nil
+	}
+	if err != nil {
+		return d, false, err
+	}
+	var rec Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return d, false, fmt.Errorf("record %s: %w", r.file(stageID), err)
+	}
+	return rec.Key, true, nil
+}
+
+// SavePlan records every stage of p.
+func (r *Records) SavePlan(p *Plan) error {
+	for _, s := range p.Stages {
+		if err := r.Save(s.ID, s.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to a temporary file in path's directory and
+// renames it into place, so readers never see a partial file.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,256 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/crossin-lab/crossin/resultset"
+	"github.com/crossin-lab/crossin/runner/cache"
+	"github.com/crossin-lab/crossin/runner/plan"
+	"github.com/crossin-lab/crossin/schema"
+)
+
+// RunOptions configure Run.
+type RunOptions struct {
+	Cache *cache.Cache
+	// Experiments restricts the run to these experiments (default: all).
+	Experiments []string
+	Jobs        int  // stages at once (default: number of CPUs)
+	FailFast    bool // stop everything at the first failure
+	Retries     int  // extra attempts of a failed stage
+	// OutDir receives each experiment's results.json, results.md and
+	// results.txt under OutDir/EXPERIMENT (default "results").
+	OutDir string
+	Events func(Event)
+	// Version is the crossin version recorded in cache entries.
+	Version string
+	// PlanOptions are passed to plan.Build (resolvers, code versions).
+	PlanOptions []plan.Option
+	// Backends run the train and eval jobs, by backend kind.
+	Backends Backends
+}
+
+// Report is one experiment's rendered results.
+type Report struct {
+	Experiment string
+	Dir        string // where results.* were written
+	Table      []byte // results.txt: the comparison table as printed
+	Partial    bool   // some cells failed or were not run
+}
+
+// RunResult is the outcome of Run.
+type RunResult struct {
+	Plan    *plan.Plan
+	Summary *Summary
+	Reports []Report
+}
+
+// Run plans the specs and executes the plan against the cache: it builds
+// data, trains, evaluates, scores and reports every experiment, reusing
+// every stage whose output is cached. Each experiment's results are
+// written to OutDir/EXPERIMENT, even when some cells failed (those rows
+// are marked failed); the returned error then names the failed stages.
+func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, error) {
+	if opt.Cache == nil {
+		return nil, errors.New("runner: no cache")
+	}
+	if opt.OutDir == "" {
+		opt.OutDir = DefaultOutDir
+	}
+	popts := append([]plan.Option{plan.WithCache(opt.Cache), plan.WithContext(ctx)}, opt.PlanOptions...)
+	if len(opt.Experiments) > 0 {
+		popts = append(popts, plan.WithExperiments(opt.Experiments...))
+	}
+	p, err := plan.Build(spec, popts...)
+	if err != nil {
+		return nil, err
+	}
+	records := plan.OpenRecords(opt.Cache.Dir())
+	var mu sync.Mutex // guards the plan's stages while they are rekeyed
+	stages := make([]*Stage, 0, len(p.Stages))
+	byID := map[string]*plan.Stage{}
+	for _, ps := range p.Stages {
+		ps := ps
+		byID[ps.ID] = ps
+		if len(ps.Unresolved) > 0 {
+			return nil, fmt.Errorf("stage %s cannot run: %s", ps.ID, ps.Unresolved[0])
+		}
+		run, err := stageFunc(p, ps, opt.Backends)
+		if err != nil {
+			return nil, err
+		}
+		stages = append(stages, &Stage{
+			Name:     ps.ID,
+			Kind:     string(ps.Kind),
+			ActionID: ps.ActionID,
+			Deps:     ps.Deps,
+			Retries:  opt.Retries,
+			Run:      run,
+			Key: func(depOutputs map[string]string) (string, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				p.RekeyStage(ps, func(id string) (string, bool) {
+					o, ok := depOutputs[id]
+					return o, ok && o != ""
+				})
+				if ps.Pending {
+					return "", fmt.Errorf("an input of %s has no output", ps.ID)
+				}
+				return ps.ActionID, nil
+			},
+		})
+	}
+	engine := "embedded " + opt.Version
+	var recErr error
+	sum, err := Execute(ctx, stages, Options{
+		Cache:    opt.Cache,
+		Jobs:     opt.Jobs,
+		FailFast: opt.FailFast,
+		Engine:   engine,
+		Events:   opt.Events,
+		OnDone: func(st *Stage, r *Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			ps := byID[st.Name]
+			ps.OutputID, ps.Status = r.OutputID, plan.StatusCached
+			// The record is what explain compares the next plan with.
+			if err := records.Save(ps.ID, ps.Key); err != nil && recErr == nil {
+				recErr = err
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &RunResult{Plan: p, Summary: sum}
+	for _, ep := range p.Experiments {
+		dir := filepath.Join(opt.OutDir, ep.Name)
+		r := Report{Experiment: ep.Name, Dir: dir}
+		rr := sum.Results[ep.Report]
+		if rr != nil && (rr.Status == StatusRan || rr.Status == StatusCached || rr.Status == StatusShared) {
+			if err := CopyReport(rr.OutputDir, dir); err != nil {
+				return res, fmt.Errorf("writing results of %s: %w", ep.Name, err)
+			}
+		} else {
+			// Render what there is; failed cells are marked, never zero.
+			set, err := collect(p, ep, func(stageID string) (string, string, string) {
+				r := sum.Results[stageID]
+				if r == nil {
+					return "", resultset.StatusMissing, ""
+				}
+				switch r.Status {
+				case StatusRan, StatusCached, StatusShared:
+					return r.OutputDir, resultset.StatusOK, ""
+				case StatusFailed:
+					return "", resultset.StatusFailed, r.Err.Error()
+				case StatusSkipped:
+					if strings.HasPrefix(r.Err.Error(), "dependency ") {
+						return "", resultset.StatusFailed, r.Err.Error()
+					}
+				}
+				return "", resultset.StatusMissing, ""
+			})
+			if err != nil {
+				return res, err
+			}
+			if err := RenderReport(dir, set, ReportLayout(experimentLayout(p, ep))); err != nil {
+				return res, err
+			}
+			r.Partial = true
+		}
+		tab, err := os.ReadFile(filepath.Join(dir, ResultsTable))
+		if err != nil {
+			return res, err
+		}
+		r.Table = tab
+		res.Reports = append(res.Reports, r)
+	}
+	if recErr != nil {
+		return res, fmt.Errorf("saving explain records: %w", recErr)
+	}
+	return res, sum.Err()
+}
+
+// experimentLayout returns the experiment's declared report layouts
+// (nil if none).
+func experimentLayout(p *plan.Plan, ep *plan.ExperimentPlan) json.RawMessage {
+	if rs := p.Stage(ep.Report); rs != nil && rs.Report != nil && rs.Report.Experiment != nil {
+		return rs.Report.Experiment.Report
+	}
+	return nil
+}
+
+// collect assembles an experiment's result set from its score stages.
+// outputOf says where a score stage's output is and its status.
+func collect(p *plan.Plan, ep *plan.ExperimentPlan, outputOf func(stageID string) (dir, status, errMsg string)) (*resultset.Set, error) {
+	rs := p.Stage(ep.Report)
+	if rs == nil || rs.Report == nil {
+		return nil, fmt.Errorf("experiment %s has no report stage", ep.Name)
+	}
+	set := &resultset.Set{Experiment: ep.Name}
+	for _, row := range rs.Report.Rows {
+		r := resultset.Row{
+			Cell: row.Cell, Model: row.Model, Mixture: row.Mixture, Variants: row.Variants,
+			Volume: row.Volume, Seed: row.Seed, Benchmark: row.Benchmark,
+		}
+		if r.Variants == nil {
+			r.Variants = []string{}
+		}
+		dir, status, msg := outputOf(row.Score)
+		r.Status = status
+		if status == resultset.StatusOK {
+			sc, err := ReadScore(dir)
+			if err != nil {
+				return nil, fmt.Errorf("reading score of %s: %w", row.Score, err)
+			}
+			r.Score = sc
+		} else if status == resultset.StatusFailed {
+			r.Error = msg
+		}
+		set.Rows = append(set.Rows, r)
+	}
+	return set, nil
+}
+
+// Results returns an experiment's results from the cache without running
+// anything: the report stage's results.json when it is cached, else the
+// rows of its cached score stages (others marked missing).
+func Results(spec *schema.Spec, c *cache.Cache, experiment string, popts ...plan.Option) (*resultset.Set, *plan.Plan, error) {
+	opts := append([]plan.Option{plan.WithCache(c)}, popts...)
+	if experiment != "" {
+		opts = append(opts, plan.WithExperiments(experiment))
+	}
+	p, err := plan.Build(spec, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(p.Experiments) == 0 {
+		return nil, nil, errors.New("the spec declares no experiment")
+	}
+	if len(p.Experiments) > 1 {
+		var names []string
+		for _, e := range p.Experiments {
+			names = append(names, e.Name)
+		}
+		return nil, nil, fmt.Errorf("the spec has several experiments (%v); choose one", names)
+	}
+	ep := p.Experiments[0]
+	set, err := collect(p, ep, func(stageID string) (string, string, string) {
+		s := p.Stage(stageID)
+		if s == nil || s.Status != plan.StatusCached {
+			return "", resultset.StatusMissing, ""
+		}
+		e, err := c.Get(s.ActionID)
+		if err != nil {
+			return "", resultset.StatusMissing, ""
+		}
+		return c.OutputDir(e.OutputID), resultset.StatusOK, ""
+	})
+	return set, p, err
+}

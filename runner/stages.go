@@ -1,0 +1,383 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/mixture"
+	"github.com/crossin-lab/crossin/resultset"
+	"github.com/crossin-lab/crossin/runner/plan"
+	"github.com/crossin-lab/crossin/schema"
+	"github.com/crossin-lab/crossin/trainer"
+)
+
+// Output files of the stages the runner implements itself.
+const (
+	MixtureFile = "mixture.jsonl" // data stage: the training records
+	StatsFile   = "stats.json"    // data stage: counts per mode and language pair
+)
+
+// Backends maps a backend kind to the trainer that runs its jobs. The
+// embedded one is registered by the CLI wiring (so that this package does
+// not depend on the engine's training code); container and Slurm backends
+// register theirs.
+type Backends map[string]trainer.Trainer
+
+// stageFunc returns the function that produces a plan stage's outputs.
+func stageFunc(p *plan.Plan, ps *plan.Stage, backends Backends) (func(context.Context, *StageContext) error, error) {
+	switch ps.Kind {
+	case plan.KindModel:
+		return func(ctx context.Context, sc *StageContext) error { return runModel(ctx, ps.Model, sc) }, nil
+	case plan.KindData:
+		return func(ctx context.Context, sc *StageContext) error { return runData(ctx, ps.Data, sc) }, nil
+	case plan.KindTrain, plan.KindEval:
+		kind := schema.BackendEmbedded
+		if ps.Backend != nil {
+			kind = ps.Backend.Kind
+		}
+		tr := backends[kind]
+		if tr == nil {
+			return nil, fmt.Errorf("stage %s: no trainer for the %s backend in this build", ps.ID, kind)
+		}
+		if ps.Kind == plan.KindTrain {
+			return func(ctx context.Context, sc *StageContext) error { return runTrain(ctx, tr, ps, sc) }, nil
+		}
+		return func(ctx context.Context, sc *StageContext) error { return runEval(ctx, tr, ps, sc) }, nil
+	case plan.KindScore:
+		return func(ctx context.Context, sc *StageContext) error { return runScore(ps, sc) }, nil
+	case plan.KindReport:
+		return func(ctx context.Context, sc *StageContext) error { return runReport(p, ps, sc) }, nil
+	}
+	return nil, fmt.Errorf("stage %s: unknown kind %q", ps.ID, ps.Kind)
+}
+
+// depOfKind returns the output directory of the stage's dependency of the
+// given kind.
+func depOfKind(ps *plan.Stage, sc *StageContext, input string) (string, error) {
+	for _, in := range ps.Inputs {
+		if in.Name == input {
+			if d := sc.Inputs[in.Stage]; d != "" {
+				return d, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("stage %s: input %q is not built", ps.ID, input)
+}
+
+func runModel(ctx context.Context, mp *plan.ModelParams, sc *StageContext) error {
+	m := mp.Model
+	switch {
+	case m.Init != nil:
+		in := m.Init
+		fmt.Fprintf(sc.Log, "model init: llama %d layers, hidden %d, tokenizer %s, seed %d\n", in.NumHiddenLayers, in.HiddenSize, in.Tokenizer, in.Seed)
+		return model.Init(sc.OutDir, model.InitConfig{
+			Arch:         m.Family,
+			Layers:       in.NumHiddenLayers,
+			Hidden:       in.HiddenSize,
+			Heads:        in.NumAttentionHeads,
+			KVHeads:      in.NumKeyValueHeads,
+			Intermediate: in.IntermediateSize,
+			Tokenizer:    in.Tokenizer,
+			Seed:         uint64(in.Seed),
+			MaxPositions: in.MaxPositionEmbeddings,
+			RopeTheta:    in.RopeTheta,
+			Tie:          in.TieWordEmbeddings,
+		})
+	case m.Path != "":
+		fmt.Fprintf(sc.Log, "model: copying %s into the cache\n", m.Path)
+		return copyTree(m.Path, sc.OutDir)
+	case m.Hub != nil:
+		return fmt.Errorf("model %s: downloading hub models (%s) is not wired into the runner yet; download it and use path: instead", m.Name, m.Hub.Repo)
+	}
+	return fmt.Errorf("model %s: no source", m.Name)
+}
+
+// MixtureSpec converts a mixture declared in a spec into the data
+// builder's spec. A mixture's variants must share one parallel source (the
+// CrossIn setting: one multilingual set aligned by id); trans takes its
+// sentences from its own source.
+func MixtureSpec(dp *plan.DataParams) (mixture.Spec, error) {
+	m := dp.Mixture
+	src := map[string]*schema.DataSource{}
+	for _, s := range dp.Sources {
+		src[s.Name] = s
+	}
+	sp := mixture.Spec{Name: m.Name}
+	localPath := func(d *schema.DataSource) (string, error) {
+		if d.Hub != nil {
+			return "", fmt.Errorf("mixture %s: hub data source %s is not wired into the runner yet", m.Name, d.Name)
+		}
+		return d.Path, nil
+	}
+	langs := map[string]bool{}
+	if m.Base != nil {
+		d := src[m.Base.Source]
+		if d == nil {
+			return sp, fmt.Errorf("mixture %s: unknown source %q", m.Name, m.Base.Source)
+		}
+		p, err := localPath(d)
+		if err != nil {
+			return sp, err
+		}
+		if p == "" && d.Files != nil {
+			p = d.Files["en"]
+		}
+		sp.Sources.English = p
+		seed := uint64(m.Base.Seed)
+		sp.Seed = seed
+		sp.Variants = append(sp.Variants, mixture.Variant{Mode: mixture.Base, Count: count(m.Base.Volume), Seed: &seed})
+	}
+	for i := range m.Variants {
+		v := &m.Variants[i]
+		d := src[v.Source]
+		if d == nil {
+			return sp, fmt.Errorf("mixture %s: unknown source %q", m.Name, v.Source)
+		}
+		if _, err := localPath(d); err != nil {
+			return sp, err
+		}
+		seed := uint64(v.Seed)
+		mv := mixture.Variant{Mode: mixture.Mode(v.Variant), Count: count(v.Volume), Seed: &seed}
+		if v.Variant == "trans" {
+			if sp.Sources.Translation != "" && sp.Sources.Translation != d.Path {
+				return sp, fmt.Errorf("mixture %s: trans variants use different sources", m.Name)
+			}
+			sp.Sources.Translation = d.Path
+		} else {
+			files := d.Files
+			if len(files) == 0 {
+				return sp, fmt.Errorf("mixture %s: variant %s needs a parallel source with one file per language (files:); %s has none", m.Name, v.Variant, d.Name)
+			}
+			if sp.Sources.Parallel != nil && !sameFiles(sp.Sources.Parallel, files) {
+				return sp, fmt.Errorf("mixture %s: variants use different parallel sources; CrossIn variants share one aligned set", m.Name)
+			}
+			sp.Sources.Parallel = files
+		}
+		for _, l := range v.Languages {
+			langs[l] = true
+		}
+		if len(v.Languages) == 0 {
+			for _, l := range d.Languages {
+				langs[l] = true
+			}
+		}
+		sp.Variants = append(sp.Variants, mv)
+	}
+	for l := range langs {
+		sp.Languages = append(sp.Languages, l)
+	}
+	sort.Strings(sp.Languages)
+	if m.Base == nil && len(m.Variants) > 0 {
+		sp.Seed = uint64(m.Variants[0].Seed)
+	}
+	return sp, nil
+}
+
+func sameFiles(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func count(v schema.Volume) int {
+	if v.All {
+		return mixture.All
+	}
+	return v.N
+}
+
+func runData(ctx context.Context, dp *plan.DataParams, sc *StageContext) error {
+	sp, err := MixtureSpec(dp)
+	if err != nil {
+		return err
+	}
+	res, err := mixture.Build(ctx, sp)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(sc.Log, "mixture %s: %d records, %s\n", res.Name, len(res.Records), res.Hash)
+	_ = res.Stats.WriteTable(sc.Log)
+	if err := res.WriteFile(filepath.Join(sc.OutDir, MixtureFile)); err != nil {
+		return err
+	}
+	st, err := json.MarshalIndent(res.Stats, "", "  ")
+	if err != nil {
+		return err
+	}
+	return trainer.WriteFileAtomic(filepath.Join(sc.OutDir, StatsFile), append(st, '\n'))
+}
+
+func modelRef(m *schema.Model, dir string) trainer.ModelRef {
+	ref := trainer.ModelRef{Dir: dir, Family: m.Family, Template: m.Template, DType: m.DType}
+	if m.Hub != nil {
+		ref.Repo, ref.Revision = m.Hub.Repo, m.Hub.Revision
+	}
+	return ref
+}
+
+// runJob runs a trainer job whose output directory is the stage's, and
+// checks the manifest the trainer wrote against the files.
+func runJob(ctx context.Context, tr trainer.Trainer, job *trainer.JobSpec, sc *StageContext) error {
+	job.Contract = trainer.ContractV1
+	job.OutputDir = sc.OutDir
+	job.Threads = sc.Threads
+	if err := job.Validate(); err != nil {
+		return err
+	}
+	spec, _ := json.MarshalIndent(job, "", "  ")
+	fmt.Fprintf(sc.Log, "job spec:\n%s\n", spec)
+	if lt, ok := tr.(interface {
+		WithLog(io.Writer) trainer.Trainer
+	}); ok {
+		tr = lt.WithLog(sc.Log)
+	}
+	if _, err := tr.Run(ctx, job, sc); err != nil {
+		return err
+	}
+	if _, err := trainer.ReadManifest(sc.OutDir); err != nil {
+		return fmt.Errorf("trainer output does not match its manifest: %w", err)
+	}
+	return nil
+}
+
+func runTrain(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *StageContext) error {
+	modelDir, err := depOfKind(ps, sc, "model")
+	if err != nil {
+		return err
+	}
+	dataDir, err := depOfKind(ps, sc, "data")
+	if err != nil {
+		return err
+	}
+	tp := ps.Train.Train
+	return runJob(ctx, tr, &trainer.JobSpec{
+		Kind:  trainer.KindTrain,
+		Model: modelRef(ps.Train.Model, modelDir),
+		Data:  []string{filepath.Join(dataDir, MixtureFile)},
+		Train: &tp,
+		Seed:  ps.Train.Seed,
+	}, sc)
+}
+
+func runEval(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *StageContext) error {
+	modelDir, err := depOfKind(ps, sc, "model")
+	if err != nil {
+		return err
+	}
+	ep := ps.Eval
+	if ep.Benchmark.Path == "" {
+		return fmt.Errorf("benchmark %s: hub benchmarks are not wired into the runner yet; use path:", ep.Benchmark.Name)
+	}
+	ev := ep.Eval
+	if ev.Benchmark == "" {
+		ev.Benchmark = ep.Benchmark.Task
+	}
+	job := &trainer.JobSpec{
+		Kind:  trainer.KindEval,
+		Model: modelRef(ep.Model, modelDir),
+		Data:  []string{ep.Benchmark.Path},
+		Eval:  &ev,
+		Seed:  ep.Seed,
+	}
+	if ep.Tuned {
+		ad, err := depOfKind(ps, sc, "adapter")
+		if err != nil {
+			return err
+		}
+		job.Adapter = filepath.Join(ad, trainer.AdapterDir)
+	}
+	return runJob(ctx, tr, job, sc)
+}
+
+func runScore(ps *plan.Stage, sc *StageContext) error {
+	evalDir, err := depOfKind(ps, sc, "predictions")
+	if err != nil {
+		return err
+	}
+	b := ps.Score.Benchmark
+	if b.Path == "" {
+		return fmt.Errorf("benchmark %s: hub benchmarks are not wired into the runner yet; use path:", b.Name)
+	}
+	ev := b.Eval
+	if ev.Benchmark == "" {
+		ev.Benchmark = b.Task
+	}
+	ev.Languages = ps.Score.Languages
+	// Seed 0: scoring is a function of the predictions alone, so that an
+	// untuned model's eval (shared by every seed) scores once.
+	res, err := ScorePredictions(b.Path, &ev, 0, evalDir, sc.OutDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(sc.Log, "%s: overall_acc %.4f over %d questions\n", ev.Benchmark, res.OverallAcc, res.N)
+	return nil
+}
+
+func runReport(p *plan.Plan, ps *plan.Stage, sc *StageContext) error {
+	var ep *plan.ExperimentPlan
+	for _, e := range p.Experiments {
+		if e.Report == ps.ID {
+			ep = e
+		}
+	}
+	if ep == nil {
+		return fmt.Errorf("report stage %s belongs to no experiment", ps.ID)
+	}
+	set, err := collect(p, ep, func(stageID string) (string, string, string) {
+		if d := sc.Inputs[stageID]; d != "" {
+			return d, resultset.StatusOK, ""
+		}
+		return "", resultset.StatusMissing, ""
+	})
+	if err != nil {
+		return err
+	}
+	return RenderReport(sc.OutDir, set, ReportLayout(experimentLayout(p, ep)))
+}
+
+// copyTree copies the regular files of src into dst.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o777)
+		}
+		if !d.Type().IsRegular() {
+			// Hugging Face snapshot directories hold symlinks to blobs.
+			if d.Type()&fs.ModeSymlink == 0 {
+				return nil
+			}
+		}
+		in, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(target)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+}

@@ -1,0 +1,263 @@
+// Package embedded is the in-process trainer: it implements the trainer
+// contract v1 (package trainer, docs/trainer-contract.md) with crossin's
+// pure-Go engine (engine/model for inference, engine/train for LoRA
+// fine-tuning). The runner calls it directly; `crossin trainer run
+// SPEC.json` runs it as a process, so the same binary can serve as a
+// container trainer.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/engine/tokenizer"
+	"github.com/crossin-lab/crossin/engine/train"
+	"github.com/crossin-lab/crossin/trainer"
+)
+
+// Name identifies this trainer in manifests. It deliberately carries no
+// version string that changes between builds of the same engine code, so
+// manifests are reproducible; the runner keys its cache on the crossin
+// version separately.
+const Name = "crossin-embedded/v1"
+
+// Trainer is the embedded trainer.
+type Trainer struct {
+	// Log receives human-readable progress; nil writes to
+	// OutputDir/trainer.log.
+	Log io.Writer
+}
+
+var _ trainer.Trainer = (*Trainer)(nil)
+
+// New returns the embedded trainer.
+func New() *Trainer { return &Trainer{} }
+
+// Run executes one job. A train job resumes from OutputDir/checkpoints.
+// Outputs from an interrupted earlier attempt (anything but checkpoints/)
+// are overwritten; manifest.json is written last.
+func (t *Trainer) Run(ctx context.Context, job *trainer.JobSpec, progress trainer.Progress) (*trainer.Manifest, error) {
+	if err := job.Validate(); err != nil {
+		return nil, err
+	}
+	out := job.OutputDir
+	if err := os.MkdirAll(out, 0o777); err != nil {
+		return nil, err
+	}
+	// A manifest from an earlier run of another job must not survive.
+	if err := os.Remove(filepath.Join(out, trainer.ManifestFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	logw := t.Log
+	if logw == nil {
+		f, err := os.OpenFile(filepath.Join(out, trainer.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		logw = f
+	}
+	if progress == nil {
+		progress = nopProgress{}
+	}
+	fmt.Fprintf(logw, "%s: %s job, model %s, %s\n", Name, job.Kind, job.Model.Dir, time.Now().UTC().Format(time.RFC3339))
+	switch job.Kind {
+	case trainer.KindTrain:
+		return t.train(ctx, job, progress, logw)
+	case trainer.KindEval:
+		return t.eval(ctx, job, progress, logw)
+	}
+	return nil, fmt.Errorf("job kind %q", job.Kind)
+}
+
+type nopProgress struct{}
+
+func (nopProgress) Update(int, int, string) {}
+
+// template maps the spec's prompt template to the engine's.
+func template(name string) (train.Template, error) {
+	switch name {
+	case "", "alpaca":
+		return train.TemplateAlpaca, nil
+	case "gemma", "plain":
+		// The reference gemma template is "{instruction}\n{input}\n".
+		return train.TemplatePlain, nil
+	}
+	return "", fmt.Errorf("prompt template %q is not supported by the embedded trainer (supported: alpaca, gemma)", name)
+}
+
+// encoder adapts the tokenizer to train.Encoder.
+type encoder struct{ t *tokenizer.Tokenizer }
+
+func (e encoder) Encode(text string, addSpecial bool) ([]int, error) {
+	return e.t.Encode(text, addSpecial), nil
+}
+
+func loadTokenizer(dir string) (*tokenizer.Tokenizer, int, error) {
+	tok, err := tokenizer.LoadDir(dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	eos, ok := tok.EOS()
+	if !ok {
+		return nil, 0, fmt.Errorf("%s: the tokenizer has no end-of-sequence token", dir)
+	}
+	return tok, eos, nil
+}
+
+func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trainer.Progress, logw io.Writer) (*trainer.Manifest, error) {
+	tmpl, err := template(job.Model.Template)
+	if err != nil {
+		return nil, err
+	}
+	tok, eos, err := loadTokenizer(job.Model.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var examples []train.Example
+	for _, path := range job.Data {
+		exs, err := train.ReadJSONLFile(path, encoder{tok}, tmpl, eos)
+		if err != nil {
+			return nil, err
+		}
+		examples = append(examples, exs...)
+	}
+	m, err := model.Load(job.Model.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	base, err := baseFromModel(m)
+	if err != nil {
+		return nil, err
+	}
+	pad := 0
+	if m.Config.PadTokenID >= 0 {
+		pad = m.Config.PadTokenID
+	}
+	fmt.Fprintf(logw, "training on %d examples from %d files\n", len(examples), len(job.Data))
+	res, err := train.Run(ctx, base, examples, *job.Train,
+		train.WithSeed(job.Seed),
+		train.WithThreads(job.Threads),
+		train.WithCheckpoints(filepath.Join(job.OutputDir, trainer.CheckpointDir)),
+		train.WithCallback(progress),
+		train.WithProgress(logw, false),
+		train.WithPadID(pad))
+	if err != nil {
+		return nil, err
+	}
+	if res.Resumed > 0 {
+		fmt.Fprintf(logw, "resumed from the checkpoint of step %d\n", res.Resumed)
+	}
+	res.Adapter.Config.BaseModel = job.Model.Repo
+	if err := res.Adapter.Save(filepath.Join(job.OutputDir, trainer.AdapterDir)); err != nil {
+		return nil, err
+	}
+	if err := train.WriteLossCurve(filepath.Join(job.OutputDir, trainer.LossFile), res.Curve); err != nil {
+		return nil, err
+	}
+	summary := map[string]any{"steps": res.Steps, "tokens": res.Tokens, "examples": len(examples), "skipped_examples": res.Skipped}
+	if n := len(res.Curve.Steps); n > 0 {
+		summary["final_loss"] = res.Curve.Steps[n-1].Loss
+	}
+	return trainer.WriteManifest(job.OutputDir, trainer.KindTrain, Name, summary)
+}
+
+// baseFromModel shares a loaded model's weights with the trainer (no copy).
+func baseFromModel(m *model.Model) (*train.Base, error) {
+	c := m.Config
+	if c.Arch != "llama" && c.Arch != "mistral" {
+		return nil, fmt.Errorf("the embedded trainer trains Llama and Mistral models; %s is %q", m.Dir, c.Arch)
+	}
+	if c.AttentionBias || c.QKVBias || c.MLPBias {
+		return nil, fmt.Errorf("the embedded trainer does not train models with projection biases (%s)", m.Dir)
+	}
+	if c.Rope.Type != "" && c.Rope.Type != "default" {
+		return nil, fmt.Errorf("the embedded trainer does not support rope_scaling %q (%s)", c.Rope.Type, m.Dir)
+	}
+	if c.SlidingWindow > 0 {
+		return nil, fmt.Errorf("the embedded trainer does not support sliding-window attention (%s)", m.Dir)
+	}
+	w := m.Weights
+	b := &train.Base{
+		Dims: train.Dims{
+			Vocab: c.VocabSize, Hidden: c.HiddenSize, Inter: c.IntermediateSize, Layers: c.NumLayers,
+			Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: c.HeadDim, NormEps: c.RMSNormEps,
+			InvFreq: train.DefaultInvFreq(c.RopeTheta, c.HeadDim),
+		},
+		Embed: w.Embed, LMHead: w.LMHead, FinalNorm: w.Norm,
+	}
+	for _, l := range w.Layers {
+		b.Layers = append(b.Layers, train.Layer{
+			AttnNorm: l.InputNorm,
+			Q:        l.Proj[model.ProjQ].W, K: l.Proj[model.ProjK].W, V: l.Proj[model.ProjV].W, O: l.Proj[model.ProjO].W,
+			MLPNorm: l.PostAttnNorm,
+			Gate:    l.Proj[model.ProjGate].W, Up: l.Proj[model.ProjUp].W, Down: l.Proj[model.ProjDown].W,
+		})
+	}
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// loraDelta applies a PEFT adapter to the inference forward pass without
+// merging: y += scale·(x·Aᵀ)·Bᵀ, accumulated in float64 per output row
+// element as PEFT's float32 matmuls do up to rounding.
+type loraDelta struct {
+	pairs [][model.NumProj]*lora.Pair
+	r     int
+	scale float32
+}
+
+func newLoRADelta(a *lora.Adapter, layers int) (*loraDelta, error) {
+	d := &loraDelta{pairs: make([][model.NumProj]*lora.Pair, layers), r: a.Config.R, scale: float32(a.Config.Scale())}
+	for _, p := range a.Pairs {
+		pr, ok := model.ParseProj(p.Module)
+		if !ok || p.Layer < 0 || p.Layer >= layers {
+			return nil, fmt.Errorf("adapter pair layer %d module %q does not fit the model", p.Layer, p.Module)
+		}
+		d.pairs[p.Layer][pr] = p
+	}
+	return d, nil
+}
+
+func (d *loraDelta) AddDelta(layer int, p model.Proj, x []float32, n int, y []float32) {
+	pair := d.pairs[layer][p]
+	if pair == nil {
+		return
+	}
+	r, in, out := d.r, pair.In, pair.Out
+	t := make([]float32, r)
+	for i := 0; i < n; i++ {
+		xi := x[i*in : (i+1)*in]
+		for k := 0; k < r; k++ {
+			var s float32
+			ak := pair.A[k*in : (k+1)*in]
+			for j, v := range xi {
+				s += ak[j] * v
+			}
+			t[k] = s * d.scale
+		}
+		yi := y[i*out : (i+1)*out]
+		for o := 0; o < out; o++ {
+			bo := pair.B[o*r : (o+1)*r]
+			var s float32
+			for k, v := range t {
+				s += bo[k] * v
+			}
+			yi[o] += s
+		}
+	}
+}
+
+// WithLog returns a trainer that logs to w (the runner passes the stage's
+// log, so the trainer's lines are kept with the stage's outputs).
+func (t *Trainer) WithLog(w io.Writer) trainer.Trainer { return &Trainer{Log: w} }
