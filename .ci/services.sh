@@ -138,12 +138,13 @@ done
 tmp="$ENVFILE.tmp.$$"
 {
   echo "# written by .ci/services.sh; sourced by .ci/run"
-  [ "$registry_ok" = 1 ] && echo "export CROSSIN_TEST_REGISTRY=127.0.0.1:5000"
-  [ "$podman_ok" = 1 ] && echo "export CROSSIN_TEST_PODMAN=1"
-  [ "$slurm_ok" = 1 ] && [ "$podman_ok" = 1 ] && echo "export CROSSIN_TEST_SLURM=1"
-  [ "$slurm_ok" = 1 ] && [ "$podman_ok" != 1 ] && echo "export CROSSIN_TEST_SLURM=1"
-  # podman must run the image the tests push without TLS; it reads the drop-in above
-  echo "export CROSSIN_CONTAINER_ENGINE=podman"
+  if [ "$registry_ok" = 1 ]; then echo "export CROSSIN_TEST_REGISTRY=127.0.0.1:5000"; fi
+  if [ "$podman_ok" = 1 ]; then
+    echo "export CROSSIN_TEST_PODMAN=1"
+    # a docker CLI without a daemon may be on PATH (as on these VMs): name podman
+    echo "export CROSSIN_CONTAINER_ENGINE=podman"
+  fi
+  if [ "$slurm_ok" = 1 ]; then echo "export CROSSIN_TEST_SLURM=1"; fi
 } > "$tmp" && mv "$tmp" "$ENVFILE"
 cat "$ENVFILE" >&2
 exit "$failed"

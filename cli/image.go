@@ -2,7 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +14,11 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/crossin-lab/crossin/backend/container"
+	"github.com/crossin-lab/crossin/backend/slurm"
 	"github.com/crossin-lab/crossin/oci"
+	"github.com/crossin-lab/crossin/schema"
+	"github.com/crossin-lab/crossin/trainer"
 )
 
 func init() {
@@ -149,4 +156,80 @@ func findModuleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// BackendTrainers returns the trainers for the container and slurm
+// backends of spec, keyed by backend kind as runner.Backends is: images are
+// pinned through crossin.lock (refused when unpinned with --locked), the
+// engine is the backend's runtime or whichever of podman/docker works, and
+// Slurm jobs keep their scripts and logs under cacheDir/slurm (the cache
+// directory must be shared with the nodes). With preflight, the registry
+// and the engine are asked now whether every image exists, so a missing
+// image or unreachable registry fails before any stage runs.
+//
+// runner.Backends has one trainer per kind, so two backends of one kind
+// with different images or settings are refused here.
+func BackendTrainers(ctx context.Context, spec *schema.Spec, cacheDir string, preflight bool) (map[string]trainer.Trainer, error) {
+	out := map[string]trainer.Trainer{}
+	seen := map[string]*schema.Backend{}
+	l, err := oci.ReadLock(oci.DefaultLockPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		l, err = oci.NewLock(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	oc := oci.NewClient()
+	for _, b := range spec.Backends {
+		if b.Kind != schema.BackendContainer && b.Kind != schema.BackendSlurm {
+			continue
+		}
+		if prev := seen[b.Kind]; prev != nil {
+			if prev.Image != b.Image || prev.Runtime != b.Runtime || prev.GPUs != b.GPUs || slurm.ResourcesFromSpec(prev).Partition != slurm.ResourcesFromSpec(b).Partition {
+				return nil, fmt.Errorf("%s: backends %q and %q are both %s backends with different settings; this build runs one %s backend per spec", b.Pos, prev.Name, b.Name, b.Kind, b.Kind)
+			}
+			continue
+		}
+		seen[b.Kind] = b
+		pinned, err := oc.PinImage(ctx, l, b.Image, lockedFlag)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+		}
+		eng, err := container.Detect(ctx, b.Runtime)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+		}
+		ct, err := container.New(eng, pinned, container.WithGPUs(b.GPUs != "" && b.GPUs != "0"))
+		if err != nil {
+			return nil, err
+		}
+		if preflight {
+			if err := oc.Preflight(ctx, pinned); err != nil {
+				return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+			}
+			if err := ct.Preflight(ctx); err != nil {
+				return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+			}
+		}
+		if b.Kind == schema.BackendContainer {
+			out[b.Kind] = ct
+			continue
+		}
+		sb, err := slurm.New(slurm.Config{
+			WorkDir:   filepath.Join(cacheDir, "slurm"),
+			CacheDir:  cacheDir,
+			Container: ct,
+			Resources: slurm.ResourcesFromSpec(b),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if preflight {
+			if err := sb.Preflight(ctx); err != nil {
+				return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+			}
+		}
+		out[b.Kind] = sb
+	}
+	return out, nil
 }

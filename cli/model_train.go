@@ -70,11 +70,11 @@ func parseLoRA(s string, p *trainer.LoRA) error {
 
 func modelTrainCmd() *cobra.Command {
 	var (
-		dir, out, loraSpec, template, lossPath, ckptDir, initAdapter string
-		data                                                         []string
-		seed                                                         int64
-		threads                                                      int
-		keepCkpt, quiet                                              bool
+		dir, out, loraSpec, template, lossPath, ckptDir, initAdapter, mergedOut string
+		data                                                                    []string
+		seed                                                                    int64
+		threads                                                                 int
+		keepCkpt, quiet                                                         bool
 	)
 	p := trainer.TrainParams{
 		LoRA:         trainer.LoRA{R: 8, Alpha: 16, Dropout: 0.05, TargetModules: []string{"q_proj", "v_proj"}},
@@ -168,6 +168,11 @@ command again after an interruption resumes from the newest one.`,
 			if err := train.WriteLossCurve(lossPath, res.Curve); err != nil {
 				return err
 			}
+			if mergedOut != "" {
+				if err := train.MergeDir(dir, res.Adapter, mergedOut); err != nil {
+					return err
+				}
+			}
 			if !keepCkpt {
 				os.RemoveAll(ckptDir)
 			}
@@ -207,5 +212,6 @@ command again after an interruption resumes from the newest one.`,
 	f.Int64Var(&seed, "seed", 0, "seed of the adapter init, data order and dropout")
 	f.IntVar(&threads, "threads", 0, "threads (0 = all); results do not depend on it")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line")
+	f.StringVar(&mergedOut, "merged-output", "", "also write the model with the adapter merged into its weights to this directory")
 	return cmd
 }

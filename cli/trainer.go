@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/trainer"
 	"github.com/crossin-lab/crossin/trainer/conformance"
 	"github.com/crossin-lab/crossin/trainer/embedded"
@@ -109,4 +110,35 @@ func (p *lineProgress) Update(done, total int, msg string) {
 	}
 	p.last = time.Now()
 	fmt.Fprintf(p.w, "%d/%d %s\n", done, total, msg)
+}
+
+func init() {
+	// The conformance suite's default model: a tiny random Llama with the
+	// repository's Llama-2 tokenizer, found from the working directory.
+	trainerTestModel = func(dir string) error {
+		tok, err := findUp(filepath.Join("experiments", "assets", "tokenizer", "tokenizer.json"))
+		if err != nil {
+			return Usagef("--model DIR is required outside the crossin repository (%v)", err)
+		}
+		return model.Init(dir, model.InitConfig{Layers: 1, Hidden: 16, Heads: 2, Intermediate: 32, Tokenizer: tok, Seed: 1, MaxPositions: 512})
+	}
+}
+
+// findUp looks for rel in the working directory and its parents.
+func findUp(rel string) (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("%s not found in the working directory or above", rel)
+		}
+		dir = parent
+	}
 }

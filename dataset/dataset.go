@@ -103,6 +103,7 @@ type config struct {
 	fields   Fields
 	workers  int
 	format   string
+	byIndex  bool
 }
 
 // Option configures a loader.
@@ -119,6 +120,10 @@ func WithMinScore(min float64) Option {
 
 // WithFields maps source field names onto the record fields.
 func WithFields(f Fields) Option { return func(c *config) { c.fields = f } }
+
+// WithAlignByIndex ignores id fields: records are identified by their
+// 0-based position, as in x-LLM style files.
+func WithAlignByIndex() Option { return func(c *config) { c.byIndex = true } }
 
 // WithFormat sets the format (".json", ".jsonl", ".parquet") when the file
 // name does not say it, as for content-addressed cache blobs.
@@ -260,6 +265,11 @@ func finish(path string, raws []rawRecord, cfg *config) (*Set, error) {
 	s := &Set{Lang: cfg.lang, Source: path, Records: make([]Record, 0, len(raws))}
 	if len(raws) == 0 {
 		return nil, &PosError{File: path, Msg: "no records"}
+	}
+	if cfg.byIndex {
+		for i := range raws {
+			raws[i].idState, raws[i].id = idAbsent, ""
+		}
 	}
 	s.ByIndex = raws[0].idState == idAbsent
 	s.Total = len(raws)

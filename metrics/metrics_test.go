@@ -390,3 +390,16 @@ func TestPyFloat(t *testing.T) {
 		t.Error("NaN accepted")
 	}
 }
+
+func TestScoreFiles(t *testing.T) {
+	r, err := ScoreFiles("testdata/cross_mmlu.choices.jsonl.gz", "testdata/flan_t5_base_cross_mmlu_p1.predictions.jsonl", []string{"English"}, WithBootstrap(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !near(r.LanguageAcc["English"], 0.41333333333333333) || r.Benchmark != "cross_mmlu" {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := ScoreFiles("testdata/none.jsonl", "x", nil); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}

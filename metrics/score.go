@@ -403,3 +403,17 @@ func listSome(ids []string) string {
 	}
 	return strings.Join(ids, ", ")
 }
+
+// ScoreFiles loads a benchmark file and a predictions file and scores them
+// (see Score); the runner's score stage calls it.
+func ScoreFiles(benchPath, predsPath string, languages []string, opts ...Option) (*Result, error) {
+	b, err := bench.Load(benchPath)
+	if err != nil {
+		return nil, err
+	}
+	p, err := bench.ReadPredictions(predsPath)
+	if err != nil {
+		return nil, err
+	}
+	return Score(b, p, languages, opts...)
+}

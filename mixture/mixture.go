@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -115,6 +116,11 @@ type Variant struct {
 	AllowSame bool
 	// Sampling overrides the spec's sampling for this variant.
 	Sampling Sampling
+	// Languages overrides Spec.Languages for this variant (Base: one
+	// language, default the English pivot).
+	Languages []string
+	// Sources overrides Spec.Sources for this variant.
+	Sources *Sources
 }
 
 // Sources names the input files (local paths or hf:// references).
@@ -125,8 +131,13 @@ type Sources struct {
 	// Parallel maps a language code to its instruction file: JSONL with an
 	// id field, or a JSON array aligned by position.
 	Parallel map[string]string
+	// XLLM is a directory of x-LLM style files alpaca_{lang}.json aligned by
+	// position; it stands in for Parallel.
+	XLLM string
 	// Translation is a multi-way parallel sentence file (FLORES style) for trans.
 	Translation string
+	// ByIndex aligns parallel files by position even when they have ids.
+	ByIndex bool
 	// MinScore drops parallel records whose score field is below it (0: keep all).
 	MinScore float64
 }
@@ -204,23 +215,28 @@ func Build(ctx context.Context, spec Spec, opts ...Option) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := cfg.inputs
-	if in == nil {
-		loaded, err := load(ctx, sp, cfg.hub)
-		if err != nil {
-			return nil, err
+	inputs := make([]*Inputs, len(sp.Variants))
+	if cfg.inputs != nil {
+		for i := range inputs {
+			inputs[i] = cfg.inputs
 		}
-		in = loaded
-	}
-	if err := checkInputs(sp, in); err != nil {
+	} else if inputs, err = load(ctx, sp, cfg.hub); err != nil {
 		return nil, err
 	}
 	res := &Result{Name: sp.Name, Skipped: map[string]int{}}
-	if in.Parallel != nil {
-		res.Coverage = in.Parallel.Coverage()
+	seenPar := map[*dataset.Parallel]bool{}
+	for i, v := range sp.Variants {
+		if err := checkInputs(sp, v, inputs[i]); err != nil {
+			return nil, err
+		}
+		if p := inputs[i].Parallel; p != nil && (v.Mode == En2X || v.Mode == X2En || v.Mode == X2X) && !seenPar[p] {
+			seenPar[p] = true
+			res.Coverage = append(res.Coverage, p.Coverage()...)
+		}
 	}
 	var recs []Record
 	for vi, v := range sp.Variants {
+		in := inputs[vi]
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -275,31 +291,7 @@ func normalize(spec Spec) (Spec, error) {
 	if err := checkSampling(sp.Sampling); err != nil {
 		return sp, err
 	}
-	if len(sp.Languages) == 0 {
-		sp.Languages = []string{sp.English}
-		var others []string
-		for l := range sp.Sources.Parallel {
-			if l != sp.English {
-				others = append(others, l)
-			}
-		}
-		sort.Strings(others)
-		sp.Languages = append(sp.Languages, others...)
-	} else {
-		sp.Languages = append([]string(nil), sp.Languages...)
-	}
-	seen := map[string]bool{}
-	hasEnglish := false
-	for _, l := range sp.Languages {
-		if err := dataset.CheckLang(l); err != nil {
-			return sp, fmt.Errorf("mixture %s: %w", sp.Name, err)
-		}
-		if seen[l] {
-			return sp, fmt.Errorf("mixture %s: language %s listed twice", sp.Name, l)
-		}
-		seen[l] = true
-		hasEnglish = hasEnglish || l == sp.English
-	}
+	sp.Languages = defaultLanguages(sp.Languages, sp.English, &sp.Sources)
 	if len(sp.Variants) == 0 {
 		return sp, fmt.Errorf("mixture %s: no variants; add e.g. base, en2x, x2en, x2x or trans with a count", sp.Name)
 	}
@@ -316,6 +308,34 @@ func normalize(spec Spec) (Spec, error) {
 		}
 		if v.Name == "" {
 			v.Name = string(v.Mode)
+		}
+		if v.Sources == nil {
+			v.Sources = &sp.Sources
+		}
+		switch {
+		case len(v.Languages) > 0:
+			v.Languages = append([]string(nil), v.Languages...)
+		case v.Mode == Base:
+			v.Languages = []string{sp.English}
+		case v.Sources == &sp.Sources:
+			v.Languages = sp.Languages
+		default:
+			v.Languages = defaultLanguages(nil, sp.English, v.Sources)
+		}
+		seen := map[string]bool{}
+		hasEnglish := false
+		for _, l := range v.Languages {
+			if err := dataset.CheckLang(l); err != nil {
+				return sp, fmt.Errorf("mixture %s: variant %s: %w", sp.Name, v.Name, err)
+			}
+			if seen[l] {
+				return sp, fmt.Errorf("mixture %s: variant %s: language %s listed twice", sp.Name, v.Name, l)
+			}
+			seen[l] = true
+			hasEnglish = hasEnglish || l == sp.English
+		}
+		if v.Mode == Base && len(v.Languages) != 1 {
+			return sp, fmt.Errorf("mixture %s: variant %s: base takes one language, got %v", sp.Name, v.Name, v.Languages)
 		}
 		if names[v.Name] {
 			return sp, fmt.Errorf("mixture %s: two variants named %s; give them distinct names", sp.Name, v.Name)
@@ -352,20 +372,37 @@ func normalize(spec Spec) (Spec, error) {
 		}
 		for _, p := range v.Pairs {
 			if !seen[p.Src] || !seen[p.Tgt] {
-				return sp, fmt.Errorf("mixture %s: variant %s: pair %s>%s uses a language not in %v", sp.Name, v.Name, p.Src, p.Tgt, sp.Languages)
+				return sp, fmt.Errorf("mixture %s: variant %s: pair %s>%s uses a language not in %v", sp.Name, v.Name, p.Src, p.Tgt, v.Languages)
 			}
 			if p.Src == p.Tgt {
 				return sp, fmt.Errorf("mixture %s: variant %s: pair %s>%s translates into the same language", sp.Name, v.Name, p.Src, p.Tgt)
 			}
 		}
-		if v.Mode != Base && len(sp.Languages) < 2 {
-			return sp, fmt.Errorf("mixture %s: variant %s needs at least two languages, have %v", sp.Name, v.Name, sp.Languages)
+		if v.Mode != Base && len(v.Languages) < 2 {
+			return sp, fmt.Errorf("mixture %s: variant %s needs at least two languages, have %v", sp.Name, v.Name, v.Languages)
 		}
 		if (v.Mode == En2X || v.Mode == X2En || (v.Mode == Trans && v.Direction != DirAny && len(v.Pairs) == 0)) && !hasEnglish {
-			return sp, fmt.Errorf("mixture %s: variant %s needs the English pivot %s among the languages %v", sp.Name, v.Name, sp.English, sp.Languages)
+			return sp, fmt.Errorf("mixture %s: variant %s needs the English pivot %s among the languages %v", sp.Name, v.Name, sp.English, v.Languages)
 		}
 	}
 	return sp, nil
+}
+
+// defaultLanguages returns langs if given, else English plus the languages
+// of src.Parallel, sorted.
+func defaultLanguages(langs []string, english string, src *Sources) []string {
+	if len(langs) > 0 {
+		return append([]string(nil), langs...)
+	}
+	out := []string{english}
+	var others []string
+	for l := range src.Parallel {
+		if l != english {
+			others = append(others, l)
+		}
+	}
+	sort.Strings(others)
+	return append(out, others...)
 }
 
 func checkSampling(s Sampling) error {
@@ -376,78 +413,64 @@ func checkSampling(s Sampling) error {
 	return fmt.Errorf("unknown sampling %q (want with_replacement or without_replacement)", s)
 }
 
-// load reads Spec.Sources. The files are read and decoded concurrently into
-// fixed slots; errors are reported in source order, so the outcome does not
-// depend on scheduling.
-func load(ctx context.Context, sp Spec, hc *hub.Client) (*Inputs, error) {
-	need := map[Mode]bool{}
-	for _, v := range sp.Variants {
-		need[v.Mode] = true
+// loader reads each input file once, concurrently, into fixed slots; errors
+// are reported in task order, so the outcome never depends on scheduling.
+type loader struct {
+	ctx   context.Context
+	hc    *hub.Client
+	sets  map[string]*dataset.Set
+	sents map[string]*dataset.Sentences
+	tasks []func() error
+	keys  []string
+}
+
+// set schedules loading ref as language lang with the given filters.
+func (l *loader) set(ref, lang string, minScore float64, byIndex bool) string {
+	key := fmt.Sprintf("set\x00%s\x00%s\x00%v\x00%v", ref, lang, minScore, byIndex)
+	return l.addSet(key, func() (*dataset.Set, error) {
+		return dataset.LoadRef(l.ctx, ref, l.hc, loadOpts(lang, minScore, byIndex)...)
+	})
+}
+
+func loadOpts(lang string, minScore float64, byIndex bool) []dataset.Option {
+	opts := []dataset.Option{dataset.WithLang(lang)}
+	if minScore > 0 {
+		opts = append(opts, dataset.WithMinScore(minScore))
 	}
-	if hc == nil {
-		hc = hub.NewClient()
+	if byIndex {
+		opts = append(opts, dataset.WithAlignByIndex())
 	}
-	src := sp.Sources
-	needPar := need[En2X] || need[X2En] || need[X2X]
-	var tasks []func() error
-	var english *dataset.Set
-	if need[Base] || needPar && src.Parallel[sp.English] == "" {
-		if src.English == "" {
-			return nil, fmt.Errorf("mixture %s: no English instruction file (sources.english)", sp.Name)
-		}
-		tasks = append(tasks, func() (err error) {
-			english, err = dataset.LoadRef(ctx, src.English, hc, dataset.WithLang(sp.English))
-			return err
-		})
+	return opts
+}
+
+func (l *loader) addSet(key string, f func() (*dataset.Set, error)) string {
+	if _, ok := l.sets[key]; ok {
+		return key
 	}
-	sets := make([]*dataset.Set, len(sp.Languages))
-	if needPar {
-		for i, l := range sp.Languages {
-			f := src.Parallel[l]
-			if l == sp.English && f == "" {
-				continue // filled from english below
-			}
-			if f == "" {
-				return nil, fmt.Errorf("mixture %s: language %s has no parallel instruction file", sp.Name, l)
-			}
-			opts := []dataset.Option{dataset.WithLang(l)}
-			if src.MinScore > 0 {
-				opts = append(opts, dataset.WithMinScore(src.MinScore))
-			}
-			tasks = append(tasks, func() (err error) {
-				sets[i], err = dataset.LoadRef(ctx, f, hc, opts...)
-				return err
-			})
-		}
-	}
-	var sentences *dataset.Sentences
-	if need[Trans] {
-		if src.Translation == "" {
-			return nil, fmt.Errorf("mixture %s: trans needs a translation file (sources.translation)", sp.Name)
-		}
-		tasks = append(tasks, func() error {
-			path := src.Translation
-			if dataset.IsHubRef(path) {
-				r, err := dataset.ParseHubRef(path)
-				if err != nil {
-					return err
-				}
-				commit, err := hc.Resolve(ctx, r.Type, r.Repo, r.Revision)
-				if err != nil {
-					return err
-				}
-				if path, err = hc.Download(ctx, r.Type, r.Repo, commit, r.Path); err != nil {
-					return err
-				}
-			}
-			var err error
-			sentences, err = dataset.LoadSentences(path, sp.Languages)
-			return err
-		})
-	}
-	errs := make([]error, len(tasks))
+	l.sets[key] = nil
+	l.tasks = append(l.tasks, func() error {
+		s, err := f()
+		l.setSlot(key, s)
+		return err
+	})
+	l.keys = append(l.keys, key)
+	return key
+}
+
+// setSlot stores a result; slots are pre-created, so concurrent writes touch
+// distinct entries of a map that is not resized (guarded anyway).
+func (l *loader) setSlot(key string, s *dataset.Set) {
+	loaderMu.Lock()
+	l.sets[key] = s
+	loaderMu.Unlock()
+}
+
+var loaderMu sync.Mutex
+
+func (l *loader) run() error {
+	errs := make([]error, len(l.tasks))
 	var wg sync.WaitGroup
-	for i, task := range tasks {
+	for i, task := range l.tasks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -457,49 +480,161 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) (*Inputs, error) {
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	in := &Inputs{English: english, Sentences: sentences}
-	if needPar {
-		for i, l := range sp.Languages {
-			if sets[i] == nil && l == sp.English {
-				sets[i] = english
-			}
-		}
-		p, err := dataset.Align(sets...)
-		if err != nil {
-			return nil, err
-		}
-		in.Parallel = p
-	}
-	return in, nil
+	return nil
 }
 
-func checkInputs(sp Spec, in *Inputs) error {
-	for _, v := range sp.Variants {
+// load reads every variant's sources; variants that share a file share its
+// loaded set.
+func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
+	if hc == nil {
+		hc = hub.NewClient()
+	}
+	l := &loader{ctx: ctx, hc: hc, sets: map[string]*dataset.Set{}, sents: map[string]*dataset.Sentences{}}
+	type plan struct {
+		english string   // set key
+		langs   []string // set keys per language (parallel)
+		sent    string   // sentences key
+	}
+	plans := make([]plan, len(sp.Variants))
+	sentTasks := map[string]func() (*dataset.Sentences, error){}
+	var sentOrder []string
+	for i, v := range sp.Variants {
+		src := v.Sources
 		switch v.Mode {
 		case Base:
-			if in.English == nil {
-				return fmt.Errorf("mixture %s: variant %s needs the English instruction set", sp.Name, v.Name)
+			lang := v.Languages[0]
+			ref := src.English
+			if ref == "" {
+				ref = src.Parallel[lang]
 			}
+			if ref == "" && src.XLLM != "" {
+				ref = filepath.Join(src.XLLM, "alpaca_"+lang+".json")
+			}
+			if ref == "" {
+				return nil, fmt.Errorf("mixture %s: variant %s: no %s instruction file (sources.english)", sp.Name, v.Name, lang)
+			}
+			plans[i].english = l.set(ref, lang, 0, src.ByIndex)
 		case En2X, X2En, X2X:
-			if in.Parallel == nil {
-				return fmt.Errorf("mixture %s: variant %s needs parallel instruction data", sp.Name, v.Name)
-			}
-			for _, l := range sp.Languages {
-				if in.Parallel.LangIndex(l) < 0 {
-					return fmt.Errorf("mixture %s: language %s is not in the parallel data (which has %v)", sp.Name, l, in.Parallel.Langs)
+			for _, lang := range v.Languages {
+				var key string
+				switch {
+				case src.XLLM != "":
+					dir, lang := src.XLLM, lang
+					minScore := src.MinScore
+					key = l.addSet(fmt.Sprintf("xllm\x00%s\x00%s\x00%v", dir, lang, minScore), func() (*dataset.Set, error) {
+						sets, err := dataset.LoadXLLM(dir, "", []string{lang}, loadOpts(lang, minScore, true)[1:]...)
+						if err != nil {
+							return nil, err
+						}
+						return sets[0], nil
+					})
+				case src.Parallel[lang] != "":
+					key = l.set(src.Parallel[lang], lang, src.MinScore, src.ByIndex)
+				case lang == sp.English && src.English != "":
+					key = l.set(src.English, lang, src.MinScore, src.ByIndex)
+				default:
+					return nil, fmt.Errorf("mixture %s: variant %s: language %s has no parallel instruction file", sp.Name, v.Name, lang)
 				}
+				plans[i].langs = append(plans[i].langs, key)
 			}
 		case Trans:
-			if in.Sentences == nil {
-				return fmt.Errorf("mixture %s: variant %s needs translation sentences", sp.Name, v.Name)
+			if src.Translation == "" {
+				return nil, fmt.Errorf("mixture %s: variant %s: trans needs a translation file (sources.translation)", sp.Name, v.Name)
 			}
-			for _, l := range sp.Languages {
-				if in.Sentences.LangIndex(l) < 0 {
-					return fmt.Errorf("mixture %s: language %s is not in the translation data %s (which has %v)", sp.Name, l, in.Sentences.Source, in.Sentences.Langs)
+			path, langs := src.Translation, v.Languages
+			key := path + "\x00" + strings.Join(langs, ",")
+			if _, ok := sentTasks[key]; !ok {
+				sentTasks[key] = func() (*dataset.Sentences, error) {
+					if dataset.IsHubRef(path) {
+						r, err := dataset.ParseHubRef(path)
+						if err != nil {
+							return nil, err
+						}
+						commit, err := hc.Resolve(ctx, r.Type, r.Repo, r.Revision)
+						if err != nil {
+							return nil, err
+						}
+						if path, err = hc.Download(ctx, r.Type, r.Repo, commit, r.Path); err != nil {
+							return nil, err
+						}
+					}
+					return dataset.LoadSentences(path, langs)
 				}
+				sentOrder = append(sentOrder, key)
+			}
+			plans[i].sent = key
+		}
+	}
+	sents := make([]*dataset.Sentences, len(sentOrder))
+	for i, key := range sentOrder {
+		f := sentTasks[key]
+		l.tasks = append(l.tasks, func() (err error) {
+			sents[i], err = f()
+			return err
+		})
+	}
+	if err := l.run(); err != nil {
+		return nil, err
+	}
+	for i, key := range sentOrder {
+		l.sents[key] = sents[i]
+	}
+	out := make([]*Inputs, len(sp.Variants))
+	aligned := map[string]*dataset.Parallel{}
+	for i, pl := range plans {
+		in := &Inputs{}
+		if pl.english != "" {
+			in.English = l.sets[pl.english]
+		}
+		if len(pl.langs) > 0 {
+			key := strings.Join(pl.langs, "\x01")
+			p, ok := aligned[key]
+			if !ok {
+				sets := make([]*dataset.Set, len(pl.langs))
+				for j, k := range pl.langs {
+					sets[j] = l.sets[k]
+				}
+				var err error
+				if p, err = dataset.Align(sets...); err != nil {
+					return nil, fmt.Errorf("mixture %s: variant %s: %w", sp.Name, sp.Variants[i].Name, err)
+				}
+				aligned[key] = p
+			}
+			in.Parallel = p
+		}
+		if pl.sent != "" {
+			in.Sentences = l.sents[pl.sent]
+		}
+		out[i] = in
+	}
+	return out, nil
+}
+
+func checkInputs(sp Spec, v Variant, in *Inputs) error {
+	switch v.Mode {
+	case Base:
+		if in.English == nil {
+			return fmt.Errorf("mixture %s: variant %s needs the English instruction set", sp.Name, v.Name)
+		}
+	case En2X, X2En, X2X:
+		if in.Parallel == nil {
+			return fmt.Errorf("mixture %s: variant %s needs parallel instruction data", sp.Name, v.Name)
+		}
+		for _, l := range v.Languages {
+			if in.Parallel.LangIndex(l) < 0 {
+				return fmt.Errorf("mixture %s: variant %s: language %s is not in the parallel data (which has %v)", sp.Name, v.Name, l, in.Parallel.Langs)
+			}
+		}
+	case Trans:
+		if in.Sentences == nil {
+			return fmt.Errorf("mixture %s: variant %s needs translation sentences", sp.Name, v.Name)
+		}
+		for _, l := range v.Languages {
+			if in.Sentences.LangIndex(l) < 0 {
+				return fmt.Errorf("mixture %s: variant %s: language %s is not in the translation data %s (which has %v)", sp.Name, v.Name, l, in.Sentences.Source, in.Sentences.Langs)
 			}
 		}
 	}
@@ -516,22 +651,22 @@ func allowedPairs(sp Spec, v Variant) []Pair {
 	en := sp.English
 	switch v.Mode {
 	case Base:
-		out = []Pair{{en, en}}
+		out = []Pair{{v.Languages[0], v.Languages[0]}}
 	case En2X:
-		for _, l := range sp.Languages {
+		for _, l := range v.Languages {
 			if l != en {
 				out = append(out, Pair{en, l})
 			}
 		}
 	case X2En:
-		for _, l := range sp.Languages {
+		for _, l := range v.Languages {
 			if l != en {
 				out = append(out, Pair{l, en})
 			}
 		}
 	case X2X:
-		for _, a := range sp.Languages {
-			for _, b := range sp.Languages {
+		for _, a := range v.Languages {
+			for _, b := range v.Languages {
 				if a != b || v.AllowSame {
 					out = append(out, Pair{a, b})
 				}
@@ -541,7 +676,7 @@ func allowedPairs(sp Spec, v Variant) []Pair {
 		if len(v.Pairs) > 0 {
 			return v.Pairs
 		}
-		for _, l := range sp.Languages {
+		for _, l := range v.Languages {
 			if l == en {
 				continue
 			}
@@ -555,8 +690,8 @@ func allowedPairs(sp Spec, v Variant) []Pair {
 			}
 		}
 		if v.Direction == DirAny {
-			for _, a := range sp.Languages {
-				for _, b := range sp.Languages {
+			for _, a := range v.Languages {
+				for _, b := range v.Languages {
 					if a != b {
 						out = append(out, Pair{a, b})
 					}
@@ -655,7 +790,7 @@ func drawVariant(sp Spec, v Variant, in *Inputs, rng *rand.Rand) ([]Record, int,
 	}
 	pairs := allowedPairs(sp, v)
 	if len(pairs) == 0 {
-		return nil, 0, fmt.Errorf("no language pair to draw from (languages %v)", sp.Languages)
+		return nil, 0, fmt.Errorf("no language pair to draw from (languages %v)", v.Languages)
 	}
 	n := pl.items()
 	name := func(i int) string { return fmt.Sprintf("%s-%06d", v.Name, i+1) }

@@ -71,8 +71,21 @@ const hexDigits = "0123456789abcdef"
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
+	valid := utf8.ValidString(s)
 	for i := 0; i < len(s); {
 		b := s[i]
+		if b >= utf8.RuneSelf && valid {
+			// Valid UTF-8: only U+2028 and U+2029 (E2 80 A8/A9) need escaping.
+			if b == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9) {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[s[i+2]&0xF])
+				i += 3
+				start = i
+				continue
+			}
+			i++
+			continue
+		}
 		if b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' {
 				i++

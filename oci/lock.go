@@ -271,16 +271,13 @@ func (c *Client) Relock(ctx context.Context, l *Lock, req Requirements, hub HubR
 }
 
 // PinImage is what planning calls for each image reference: the lock's pin
-// when there is one (so a moved tag changes nothing until re-lock); with
-// locked set, a missing pin is an error; otherwise the reference is
-// resolved now and added to the lock (the caller writes it back). In every
-// case the registry is asked whether the pinned manifest exists, so an
-// unreachable registry or a deleted image fails before any work starts.
+// when there is one (so a moved tag changes nothing until re-lock, and a
+// warm run needs no registry); with locked, a missing pin is an error;
+// otherwise the reference is resolved now and added to the lock (the
+// caller may write it back). Whether a pinned image still exists is checked
+// by Preflight, before any stage runs on a container backend.
 func (c *Client) PinImage(ctx context.Context, l *Lock, ref string, locked bool) (string, error) {
 	if p, ok := l.images[ref]; ok {
-		if _, err := c.Resolve(ctx, p); err != nil {
-			return "", fmt.Errorf("image %s (pinned in %s as %s): %w", ref, LockFile, p, err)
-		}
 		return p, nil
 	}
 	if locked {
@@ -291,6 +288,18 @@ func (c *Client) PinImage(ctx context.Context, l *Lock, ref string, locked bool)
 		return "", err
 	}
 	return p, l.SetImage(ref, p)
+}
+
+// Preflight checks that every pinned image exists in its registry, so an
+// unreachable registry or a deleted image is reported before any work
+// starts rather than when the first container stage is reached.
+func (c *Client) Preflight(ctx context.Context, pinned ...string) error {
+	for _, p := range pinned {
+		if _, err := c.Resolve(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sortedUnique(in []string) []string {

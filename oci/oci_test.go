@@ -205,10 +205,15 @@ func TestResolveErrors(t *testing.T) {
 			t.Errorf("Resolve(%s) err = %v, want %q", tc.ref, err, tc.want)
 		}
 	}
-	// a locked digest that vanished from the registry is caught by PinImage
+	// a locked digest keys the plan without the registry; Preflight
+	// catches that it vanished before any work
 	l := NewLock()
-	l.SetImage("gone:1", reg+"/gone@sha256:"+strings.Repeat("1", 64))
-	if _, err := c.PinImage(ctx, l, "gone:1", true); err == nil || !strings.Contains(err.Error(), "image not found") {
+	gone := reg + "/gone@sha256:" + strings.Repeat("1", 64)
+	l.SetImage("gone:1", gone)
+	if p, err := c.PinImage(ctx, l, "gone:1", true); err != nil || p != gone {
+		t.Errorf("PinImage(locked pin) = %s, %v", p, err)
+	}
+	if err := c.Preflight(ctx, gone); err == nil || !strings.Contains(err.Error(), "image not found") {
 		t.Errorf("vanished image: %v", err)
 	}
 }

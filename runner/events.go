@@ -125,7 +125,8 @@ func etaSuffix(ev Event) string {
 	if ev.Message != "" {
 		s += " " + ev.Message
 	}
-	if ev.ETA > 0 {
+	// The engine's messages may carry their own ETA.
+	if ev.ETA > 0 && !strings.Contains(ev.Message, "ETA") {
 		s += " ETA " + fmtSeconds(ev.ETA)
 	}
 	return s

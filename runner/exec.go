@@ -28,6 +28,12 @@ type Stage struct {
 	ActionID string   // the plan's action key (hex, optionally "sha256:"-prefixed)
 	Deps     []string // names of the stages whose outputs this one reads
 	Retries  int      // extra attempts after a failure
+	// Heavy marks a stage that uses every CPU (training and inference on
+	// the embedded engine). At most Options.HeavyJobs of them run at once,
+	// each with all threads: two engine stages sharing two cores run
+	// slower together than one after the other, because their parallel
+	// loops wait on each other's descheduled threads.
+	Heavy bool
 	// Key, when set, computes the ActionID once the dependencies are
 	// built, from their OutputIDs (dependency name -> OutputID): a stage's
 	// key covers its inputs' content, which is known only then. ActionID
@@ -87,8 +93,11 @@ type Options struct {
 	// FailFast stops every stage at the first failure; otherwise only the
 	// stages that depend on a failed one are skipped (keep going).
 	FailFast bool
-	// Threads is the CPU threads a stage may use (default: CPUs / Jobs).
+	// Threads is the CPU threads a stage may use (default: CPUs / Jobs,
+	// and all CPUs for heavy stages).
 	Threads int
+	// HeavyJobs bounds the heavy stages running at once (default 1).
+	HeavyJobs int
 	// Engine is recorded in cache entries ("embedded devel").
 	Engine string
 	// Events receives progress events; it is called from one goroutine at
@@ -150,6 +159,9 @@ func Execute(ctx context.Context, stages []*Stage, opt Options) (*Summary, error
 	}
 	if opt.Threads <= 0 {
 		opt.Threads = max(1, runtime.NumCPU()/opt.Jobs)
+	}
+	if opt.HeavyJobs <= 0 {
+		opt.HeavyJobs = 1
 	}
 	byName := map[string]*Stage{}
 	order := make([]string, 0, len(stages))
@@ -254,7 +266,7 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 			ready = append(ready, n)
 		}
 	}
-	running := 0
+	running, heavy := 0, 0
 	stopped := false
 	finished := map[string]bool{}
 	var skip func(n, why string)
@@ -272,10 +284,25 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 		}
 	}
 	for len(finished) < len(e.order) {
-		for !stopped && running < e.opt.Jobs && len(ready) > 0 {
-			n := ready[0]
-			ready = ready[1:]
+		for !stopped && running < e.opt.Jobs {
+			// The first ready stage in plan order that may start now: a
+			// heavy stage waits for a heavy slot; light ones pass it.
+			k := -1
+			for i, n := range ready {
+				if !e.byName[n].Heavy || heavy < e.opt.HeavyJobs {
+					k = i
+					break
+				}
+			}
+			if k < 0 {
+				break
+			}
+			n := ready[k]
+			ready = append(ready[:k], ready[k+1:]...)
 			running++
+			if e.byName[n].Heavy {
+				heavy++
+			}
 			go func(st *Stage) {
 				doneCh <- done{st.Name, e.runStage(ctx, st)}
 			}(e.byName[n])
@@ -289,6 +316,9 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 		}
 		d := <-doneCh
 		running--
+		if e.byName[d.name].Heavy {
+			heavy--
+		}
 		finished[d.name] = true
 		e.mu.Lock()
 		e.results[d.name] = d.res
@@ -458,7 +488,11 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 			runErr = err
 			break
 		}
-		sc := &StageContext{Stage: st, OutDir: out, Inputs: inputs, Log: logf, Threads: e.opt.Threads}
+		threads := e.opt.Threads
+		if st.Heavy {
+			threads = max(threads, runtime.NumCPU()/e.opt.HeavyJobs)
+		}
+		sc := &StageContext{Stage: st, OutDir: out, Inputs: inputs, Log: logf, Threads: threads}
 		sc.report = progressReporter(e.events, st, time.Now())
 		runErr = runSafely(ctx, st, sc)
 		if runErr == nil || ctx.Err() != nil {

@@ -92,6 +92,9 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 			Deps:     ps.Deps,
 			Retries:  opt.Retries,
 			Run:      run,
+			// Training and inference on the embedded engine use every CPU.
+			Heavy: (ps.Kind == plan.KindTrain || ps.Kind == plan.KindEval) &&
+				(ps.Backend == nil || ps.Backend.Kind == schema.BackendEmbedded),
 			Key: func(depOutputs map[string]string) (string, error) {
 				mu.Lock()
 				defer mu.Unlock()

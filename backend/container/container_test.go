@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -221,8 +222,9 @@ func TestPodman(t *testing.T) {
 		var log syncBuilder
 		tr2, _ := container.New(eng, image, container.WithLog(&log))
 		errc := make(chan error, 1)
+		before := ownContainers(eng)
 		go func() { _, err := tr2.Run(cctx, fixture(t, trainer.KindEval, 99), nil); errc <- err }()
-		name := waitRunning(t, eng)
+		name := waitRunning(t, eng, before)
 		cancel()
 		select {
 		case err := <-errc:
@@ -246,14 +248,30 @@ func TestPodman(t *testing.T) {
 	})
 }
 
-// waitRunning waits for a running crossin-* container started by the test
-// and returns its name.
-func waitRunning(t *testing.T, eng *container.Engine) string {
+// ownContainers lists the running containers named like this package's
+// (crossin-<12 hex>), not the Slurm backend's (crossin-<job id>), whose
+// tests may run at the same time.
+func ownContainers(eng *container.Engine) map[string]bool {
+	out, _ := exec.Command(eng.Path, "ps", "--format", "{{.Names}}").Output()
+	m := map[string]bool{}
+	for _, f := range strings.Fields(string(out)) {
+		if ownName.MatchString(f) {
+			m[f] = true
+		}
+	}
+	return m
+}
+
+var ownName = regexp.MustCompile(`^crossin-[0-9a-f]{12}$`)
+
+// waitRunning waits for a container of ours that was not running before.
+func waitRunning(t *testing.T, eng *container.Engine, before map[string]bool) string {
 	t.Helper()
 	for i := 0; i < 300; i++ {
-		out, _ := exec.Command(eng.Path, "ps", "--filter", "name=^crossin-", "--format", "{{.Names}}").Output()
-		if f := strings.Fields(string(out)); len(f) > 0 {
-			return f[0]
+		for n := range ownContainers(eng) {
+			if !before[n] {
+				return n
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -85,6 +85,14 @@ func New(engine *Engine, image string, opts ...Option) (*Trainer, error) {
 	return t, nil
 }
 
+// WithLog returns a copy of t that copies container output to w; the
+// runner uses it to keep each stage's container output in its log.
+func (t *Trainer) WithLog(w io.Writer) trainer.Trainer {
+	c := *t
+	c.log = w
+	return &c
+}
+
 // Engine returns the trainer's engine.
 func (t *Trainer) Engine() *Engine { return t.engine }
 

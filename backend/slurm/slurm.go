@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,15 @@ type Config struct {
 // (one job at a time) and DAGSubmitter (a whole graph at once).
 type Backend struct {
 	cfg Config
+	log io.Writer
+}
+
+// WithLog returns a copy of b that copies each finished job's Slurm log
+// (the trainer's and container's output) to w.
+func (b *Backend) WithLog(w io.Writer) trainer.Trainer {
+	c := *b
+	c.log = w
+	return &c
 }
 
 // New checks cfg and returns a Backend.
@@ -192,6 +202,13 @@ func (b *Backend) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 		return nil, err
 	}
 	r := res["job"]
+	if b.log != nil {
+		if f, err := os.Open(r.Log); err == nil {
+			fmt.Fprintf(b.log, "== slurm job %s (%s), log %s\n", r.JobID, r.State, r.Log)
+			io.Copy(b.log, f)
+			f.Close()
+		}
+	}
 	if r.State != "COMPLETED" {
 		return nil, r.Err()
 	}

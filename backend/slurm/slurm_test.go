@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -295,12 +296,16 @@ func containerNames(eng *container.Engine) map[string]bool {
 	out, _ := exec.Command(eng.Path, "ps", "-a", "--format", "{{.Names}}").Output()
 	m := map[string]bool{}
 	for _, f := range strings.Fields(string(out)) {
-		if strings.HasPrefix(f, "crossin-") {
+		if slurmName.MatchString(f) {
 			m[f] = true
 		}
 	}
 	return m
 }
+
+// slurmName matches the containers of Slurm jobs (crossin-<job id>), not
+// those of the container package's tests that may run at the same time.
+var slurmName = regexp.MustCompile(`^crossin-[0-9]+(_[0-9]+)?$`)
 
 func waitFor(t *testing.T, d time.Duration, ok func() bool) {
 	t.Helper()

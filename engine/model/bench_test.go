@@ -2,6 +2,13 @@ package model
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
 	"testing"
 )
 
@@ -53,6 +60,7 @@ func BenchmarkForward(b *testing.B) {
 				}
 			}
 			b.ResetTimer()
+			cpu0 := cpuSeconds()
 			for it := 0; it < b.N; it++ {
 				caches := make([]*Cache, batch)
 				for i := range caches {
@@ -69,6 +77,7 @@ func BenchmarkForward(b *testing.B) {
 			sec := b.Elapsed().Seconds()
 			b.ReportMetric(float64(b.N*batch*seq)/sec, "tokens/s")
 			b.ReportMetric(forwardFLOPs(m.Config, batch, seq)*float64(b.N)/sec/1e9, "GFLOP/s")
+			reportCPU(b, cpuSeconds()-cpu0, float64(b.N*batch*seq))
 		})
 	}
 }
@@ -91,5 +100,64 @@ func BenchmarkGenerate(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*32)/b.Elapsed().Seconds(), "new-tokens/s")
 		})
+	}
+}
+
+// BenchmarkForwardTorch runs the same forward pass in PyTorch (Debian's
+// python3-torch with OpenBLAS, 2 threads) as the baseline for
+// BenchmarkForward; run both in one `go test -bench 'Forward' -benchtime 3x`
+// and compare the tokens/s. Skipped when /usr/bin/python3 has no torch.
+func BenchmarkForwardTorch(b *testing.B) {
+	const batch, seq = 4, 256
+	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
+		b.Skip("no PyTorch for /usr/bin/python3 (apt-get install python3-torch libopenblas0-pthread)")
+	}
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			ic := s.ic
+			args := []string{"testdata/forward_torch.py"}
+			for _, v := range []int{ic.Layers, ic.Hidden, ic.Heads, ic.KVHeads, ic.Intermediate, ic.Vocab, batch, seq, max(b.N, 2)} {
+				args = append(args, strconv.Itoa(v))
+			}
+			cmd := exec.Command("/usr/bin/python3", args...)
+			cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread", "OMP_NUM_THREADS=2")
+			out, err := cmd.Output()
+			if err != nil {
+				b.Fatalf("%v: %s", err, out)
+			}
+			var r struct {
+				TokensPerS    float64 `json:"tokens_per_s"`
+				TokensPerCPUS float64 `json:"tokens_per_cpu_s"`
+				BLAS          string  `json:"blas"`
+			}
+			if err := json.Unmarshal(out, &r); err != nil {
+				b.Fatalf("%v: %s", err, out)
+			}
+			cfg, err := ParseConfig(fmt.Appendf(nil, `{"model_type":"llama","vocab_size":%d,"hidden_size":%d,"intermediate_size":%d,"num_hidden_layers":%d,"num_attention_heads":%d,"num_key_value_heads":%d}`,
+				ic.Vocab, ic.Hidden, ic.Intermediate, ic.Layers, ic.Heads, ic.KVHeads), "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(r.TokensPerS, "tokens/s")
+			b.ReportMetric(r.TokensPerCPUS*float64(runtime.GOMAXPROCS(0)), "tokens/s@full-cpu")
+			b.ReportMetric(forwardFLOPs(cfg, batch, seq)/float64(batch*seq)*r.TokensPerS/1e9, "GFLOP/s")
+			b.Logf("PyTorch baseline, BLAS %s, median of %d runs", r.BLAS, max(b.N, 2))
+		})
+	}
+}
+
+// cpuSeconds is this process's user+system CPU time. The benchmarks also
+// report throughput per CPU-second scaled to GOMAXPROCS ("@full-cpu"): on a
+// shared machine wall-clock figures depend on the neighbours' load, while
+// this estimates the rate with all cores to ourselves.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+func reportCPU(b *testing.B, cpu, tokens float64) {
+	if cpu > 0 {
+		b.ReportMetric(tokens/cpu*float64(runtime.GOMAXPROCS(0)), "tokens/s@full-cpu")
 	}
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
-// Model is a loaded decoder-only transformer.
+// Model is a loaded decoder-only transformer. Its methods do not modify
+// it, so concurrent NLL/Generate/ScoreOptions calls are safe (each keeps
+// its own caches); SetAdapter must not race with them.
 type Model struct {
 	Config  *Config
 	Weights *Weights

@@ -2,7 +2,6 @@ package model
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -123,67 +122,94 @@ func (m *Model) lastArgmax(hs []float32, feed [][]int) []int {
 // fork of its KV cache that shares the prompt's keys and values without
 // copying, and all options run as one batch. An empty option scores 0.
 func (m *Model) ScoreOptions(prompt []int, options [][]int) ([]float64, error) {
-	if len(prompt) == 0 {
-		return nil, errors.New("model: ScoreOptions needs a non-empty prompt")
-	}
-	base := m.NewCache()
-	hs, err := m.Step([]*Cache{base}, [][]int{prompt})
+	out, err := m.ScoreOptionsBatch([][]int{prompt}, [][][]int{options})
 	if err != nil {
 		return nil, err
+	}
+	return out[0], nil
+}
+
+// ScoreOptionsBatch is ScoreOptions for several questions at once: all
+// prompts run as one batch, then all options of all prompts as another.
+func (m *Model) ScoreOptionsBatch(prompts [][]int, options [][][]int) ([][]float64, error) {
+	if len(prompts) != len(options) {
+		return nil, fmt.Errorf("model: %d prompts but %d option lists", len(prompts), len(options))
 	}
 	h, V := m.Config.HiddenSize, m.Config.VocabSize
-	first := m.Logits(hs[(len(prompt)-1)*h:], 1)
-	firstLSE := LogSumExp(first)
-	scores := make([]float64, len(options))
-	var forks []*Cache
-	var feed [][]int
-	var which []int
-	for i, opt := range options {
-		for t, id := range opt {
-			if id < 0 || id >= V {
-				return nil, fmt.Errorf("model: option %d, token %d: id %d outside the vocabulary [0, %d)", i, t, id, V)
+	bases := make([]*Cache, len(prompts))
+	for q, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("model: prompt %d is empty: scoring needs at least one prompt token", q)
+		}
+		for i, opt := range options[q] {
+			for t, id := range opt {
+				if id < 0 || id >= V {
+					return nil, fmt.Errorf("model: prompt %d, option %d, token %d: id %d outside the vocabulary [0, %d)", q, i, t, id, V)
+				}
 			}
 		}
-		if len(opt) == 0 {
-			continue
-		}
-		scores[i] = float64(first[opt[0]]) - firstLSE
-		if len(opt) > 1 {
-			forks = append(forks, base.Fork())
-			feed = append(feed, opt[:len(opt)-1])
-			which = append(which, i)
-		}
+		bases[q] = m.NewCache()
 	}
-	if len(forks) == 0 {
-		return scores, nil
-	}
-	hs, err = m.Step(forks, feed)
+	hs, err := m.Step(bases, prompts)
 	if err != nil {
 		return nil, err
 	}
-	rows := len(hs) / h
-	lg := m.Logits(hs, rows)
-	lp := make([]float64, rows)
-	var targets []int
-	for j, i := range which {
-		targets = append(targets, options[i][1:len(feed[j])+1]...)
-	}
-	tensor.Parallel(rows, 4, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			row := lg[r*V : (r+1)*V]
-			lp[r] = float64(row[targets[r]]) - LogSumExp(row)
+	first := m.Logits(m.lastRows(hs, prompts), len(prompts))
+	scores := make([][]float64, len(prompts))
+	var forks []*Cache
+	var feed [][]int
+	type ref struct{ q, i int }
+	var which []ref
+	for q := range prompts {
+		row := first[q*V : (q+1)*V]
+		lse := LogSumExp(row)
+		scores[q] = make([]float64, len(options[q]))
+		for i, opt := range options[q] {
+			if len(opt) == 0 {
+				continue
+			}
+			scores[q][i] = float64(row[opt[0]]) - lse
+			if len(opt) > 1 {
+				forks = append(forks, bases[q].Fork())
+				feed = append(feed, opt[:len(opt)-1])
+				which = append(which, ref{q, i})
+			}
 		}
-	})
-	r := 0
-	for j, i := range which {
-		for range feed[j] {
-			scores[i] += lp[r]
-			r++
+	}
+	if len(forks) > 0 {
+		hs, err = m.Step(forks, feed)
+		if err != nil {
+			return nil, err
+		}
+		rows := len(hs) / h
+		var targets []int
+		for _, w := range which {
+			targets = append(targets, options[w.q][w.i][1:]...)
+		}
+		lp := make([]float64, rows)
+		for c0 := 0; c0 < rows; c0 += logitChunk {
+			c1 := min(c0+logitChunk, rows)
+			lg := m.Logits(hs[c0*h:c1*h], c1-c0)
+			tensor.Parallel(c1-c0, 4, func(lo, hi int) {
+				for r := lo; r < hi; r++ {
+					row := lg[r*V : (r+1)*V]
+					lp[c0+r] = float64(row[targets[c0+r]]) - LogSumExp(row)
+				}
+			})
+		}
+		r := 0
+		for j, w := range which {
+			for range feed[j] {
+				scores[w.q][w.i] += lp[r]
+				r++
+			}
 		}
 	}
-	for i, s := range scores {
-		if math.IsNaN(s) {
-			return nil, fmt.Errorf("model: option %d scored NaN (corrupt weights?)", i)
+	for q := range scores {
+		for i, s := range scores[q] {
+			if math.IsNaN(s) {
+				return nil, fmt.Errorf("model: prompt %d option %d scored NaN (corrupt weights?)", q, i)
+			}
 		}
 	}
 	return scores, nil

@@ -187,3 +187,27 @@ func TestScoreOptions(t *testing.T) {
 		t.Fatal("negative id accepted")
 	}
 }
+
+func TestScoreOptionsBatch(t *testing.T) {
+	m := loadRef(t)
+	prompts := [][]int{{1, 22478, 28747}, {1, 4335, 10020, 272, 2296}}
+	options := [][][]int{{{13}, {3195, 349}}, {{12271, 778, 4300}, {}, {28723}}}
+	got, err := m.ScoreOptionsBatch(prompts, options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q := range prompts {
+		one, err := m.ScoreOptions(prompts[q], options[q])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range one {
+			if math.Abs(one[i]-got[q][i]) > 1e-5 {
+				t.Errorf("prompt %d option %d: batched %v alone %v", q, i, got[q][i], one[i])
+			}
+		}
+	}
+	if _, err := m.ScoreOptionsBatch(prompts, options[:1]); err == nil {
+		t.Fatal("mismatched lengths accepted")
+	}
+}

@@ -2,9 +2,11 @@ package model
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -196,22 +198,23 @@ func writeFileAtomic(path string, data []byte) error {
 	})
 }
 
-// randomTensors draws every weight in a fixed order from one PCG stream.
+// randomTensors draws every weight in a fixed order from one PCG stream,
+// straight into little-endian float32 bytes (one copy of the weights).
 func randomTensors(c *Config, seed uint64, std float64) []safetensors.Tensor {
 	rng := rand.New(rand.NewPCG(seed, 0x63726f7373696e)) // "crossin"
-	normal := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64() * std)
+	normal := func(n int) []byte {
+		b := make([]byte, 4*n)
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(rng.NormFloat64()*std)))
 		}
-		return v
+		return b
 	}
-	fill := func(n int, x float32) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = x
+	fill := func(n int, x float32) []byte {
+		b := make([]byte, 4*n)
+		for i := 0; i < n; i++ {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 		}
-		return v
+		return b
 	}
 	normInit := float32(1)
 	if c.NormPlusOne {
@@ -219,8 +222,8 @@ func randomTensors(c *Config, seed uint64, std float64) []safetensors.Tensor {
 	}
 	h, q, kv, in := c.HiddenSize, c.QDim(), c.KVDim(), c.IntermediateSize
 	var ts []safetensors.Tensor
-	add := func(name string, v []float32, shape ...int) {
-		ts = append(ts, safetensors.F32Tensor(name, shape, v))
+	add := func(name string, data []byte, shape ...int) {
+		ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.F32, Shape: shape, Data: data})
 	}
 	add("model.embed_tokens.weight", normal(c.VocabSize*h), c.VocabSize, h)
 	dims := [NumProj][2]int{{q, h}, {kv, h}, {kv, h}, {h, q}, {in, h}, {in, h}, {h, in}}

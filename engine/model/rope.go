@@ -48,8 +48,11 @@ func NewRope(c *Config) *Rope {
 func baseInvFreq(theta float64, dim int) []float32 {
 	inv := make([]float32, dim/2)
 	for i := range inv {
+		// 1.0 / (base ** (arange(0, d, 2).float() / d)): a float32 power,
+		// then a float32 reciprocal.
 		e := float32(2*i) / float32(dim)
-		inv[i] = float32(1 / math.Pow(theta, float64(e)))
+		p := float32(math.Pow(float64(float32(theta)), float64(e)))
+		inv[i] = 1 / p
 	}
 	return inv
 }

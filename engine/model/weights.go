@@ -100,10 +100,11 @@ type Weights struct {
 // in place. A LoRA adapter computes y += scale · (x·Aᵀ)·Bᵀ for the
 // projections it targets and returns at once for the others.
 //
-// x holds n rows of the projection's input (width Proj.In), y n rows of
-// its output (width Proj.Out). Implementations must not keep x or y, and
-// must be safe to call from one goroutine at a time (the forward pass
-// calls it sequentially, layer by layer).
+// x holds n rows of the projection's input (width Linear.In), y n rows of
+// its output (width Linear.Out). Implementations must not keep x or y. One
+// forward pass calls AddDelta sequentially, layer by layer; concurrent
+// forward passes on one Model call it concurrently, so an adapter must not
+// mutate shared state while the model is in use.
 type Adapter interface {
 	AddDelta(layer int, p Proj, x []float32, n int, y []float32)
 }

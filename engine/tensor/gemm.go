@@ -3,8 +3,11 @@
 //
 // Determinism: every element of a product is computed by one fixed
 // sequence of operations that depends only on its row of A, its row of B
-// and K: eight interleaved partial sums over k (k mod 8), reduced by a fixed
-// tree, then the k%8 tail added in order. The work is split into tiles of
+// and K. For K ≥ smallK: eight interleaved partial sums over k (k mod 8),
+// reduced by a fixed tree, then the k%8 tail added in order (dot-product
+// tiles, no packing). For K < smallK, where those reductions would cost as
+// much as the products: one multiply-add chain over k in order (6×16
+// outer-product tiles over a packed panel of B). The work is split into tiles of
 // C whose partition does not depend on the number of goroutines, and tiles
 // never share an output, so results are byte-identical for any GOMAXPROCS
 // and independent of the row's position in a batch (a sequence scores the
@@ -27,6 +30,9 @@ import (
 const (
 	blockM = 96 // rows of A per task (multiple of 3)
 	blockN = 64 // rows of B per task (multiple of 4)
+	// smallK selects the outer-product kernel (see the package comment).
+	// It depends on K only, so the choice never varies with batch size.
+	smallK = 160
 	// serialWork is the m*n*k below which a product runs on the caller's
 	// goroutine: spawning costs more than it saves.
 	serialWork = 1 << 17
@@ -49,10 +55,14 @@ func MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
 	mt := (m + blockM - 1) / blockM
 	nt := (n + blockN - 1) / blockN
 	tasks := mt * nt
+	tile := ntTile
+	if k < smallK {
+		tile = outerTile
+	}
 	run := func(t int) {
 		i0 := (t % mt) * blockM
 		j0 := (t / mt) * blockN
-		ntTile(c, a, b, m, n, k, i0, min(i0+blockM, m), j0, min(j0+blockN, n), accumulate)
+		tile(c, a, b, m, n, k, i0, min(i0+blockM, m), j0, min(j0+blockN, n), accumulate)
 	}
 	workers := runtime.GOMAXPROCS(0)
 	if workers == 1 || tasks == 1 || m*n*k < serialWork {
@@ -107,6 +117,70 @@ func ntTile(c, a, b []float32, m, n, k, i0, i1, j0, j1 int, acc bool) {
 			kernel1x4(a[i*k:], bp, k, k8, &out)
 			tail(a[i*k:], bp, k, k8, 1, &out)
 			store(c, n, i, j, 1, nb, &out, acc)
+		}
+	}
+}
+
+// outerTile computes rows [i0,i1) × columns [j0,j1) of C = A·Bᵀ for small
+// K: it packs B's rows j0..j1 as 16-wide panels of Bᵀ (zero-padded), then
+// runs 6×16 register tiles down the rows of A.
+func outerTile(c, a, b []float32, m, n, k, i0, i1, j0, j1 int, acc bool) {
+	np := (j1 - j0 + 15) / 16
+	bp := getScratch(np * 16 * k)
+	clear(bp)
+	for j := j0; j < j1; j++ {
+		jj := j - j0
+		panel := bp[(jj/16)*16*k:]
+		col := jj % 16
+		row := b[j*k : j*k+k]
+		for p, v := range row {
+			panel[p*16+col] = v
+		}
+	}
+	var out [96]float32
+	var padA []float32
+	for i := i0; i < i1; i += 6 {
+		nr := min(6, i1-i)
+		ap := a[i*k:]
+		if nr < 6 {
+			if padA == nil {
+				padA = make([]float32, 6*k)
+			}
+			clear(padA)
+			copy(padA, a[i*k:(i+nr)*k])
+			ap = padA
+		}
+		for q := 0; q < np; q++ {
+			kernelOuter(ap, k, bp[q*16*k:(q+1)*16*k], k, &out)
+			jb := j0 + q*16
+			nc := min(16, j1-jb)
+			for r := 0; r < nr; r++ {
+				row := c[(i+r)*n+jb : (i+r)*n+jb+nc]
+				o := out[r*16 : r*16+nc]
+				if acc {
+					for x := range row {
+						row[x] += o[x]
+					}
+				} else {
+					copy(row, o)
+				}
+			}
+		}
+	}
+	putScratch(bp)
+}
+
+// outerGo is the portable 6×16 outer-product tile.
+func outerGo(a []float32, lda int, bp []float32, k int, out *[96]float32) {
+	for r := 0; r < 6; r++ {
+		ar := a[r*lda : r*lda+k]
+		o := out[r*16 : r*16+16]
+		clear(o)
+		for p, x := range ar {
+			bq := bp[p*16 : p*16+16]
+			for j := range o {
+				o[j] += x * bq[j]
+			}
 		}
 	}
 }

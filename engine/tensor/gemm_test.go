@@ -85,36 +85,38 @@ func TestMatMul(t *testing.T) {
 // the assembly and the Go kernel alike, and that a row's result does not
 // depend on its position in the batch.
 func TestDeterministic(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	m, n, k := 301, 259, 203
-	a, b := randSlice(r, m*k), randSlice(r, n*k)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, asm := range []bool{false, true} {
-		if asm && !useAVX2 {
-			continue
-		}
-		setAVX2(asm)
-		var ref []float32
-		for _, procs := range []int{1, 2, 3, 8} {
-			runtime.GOMAXPROCS(procs)
-			c := make([]float32, m*n)
-			MatMulNT(c, a, b, m, n, k, false)
-			if ref == nil {
-				ref = c
+	for _, k := range []int{203, 77} { // dot-product and outer-product paths
+		r := rand.New(rand.NewPCG(3, uint64(k)))
+		m, n := 301, 259
+		a, b := randSlice(r, m*k), randSlice(r, n*k)
+		for _, asm := range []bool{false, true} {
+			if asm && !useAVX2 {
 				continue
 			}
-			for i := range c {
-				if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
-					t.Fatalf("asm=%v GOMAXPROCS=%d: c[%d] differs", asm, procs, i)
+			setAVX2(asm)
+			var ref []float32
+			for _, procs := range []int{1, 2, 3, 8} {
+				runtime.GOMAXPROCS(procs)
+				c := make([]float32, m*n)
+				MatMulNT(c, a, b, m, n, k, false)
+				if ref == nil {
+					ref = c
+					continue
+				}
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+						t.Fatalf("k=%d asm=%v GOMAXPROCS=%d: c[%d] differs", k, asm, procs, i)
+					}
 				}
 			}
-		}
-		// Row 100 alone equals row 100 of the batch.
-		one := make([]float32, n)
-		MatMulNT(one, a[100*k:101*k], b, 1, n, k, false)
-		for j := range one {
-			if one[j] != ref[100*n+j] {
-				t.Fatalf("asm=%v: row result depends on batch position at col %d", asm, j)
+			// Row 100 alone equals row 100 of the batch.
+			one := make([]float32, n)
+			MatMulNT(one, a[100*k:101*k], b, 1, n, k, false)
+			for j := range one {
+				if one[j] != ref[100*n+j] {
+					t.Fatalf("k=%d asm=%v: row result depends on batch position at col %d", k, asm, j)
+				}
 			}
 		}
 	}
@@ -149,7 +151,7 @@ func benchGEMM(b *testing.B, m, n, k int, f func(c, a, bb []float32)) {
 // BenchmarkGEMM compares MatMulNT with gonum's blas32 Sgemm (NoTrans×Trans)
 // on the same shapes in the same run.
 func BenchmarkGEMM(b *testing.B) {
-	for _, s := range [][3]int{{512, 512, 512}, {256, 1536, 576}, {256, 576, 1536}, {4, 1536, 576}, {1, 49152, 576}} {
+	for _, s := range [][3]int{{512, 512, 512}, {1024, 32000, 64}, {256, 1536, 576}, {256, 576, 1536}, {4, 1536, 576}, {1, 49152, 576}} {
 		m, n, k := s[0], s[1], s[2]
 		name := func(x string) string {
 			return x + "/" + itoa(m) + "x" + itoa(n) + "x" + itoa(k)

@@ -33,3 +33,16 @@ func kernel1x4(a, b []float32, k, k8 int, out *[12]float32) {
 }
 
 func setAVX2(on bool) { useAVX2 = on && cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+
+//go:noescape
+func outer6x16AVX2(a *float32, lda int, b *float32, k int, out *[96]float32)
+
+func kernelOuter(a []float32, lda int, bp []float32, k int, out *[96]float32) {
+	if useAVX2 && k > 0 {
+		_ = a[5*lda+k-1]
+		_ = bp[16*k-1]
+		outer6x16AVX2(&a[0], lda, &bp[0], k, out)
+		return
+	}
+	outerGo(a, lda, bp, k, out)
+}

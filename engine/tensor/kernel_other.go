@@ -9,3 +9,7 @@ func kernel3x4(a, b []float32, k, k8 int, out *[12]float32) { kernelGo(a, b, k, 
 func kernel1x4(a, b []float32, k, k8 int, out *[12]float32) { kernelGo(a, b, k, k8, 1, out) }
 
 func setAVX2(bool) {}
+
+func kernelOuter(a []float32, lda int, bp []float32, k int, out *[96]float32) {
+	outerGo(a, lda, bp, k, out)
+}

@@ -85,6 +85,7 @@ func loadVariant(b *testing.B, name string, change func(t *Tokenizer)) *Tokenize
 // noFastPath makes the Split pre-tokenizers use regexp2 instead of the
 // hand-written matchers.
 func noFastPath(t *Tokenizer) {
+	t.fastWords, t.rawCache = nil, nil
 	var walk func(p pretokenizer)
 	walk = func(p pretokenizer) {
 		switch x := p.(type) {
@@ -117,7 +118,7 @@ func BenchmarkTokenizer(b *testing.B) {
 		{"llama2", refTokenizer(b, "llama2")},
 		{"qwen3", refTokenizer(b, "qwen3")},
 		{"qwen3-regexp2", loadVariant(b, "qwen3", noFastPath)},
-		{"qwen3-nocache", loadVariant(b, "qwen3", func(t *Tokenizer) { t.model.cache = nil })},
+		{"qwen3-nocache", loadVariant(b, "qwen3", func(t *Tokenizer) { t.model.cache, t.rawCache = nil, nil })},
 	}
 	for _, v := range variants {
 		for _, lang := range []string{"en", "zh", "vi", "mixed"} {
@@ -130,31 +131,44 @@ func BenchmarkTokenizer(b *testing.B) {
 				ids[i] = v.tk.Encode(d, false)
 			}
 			b.Run(v.name+"/"+lang+"/encode", func(b *testing.B) {
-				b.SetBytes(totalBytes(docs))
-				for b.Loop() {
+				measure(b, totalBytes(docs), func() {
 					for _, d := range docs {
 						v.tk.Encode(d, false)
 					}
-				}
+				})
 			})
 			if strings.Contains(v.name, "-") {
 				continue
 			}
 			b.Run(v.name+"/"+lang+"/decode", func(b *testing.B) {
-				b.SetBytes(totalBytes(docs))
-				for b.Loop() {
+				measure(b, totalBytes(docs), func() {
 					for _, x := range ids {
 						v.tk.Decode(x, false)
 					}
-				}
+				})
 			})
 		}
 	}
 	b.Run("qwen3/en/encode-batch", func(b *testing.B) {
 		docs := corpus["en"]
-		b.SetBytes(totalBytes(docs))
-		for b.Loop() {
-			refTokenizer(b, "qwen3").EncodeBatch(docs, false)
-		}
+		tk := refTokenizer(b, "qwen3")
+		measure(b, totalBytes(docs), func() { tk.EncodeBatch(docs, false) })
 	})
+}
+
+// measure runs f once untimed (to fill the word caches, as in steady
+// use), then times it, reporting MB/s of wall time (SetBytes) and
+// "cpuMB/s", megabytes per CPU-second of the whole process.
+func measure(b *testing.B, n int64, f func()) {
+	f()
+	b.SetBytes(n)
+	c0 := cpuTime()
+	iters := 0
+	for b.Loop() {
+		f()
+		iters++
+	}
+	if c := cpuTime() - c0; c > 0 {
+		b.ReportMetric(float64(n)*float64(iters)/1e6/c.Seconds(), "cpuMB/s")
+	}
 }

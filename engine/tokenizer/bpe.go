@@ -29,6 +29,26 @@ type bpe struct {
 	ignoreMerges bool
 	byteTok      [256]int32 // id of "<0xXX>", -1 when absent
 	cache        *wordCache
+	// lowRune[r] is the id of the one-char token r for r < len(lowRune)
+	// (-1: not in the vocabulary), covering ASCII and the byte-level
+	// alphabet without a map lookup. Unused with a prefix or suffix.
+	lowRune [0x144]int32
+	scratch sync.Pool // *mergeScratch
+}
+
+// mergeScratch is the reusable working memory of mergeWord.
+type mergeScratch struct {
+	nodes []node
+	q     mqueue
+}
+
+func (m *bpe) initLowRune() {
+	for r := range m.lowRune {
+		m.lowRune[r] = -1
+		if id, ok := m.vocab[string(rune(r))]; ok {
+			m.lowRune[r] = id
+		}
+	}
 }
 
 func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
@@ -112,14 +132,29 @@ func (q *mqueue) pop() qitem {
 }
 
 func (m *bpe) mergeWord(dst []sym, w string) []sym {
-	nodes := make([]node, 0, len(w))
+	sc, _ := m.scratch.Get().(*mergeScratch)
+	if sc == nil {
+		sc = &mergeScratch{}
+	}
+	defer m.scratch.Put(sc)
+	nodes := sc.nodes[:0]
 	add := func(id int32, n int) {
 		k := int32(len(nodes))
 		nodes = append(nodes, node{id: id, n: int32(n), prev: k - 1, next: k + 1})
 	}
+	plain := m.prefix == "" && m.suffix == ""
 	var unkID, unkLen int32 = -1, 0
 	for i := 0; i < len(w); {
-		_, size := utf8.DecodeRuneInString(w[i:])
+		r, size := utf8.DecodeRuneInString(w[i:])
+		if plain && r < rune(len(m.lowRune)) && m.lowRune[r] >= 0 {
+			if unkID >= 0 {
+				add(unkID, int(unkLen))
+				unkID = -1
+			}
+			add(m.lowRune[r], size)
+			i += size
+			continue
+		}
 		s := w[i : i+size]
 		isFirst, isLast := i == 0, i+size == len(w)
 		if (!isFirst && m.prefix != "") || (isLast && m.suffix != "") {
@@ -173,12 +208,14 @@ func (m *bpe) mergeWord(dst []sym, w string) []sym {
 	if unkID >= 0 {
 		add(unkID, int(unkLen))
 	}
+	defer func() { sc.nodes = nodes[:0] }()
 	if len(nodes) == 0 {
 		return dst
 	}
 	nodes[len(nodes)-1].next = -1
 
-	q := make(mqueue, 0, len(nodes))
+	q := sc.q[:0]
+	defer func() { sc.q = q[:0] }()
 	for k := 0; k+1 < len(nodes); k++ {
 		if mv, ok := m.merges[pairKey(nodes[k].id, nodes[k+1].id)]; ok {
 			q.push(qitem{mv.rank, int32(k), mv.id})

@@ -101,23 +101,23 @@ type stripDec struct {
 
 func (d stripDec) decodeChain(toks []string) []string {
 	for i, t := range toks {
-		rs := []rune(t)
 		a := 0
-		for k := 0; k < d.start && k < len(rs) && rs[k] == d.content; k++ {
-			a = k + 1
-		}
-		z := len(rs)
-		for k := 0; k < d.stop; k++ {
-			idx := len(rs) - k - 1
-			if idx < 0 || rs[idx] != d.content {
+		for k := 0; k < d.start; k++ {
+			r, size := utf8.DecodeRuneInString(t[a:])
+			if size == 0 || r != d.content {
 				break
 			}
-			z = idx
+			a += size
 		}
-		if z < a {
-			z = a
+		z := len(t)
+		for k := 0; k < d.stop && z > a; k++ {
+			r, size := utf8.DecodeLastRuneInString(t[a:z])
+			if r != d.content {
+				break
+			}
+			z -= size
 		}
-		toks[i] = string(rs[a:z])
+		toks[i] = t[a:z]
 	}
 	return toks
 }

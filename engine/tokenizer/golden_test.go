@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -114,4 +115,51 @@ func TestGolden(t *testing.T) {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// TestQwenConfig checks what tokenizer_config.json contributes for Qwen3:
+// no BOS, EOS <|im_end|>, the chat template, and the added tokens' ids.
+func TestQwenConfig(t *testing.T) {
+	tk := refTokenizer(t, "qwen3")
+	if _, ok := tk.BOS(); ok {
+		t.Errorf("Qwen3 has no BOS token")
+	}
+	if id, ok := tk.EOS(); !ok || id != 151645 {
+		t.Errorf("EOS = %d %v, want 151645 (<|im_end|>)", id, ok)
+	}
+	if n := tk.VocabSize(); n != 151669 {
+		t.Errorf("VocabSize = %d, want 151669", n)
+	}
+	if c := tk.Config(); c.PadToken != "<|endoftext|>" || !strings.Contains(c.ChatTemplate, "<|im_start|>") {
+		t.Errorf("config pad %q, template %d bytes", c.PadToken, len(c.ChatTemplate))
+	}
+	if id, ok := tk.TokenToID("<think>"); !ok || id != 151667 {
+		t.Errorf("<think> = %d %v", id, ok)
+	}
+	// Added tokens are matched in text with or without special tokens, and
+	// <tool_call> is not special, so skipSpecial keeps it.
+	ids := tk.Encode("<|im_start|>user\n<tool_call>hi<|im_end|>", false)
+	if ids[0] != 151644 || ids[len(ids)-1] != 151645 {
+		t.Errorf("ids %v", ids)
+	}
+	if got := tk.Decode(ids, true); got != "user\n<tool_call>hi" {
+		t.Errorf("Decode skip = %q", got)
+	}
+	if got := tk.Decode(ids, false); got != "<|im_start|>user\n<tool_call>hi<|im_end|>" {
+		t.Errorf("Decode = %q", got)
+	}
+	// Concurrent batch encoding equals sequential encoding.
+	g := loadGolden(t)
+	var texts []string
+	for range 8 {
+		for _, r := range g["qwen3"] {
+			texts = append(texts, r.Text)
+		}
+	}
+	batch := tk.EncodeBatch(texts, true)
+	for i, s := range texts {
+		if !reflect.DeepEqual(batch[i], tk.Encode(s, true)) {
+			t.Fatalf("batch differs at %d", i)
+		}
+	}
 }

@@ -38,13 +38,13 @@ type rawFile struct {
 	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
 	PostProcessor json.RawMessage `json:"post_processor"`
 	Decoder       json.RawMessage `json:"decoder"`
-	Model         json.RawMessage `json:"model"`
+	Model         *rawModel       `json:"model"`
 }
 
 type rawModel struct {
 	Type                    string           `json:"type"`
-	Vocab                   json.RawMessage  `json:"vocab"`
-	Merges                  json.RawMessage  `json:"merges"`
+	Vocab                   vocabField       `json:"vocab"`
+	Merges                  *mergesField     `json:"merges"`
 	UnkToken                *string          `json:"unk_token"`
 	ContinuingSubwordPrefix *string          `json:"continuing_subword_prefix"`
 	EndOfWordSuffix         *string          `json:"end_of_word_suffix"`
@@ -433,19 +433,15 @@ func (l loader) tokPair(raw []json.RawMessage, what string) (string, int, error)
 	return tok, id, nil
 }
 
-func (l loader) model(m json.RawMessage) (*bpe, []string, error) {
-	var rm rawModel
-	if isNull(m) {
+func (l loader) model(rm *rawModel) (*bpe, []string, error) {
+	if rm == nil {
 		return nil, nil, l.badf("missing \"model\"")
-	}
-	if err := json.Unmarshal(m, &rm); err != nil {
-		return nil, nil, l.badf("model: %v", err)
 	}
 	typ := rm.Type
 	if typ == "" {
 		// Old files omit the type; Hugging Face then tries each model in turn.
 		switch {
-		case !isNull(rm.Merges):
+		case rm.Merges != nil && rm.Vocab.m != nil:
 			typ = "BPE"
 		case rm.MaxInputCharsPerWord != nil:
 			typ = "WordPiece"
@@ -459,9 +455,9 @@ func (l loader) model(m json.RawMessage) (*bpe, []string, error) {
 	if rm.Dropout != nil && *rm.Dropout > 0 {
 		return nil, nil, l.unsupported("model", "BPE", fmt.Sprintf("dropout %g makes tokenization random; only dropout null or 0 is supported", *rm.Dropout))
 	}
-	var vocab map[string]int32
-	if err := json.Unmarshal(rm.Vocab, &vocab); err != nil {
-		return nil, nil, l.badf("model.vocab: want an object of token -> id: %v", err)
+	vocab := rm.Vocab.m
+	if vocab == nil {
+		return nil, nil, l.badf("model.vocab: want an object of token -> id")
 	}
 	b := &bpe{vocab: vocab, merges: make(map[uint64]mergeVal), unk: -1,
 		fuseUnk: rm.FuseUnk, byteFallback: rm.ByteFallback, ignoreMerges: rm.IgnoreMerges, cache: newWordCache()}
@@ -489,15 +485,19 @@ func (l loader) model(m json.RawMessage) (*bpe, []string, error) {
 		}
 		b.unk = id
 	}
+	b.initLowRune()
 	for i := range b.byteTok {
 		b.byteTok[i] = -1
 		if id, ok := vocab[byteFallbackToken(byte(i))]; ok {
 			b.byteTok[i] = id
 		}
 	}
-	merges, err := l.merges(rm.Merges)
-	if err != nil {
-		return nil, nil, err
+	var merges [][2]string
+	if rm.Merges != nil {
+		if rm.Merges.err != nil {
+			return nil, nil, l.badf("%v", rm.Merges.err)
+		}
+		merges = rm.Merges.pairs
 	}
 	for rank, mg := range merges {
 		a, okA := vocab[mg[0]]
@@ -516,38 +516,6 @@ func (l loader) model(m json.RawMessage) (*bpe, []string, error) {
 		b.merges[pairKey(a, bb)] = mergeVal{int32(rank), id}
 	}
 	return b, rev, nil
-}
-
-// merges accepts both serialisations: ["a b", ...] (older) and
-// [["a","b"], ...] (tokenizers >= 0.20, which allows spaces in tokens).
-func (l loader) merges(m json.RawMessage) ([][2]string, error) {
-	if isNull(m) {
-		return nil, nil
-	}
-	var strs []string
-	if err := json.Unmarshal(m, &strs); err == nil {
-		out := make([][2]string, len(strs))
-		for i, s := range strs {
-			a, b, ok := strings.Cut(s, " ")
-			if !ok {
-				return nil, l.badf("model.merges[%d]: %q is not \"left right\"", i, s)
-			}
-			out[i] = [2]string{a, b}
-		}
-		return out, nil
-	}
-	var pairs [][]string
-	if err := json.Unmarshal(m, &pairs); err != nil {
-		return nil, l.badf("model.merges: want [\"a b\", ...] or [[\"a\", \"b\"], ...]: %v", err)
-	}
-	out := make([][2]string, len(pairs))
-	for i, p := range pairs {
-		if len(p) != 2 {
-			return nil, l.badf("model.merges[%d]: want 2 tokens, got %d", i, len(p))
-		}
-		out[i] = [2]string{p[0], p[1]}
-	}
-	return out, nil
 }
 
 // readFile reads a file, naming it in the error.

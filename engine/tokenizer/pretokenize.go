@@ -224,10 +224,11 @@ func (p metaspacePre) split(dst []nstr, n nstr) []nstr {
 // whitespacePre is the "Whitespace" pre-tokenizer: \w+|[^\w\s]+ runs.
 type whitespacePre struct{}
 
+// isWordChar is Rust regex's Unicode \w: alphabetic (letters, Nl and the
+// marks), decimal digits, connector punctuation and the join controls.
 func isWordChar(r rune) bool {
-	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) ||
-		unicode.Is(unicode.Mc, r) || unicode.Is(unicode.Pc, r) || unicode.Is(unicode.Nl, r) ||
-		unicode.Is(unicode.No, r) || unicode.Is(unicode.Me, r)
+	return unicode.IsLetter(r) || unicode.Is(unicode.Nl, r) || unicode.IsMark(r) ||
+		unicode.Is(unicode.Nd, r) || unicode.Is(unicode.Pc, r) || r == 0x200C || r == 0x200D
 }
 
 func (whitespacePre) split(dst []nstr, n nstr) []nstr {

@@ -42,9 +42,24 @@ type Tokenizer struct {
 	rawAdded   *matcher // added tokens matched on the raw text
 	normAdded  *matcher // added tokens matched on normalized text
 	cfg        Config
-	bos, eos   int
-	hasBOS     bool
-	hasEOS     bool
+	// fastWords, when set, is the regex matcher of a "split, then
+	// ByteLevel" pre-tokenizer; Encode then looks words up in rawCache by
+	// their unmapped bytes and skips building per-word pieces.
+	fastWords func(s string, dst [][2]int) [][2]int
+	rawCache  *wordCache
+	// spSplit: the model has no pre-tokenizer and no token with "▁" after
+	// another char, so a piece can be cut before each such "▁" without
+	// changing the BPE result (no merge can cross the cut); the short
+	// segments then hit the word cache.
+	spSplit bool
+	// idTok, idKnown, idSpecial: every id's token (added tokens win), for
+	// Decode without map lookups.
+	idTok     []string
+	idKnown   []bool
+	idSpecial []bool
+	bos, eos  int
+	hasBOS    bool
+	hasEOS    bool
 }
 
 // Config is what crossin uses from tokenizer_config.json.
@@ -140,6 +155,16 @@ func parse(path string, data []byte) (*Tokenizer, error) {
 	l := loader{path: path}
 	var raw rawFile
 	if err := json.Unmarshal(data, &raw); err != nil {
+		// A model of another kind may fail to decode (a list vocab, say);
+		// name its type rather than the decoding error.
+		var typ struct {
+			Model struct {
+				Type string `json:"type"`
+			} `json:"model"`
+		}
+		if json.Unmarshal(data, &typ) == nil && typ.Model.Type != "" && typ.Model.Type != "BPE" {
+			return nil, l.unsupported("model", typ.Model.Type, "only BPE models (SentencePiece-style and byte-level) are implemented")
+		}
 		return nil, jsonError(path, data, err)
 	}
 	t := &Tokenizer{path: path}
@@ -171,8 +196,53 @@ func parse(path string, data []byte) (*Tokenizer, error) {
 	if err := t.setAdded(l, raw.AddedTokens); err != nil {
 		return nil, err
 	}
+	t.plan()
+	t.idTok = make([]string, t.VocabSize())
+	t.idKnown = make([]bool, len(t.idTok))
+	t.idSpecial = make([]bool, len(t.idTok))
+	for id, tok := range t.vocabR {
+		if tok != "" || t.model.vocab[""] == int32(id) {
+			t.idTok[id], t.idKnown[id] = tok, true
+		}
+	}
+	for id, a := range t.addedByID {
+		t.idTok[id], t.idKnown[id], t.idSpecial[id] = a.Content, true, a.Special
+	}
 	return t, nil
 }
+
+// plan picks the exact shortcuts this tokenizer allows (see fastWords and
+// spSplit).
+func (t *Tokenizer) plan() {
+	if seq, ok := t.pre.(preSeq); ok && len(seq) == 2 {
+		sp, ok1 := seq[0].(*splitPre)
+		bl, ok2 := seq[1].(byteLevelPre)
+		if ok1 && ok2 && sp.fast != nil && sp.b == bIsolated && !sp.invert && !bl.prefixSpace && bl.regex == nil {
+			t.fastWords = sp.fast
+		}
+	}
+	if bl, ok := t.pre.(byteLevelPre); ok && !bl.prefixSpace && bl.regex != nil && bl.regex.fast != nil {
+		t.fastWords = bl.regex.fast
+	}
+	if t.fastWords != nil {
+		t.rawCache = newWordCache()
+	}
+	m := t.model
+	if t.pre == nil && m.prefix == "" && m.suffix == "" && !m.ignoreMerges {
+		if _, ok := m.vocab[spaceMark]; ok {
+			t.spSplit = true
+			for tok := range m.vocab {
+				if strings.Contains(strings.TrimLeft(tok, spaceMark), spaceMark) {
+					t.spSplit = false
+					break
+				}
+			}
+		}
+	}
+}
+
+// spaceMark is SentencePiece's visible space, U+2581.
+const spaceMark = "▁"
 
 // jsonError turns a JSON error into "file:line:col: ..." where possible.
 func jsonError(path string, data []byte, err error) error {
@@ -394,20 +464,16 @@ func (t *Tokenizer) TokenToID(tok string) (int, bool) {
 
 // IDToToken returns the token string of an id (added tokens first).
 func (t *Tokenizer) IDToToken(id int) (string, bool) {
-	if a, ok := t.addedByID[id]; ok {
-		return a.Content, true
+	if id < 0 || id >= len(t.idTok) || !t.idKnown[id] {
+		return "", false
 	}
-	if id >= 0 && id < len(t.vocabR) && (t.vocabR[id] != "" || t.model.vocab[""] == int32(id)) {
-		return t.vocabR[id], true
-	}
-	return "", false
+	return t.idTok[id], true
 }
 
 // IsSpecial reports whether id is an added token marked special (the ones
 // Decode skips with skipSpecial).
 func (t *Tokenizer) IsSpecial(id int) bool {
-	a, ok := t.addedByID[id]
-	return ok && a.Special
+	return id >= 0 && id < len(t.idSpecial) && t.idSpecial[id]
 }
 
 // Encoding is the full result of encoding one text.
@@ -479,15 +545,10 @@ func (t *Tokenizer) EncodeBatch(texts []string, addSpecial bool) [][]int {
 func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
 	toks := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if a, ok := t.addedByID[id]; ok {
-			if !(skipSpecial && a.Special) {
-				toks = append(toks, a.Content)
-			}
+		if id < 0 || id >= len(t.idTok) || !t.idKnown[id] || (skipSpecial && t.idSpecial[id]) {
 			continue
 		}
-		if tok, ok := t.IDToToken(id); ok {
-			toks = append(toks, tok)
-		}
+		toks = append(toks, t.idTok[id])
 	}
 	if t.dec == nil {
 		return strings.Join(toks, " ")
@@ -529,6 +590,8 @@ type state struct {
 	track bool
 	words []nstr
 	syms  []sym
+	ms    [][2]int
+	buf   []byte
 }
 
 func (s *state) emit(id int, tok string, sp span) {
@@ -564,9 +627,15 @@ func (s *state) words2(n nstr) {
 		return
 	}
 	t := s.t
+	if t.fastWords != nil && !s.track {
+		s.rawWords(n.s)
+		return
+	}
 	s.words = s.words[:0]
 	if t.pre != nil {
 		s.words = t.pre.split(s.words, n)
+	} else if t.spSplit {
+		s.words = cutBeforeMarks(s.words, n)
 	} else {
 		s.words = append(s.words, n)
 	}
@@ -583,6 +652,48 @@ func (s *state) words2(n nstr) {
 			pos += int(sm.n)
 		}
 	}
+}
+
+// rawWords is the ids-only path of byte-level tokenizers: regex words are
+// looked up by their raw bytes; only a cache miss maps them to byte-level
+// chars and runs BPE.
+func (s *state) rawWords(text string) {
+	t := s.t
+	s.ms = t.fastWords(text, s.ms[:0])
+	for _, m := range s.ms {
+		w := text[m[0]:m[1]]
+		syms, ok := t.rawCache.get(w)
+		if !ok {
+			s.buf = s.buf[:0]
+			for i := 0; i < len(w); i++ {
+				s.buf = append(s.buf, byteCharStr[w[i]]...)
+			}
+			s.syms = t.model.tokenize(s.syms[:0], string(s.buf))
+			t.rawCache.put(w, s.syms)
+			syms = s.syms
+		}
+		for _, sm := range syms {
+			s.e.ids = append(s.e.ids, int(sm.id))
+		}
+	}
+}
+
+// cutBeforeMarks splits n before every "▁" that follows another char.
+func cutBeforeMarks(dst []nstr, n nstr) []nstr {
+	start := 0
+	for i := 1; i < len(n.s); {
+		k := strings.Index(n.s[i:], spaceMark)
+		if k < 0 {
+			break
+		}
+		at := i + k
+		if !strings.HasSuffix(n.s[:at], spaceMark) {
+			dst = append(dst, n.sub(start, at))
+			start = at
+		}
+		i = at + len(spaceMark)
+	}
+	return append(dst, n.sub(start, len(n.s)))
 }
 
 // RuneOffsets converts byte offsets into text to rune (character) offsets,

@@ -345,7 +345,9 @@ func TestUnsupportedAndMalformed(t *testing.T) {
 		{"nested_pre", edit(func(d map[string]any) {
 			d["pre_tokenizer"] = map[string]any{"type": "Sequence", "pretokenizers": []any{map[string]any{"type": "UnicodeScripts"}}}
 		}), `unsupported pre_tokenizer type "UnicodeScripts"`, true},
-		{"normalizer", edit(func(d map[string]any) { d["normalizer"] = map[string]any{"type": "Precompiled", "precompiled_charsmap": "AA=="} }), `unsupported normalizer type "Precompiled"`, true},
+		{"normalizer", edit(func(d map[string]any) {
+			d["normalizer"] = map[string]any{"type": "Precompiled", "precompiled_charsmap": "AA=="}
+		}), `unsupported normalizer type "Precompiled"`, true},
 		{"decoder", edit(func(d map[string]any) { d["decoder"] = map[string]any{"type": "CTC"} }), `unsupported decoder type "CTC"`, true},
 		{"post", edit(func(d map[string]any) { d["post_processor"] = map[string]any{"type": "Fancy"} }), `unsupported post_processor type "Fancy"`, true},
 		{"dropout", edit(func(d map[string]any) { d["model"].(map[string]any)["dropout"] = 0.1 }), `dropout`, true},
@@ -393,5 +395,36 @@ func TestRuneOffsets(t *testing.T) {
 	want := [][2]int{{0, 1}, {1, 2}, {2, 3}, {0, 0}, {1, 2}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v want %v", got, want)
+	}
+}
+
+func TestSimplePreTokenizers(t *testing.T) {
+	vocab := []string{"a", "b", "1", "2", "!", " ", "²"}
+	tests := []struct {
+		name string
+		pre  map[string]any
+		text string
+		ids  []int
+	}{
+		// Each split is one word; merges "a b" and "1 2" join within words only.
+		{"whitespace", map[string]any{"type": "Whitespace"}, "ab! ab²", []int{7, 4, 7, 6}},
+		{"whitespace_split", map[string]any{"type": "WhitespaceSplit"}, "ab!  12", []int{7, 4, 8}},
+		{"digits_individual", map[string]any{"type": "Digits", "individual_digits": true}, "a12", []int{0, 2, 3}},
+		{"digits_runs", map[string]any{"type": "Digits", "individual_digits": false}, "a12b", []int{0, 8, 1}},
+		{"punctuation", map[string]any{"type": "Punctuation"}, "a!b", []int{0, 4, 1}},
+		{"split_removed", map[string]any{"type": "Split", "pattern": map[string]any{"String": "!"}, "behavior": "Removed"}, "ab!ab", []int{7, 7}},
+		{"split_merged_prev", map[string]any{"type": "Split", "pattern": map[string]any{"String": "b"}, "behavior": "MergedWithPrevious"}, "abab", []int{7, 7}},
+		{"split_merged_next", map[string]any{"type": "Split", "pattern": map[string]any{"String": "a"}, "behavior": "MergedWithNext"}, "abab", []int{7, 7}},
+		{"split_isolated", map[string]any{"type": "Split", "pattern": map[string]any{"String": "b"}, "behavior": "Isolated"}, "abab", []int{0, 1, 0, 1}},
+		{"split_contiguous", map[string]any{"type": "Split", "pattern": map[string]any{"Regex": "[ab]"}, "behavior": "Contiguous"}, "ab12", []int{7, 8}},
+		{"split_invert", map[string]any{"type": "Split", "pattern": map[string]any{"Regex": "\\d+"}, "behavior": "Removed", "invert": true}, "a12b", []int{8}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk := synth(t, append(vocab, "ab", "12"), [][2]string{{"a", "b"}, {"1", "2"}}, map[string]any{"pre_tokenizer": tc.pre}, nil)
+			if got := tk.Encode(tc.text, false); !reflect.DeepEqual(got, tc.ids) {
+				t.Errorf("got %v want %v", got, tc.ids)
+			}
+		})
 	}
 }

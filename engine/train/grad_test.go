@@ -110,3 +110,29 @@ func TestFiniteDifference(t *testing.T) {
 		})
 	}
 }
+
+// TestDropoutOnlyInTraining: Loss and Logits run in evaluation mode (no
+// dropout), Backward in training mode with masks fixed by the batch seed.
+func TestDropoutOnlyInTraining(t *testing.T) {
+	d := tinyDims()
+	base := RandomBase(d, 3)
+	withDrop := randomAdapter(t, d, 4, 8, 0.5, lora.Modules, 4)
+	noDrop := withDrop.Clone()
+	noDrop.Config.Dropout = 0
+	b := randomBatch(rand.New(rand.NewPCG(5, 5)), 3, 8, d.Vocab)
+	n1, _ := NewNet(base, withDrop, 0)
+	n0, _ := NewNet(base, noDrop, 0)
+	e1, _, _ := n1.Loss(b)
+	e0, _, _ := n0.Loss(b)
+	if e1 != e0 {
+		t.Errorf("evaluation loss with dropout configured %v != without %v", e1, e0)
+	}
+	t1, _ := n1.Backward(b, b.Items())
+	t1again, _ := n1.Backward(b, b.Items())
+	if t1 == e1 {
+		t.Error("training loss equals evaluation loss: dropout not applied")
+	}
+	if t1 != t1again {
+		t.Error("dropout masks are not reproducible for the same batch seed")
+	}
+}

@@ -1,9 +1,11 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -108,5 +110,56 @@ func TestReferenceThroughModel(t *testing.T) {
 		if fmt.Sprint(out[0]) != fmt.Sprint(g.GeneratedIDs) {
 			t.Errorf("merged generate %d: %v, reference %v", i, out[0], g.GeneratedIDs)
 		}
+	}
+}
+
+// TestMergeDir merges the reference adapter into a copy of the model
+// directory; the merged model's logits equal the base model with the
+// adapter hook.
+func TestMergeDir(t *testing.T) {
+	needRef(t)
+	src := filepath.Join(refDir, "tiny-llama")
+	ad, err := lora.Load(filepath.Join(refDir, "tiny-llama-lora-init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if err := MergeDir(src, ad, dst); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	hook, err := NewHook(m, ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetAdapter(hook)
+	mm, err := model.Load(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mm.Close()
+	ids := readStepRef(t).Generate[0].PromptIDs
+	a, _ := m.Forward(ids)
+	b, _ := mm.Forward(ids)
+	var worst float64
+	for i := range a {
+		worst = math.Max(worst, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	if worst > 1e-4 {
+		t.Fatalf("merged logits differ from adapter logits by %.3g", worst)
+	}
+	// With nothing to merge, the weights are copied byte for byte.
+	empty := t.TempDir()
+	if err := MergeDir(src, &lora.Adapter{Config: ad.Config}, empty); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(src, "model.safetensors"))
+	got, _ := os.ReadFile(filepath.Join(empty, "model.safetensors"))
+	if !bytes.Equal(got, want) {
+		t.Error("an empty merge changed model.safetensors")
 	}
 }

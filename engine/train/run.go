@@ -112,6 +112,15 @@ func makePlan(base *Base, data []Example, p trainer.TrainParams, seed int64, cfg
 		return nil, fmt.Errorf("train: no training examples")
 	}
 	pl := &plan{batchSize: max(1, p.BatchSize), accum: max(1, p.GradAccum)}
+	for i, e := range data {
+		for _, ids := range [][]int32{e.Prompt, e.Response} {
+			for _, id := range ids {
+				if id < 0 || int(id) >= base.Vocab {
+					return nil, fmt.Errorf("train: example %d has token id %d outside the model's vocabulary (size %d): data tokenized for another model?", i+1, id, base.Vocab)
+				}
+			}
+		}
+	}
 	for _, e := range data {
 		if _, _, ok := e.truncate(p.MaxLength); ok {
 			pl.exs = append(pl.exs, e)

@@ -217,3 +217,54 @@ func TestResumeRefusesOtherSettings(t *testing.T) {
 		t.Fatalf("want a fingerprint error, got %v", err)
 	}
 }
+
+func TestRunBadInput(t *testing.T) {
+	base := RandomBase(tinyDims(), 5)
+	good := syntheticData(4, base.Vocab, 9)
+	cases := []struct {
+		name string
+		data []Example
+		p    func(*trainer.TrainParams)
+		want string
+	}{
+		{"no data", nil, nil, "no training examples"},
+		{"oov", []Example{{Prompt: []int32{1}, Response: []int32{999}}}, nil, "outside the model's vocabulary"},
+		{"truncated away", []Example{{Prompt: []int32{1, 2, 3, 4}, Response: []int32{5}}}, func(p *trainer.TrainParams) { p.MaxLength = 3 }, "has a response token within max_length"},
+		{"lr", good, func(p *trainer.TrainParams) { p.LearningRate = 0 }, "learning_rate"},
+		{"steps", good, func(p *trainer.TrainParams) { p.MaxSteps, p.Epochs = 0, 0 }, "epochs or max_steps"},
+		{"scheduler", good, func(p *trainer.TrainParams) { p.Scheduler = "step" }, "scheduler"},
+		{"rank", good, func(p *trainer.TrainParams) { p.LoRA.R = -1 }, "rank"},
+		{"target", good, func(p *trainer.TrainParams) { p.LoRA.TargetModules = []string{"lm_head"} }, "unknown target module"},
+		{"modules_to_save", good, func(p *trainer.TrainParams) { p.LoRA.ModulesToSave = []string{"lm_head"} }, "modules_to_save"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := tinyParams(2)
+			if c.p != nil {
+				c.p(&p)
+			}
+			_, err := Run(context.Background(), base, c.data, p)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error with %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	base := RandomBase(tinyDims(), 5)
+	var buf bytes.Buffer
+	res, err := Run(context.Background(), base, syntheticData(6, base.Vocab, 9), tinyParams(3), WithProgress(&buf, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"\rstep 1/3 loss ", "\rstep 3/3 loss ", " tok/s ETA ", "\x1b[K"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress output lacks %q:\n%q", want, out)
+		}
+	}
+	if len(res.Curve.Steps) != 3 || res.Curve.Steps[2].Step != 3 || res.Curve.Steps[0].Tokens == 0 || res.Curve.Steps[1].GradNorm == 0 {
+		t.Errorf("loss curve %+v", res.Curve)
+	}
+}

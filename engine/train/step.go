@@ -199,7 +199,7 @@ func dropSeed(seed uint64, layer, module int) *rand.Rand {
 }
 
 // linear computes out = x Wᵀ + scale·(drop(x) Aᵀ) Bᵀ for module mi of layer l.
-func (n *Net) linear(out, x []float32, N, l, mi int, b *Batch, lt *linTape) {
+func (n *Net) linear(out, x []float32, N, l, mi int, b *Batch, lt *linTape, train bool) {
 	in, o := n.Base.Shape(lora.Modules[mi])
 	n.pool.matABt(out, x, n.Base.Layers[l].weight(lora.Modules[mi]), N, in, o, false)
 	if bias := n.Base.Layers[l].Bias[mi]; bias != nil {
@@ -217,7 +217,7 @@ func (n *Net) linear(out, x []float32, N, l, mi int, b *Batch, lt *linTape) {
 	r := n.Adapter.Config.R
 	xd := x
 	var noise []float32
-	if n.dropout > 0 && lt != nil {
+	if n.dropout > 0 && train {
 		// torch: noise = bernoulli(1-p) / (1-p); out = x * noise.
 		rng := dropSeed(b.DropSeed, l, mi)
 		keep := float32(1) / float32(1-n.dropout)
@@ -430,8 +430,9 @@ func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, b *Batch) {
 }
 
 // forward runs the decoder over a batch and returns the tape (activations
-// for backward) ending at the final norm.
-func (n *Net) forward(b *Batch) *tape {
+// for backward) ending at the final norm. train applies LoRA dropout
+// (module.train() in PyTorch); evaluation runs without it.
+func (n *Net) forward(b *Batch, train bool) *tape {
 	d := n.Base.Dims
 	N, Hd := b.B*b.T, d.Hidden
 	qd, kvd := d.Heads*d.HeadDim, d.KVHeads*d.HeadDim
@@ -452,16 +453,16 @@ func (n *Net) forward(b *Batch) *tape {
 		lt.q = make([]float32, N*qd)
 		lt.k = make([]float32, N*kvd)
 		lt.v = make([]float32, N*kvd)
-		n.linear(lt.q, lt.h1, N, l, 0, b, &lt.lin[0])
-		n.linear(lt.k, lt.h1, N, l, 1, b, &lt.lin[1])
-		n.linear(lt.v, lt.h1, N, l, 2, b, &lt.lin[2])
+		n.linear(lt.q, lt.h1, N, l, 0, b, &lt.lin[0], train)
+		n.linear(lt.k, lt.h1, N, l, 1, b, &lt.lin[1], train)
+		n.linear(lt.v, lt.h1, N, l, 2, b, &lt.lin[2], train)
 		n.rope(lt.q, N, b.T, d.Heads, false)
 		n.rope(lt.k, N, b.T, d.KVHeads, false)
 		lt.att = make([]float32, N*qd)
 		lt.p = make([]float32, b.B*d.Heads*b.T*b.T)
 		n.attention(lt.att, lt.p, lt.q, lt.k, lt.v, b)
 		o := make([]float32, N*Hd)
-		n.linear(o, lt.att, N, l, 3, b, &lt.lin[3])
+		n.linear(o, lt.att, N, l, 3, b, &lt.lin[3], train)
 		lt.xMid = make([]float32, N*Hd)
 		for i := range o {
 			lt.xMid[i] = x[i] + o[i]
@@ -470,14 +471,14 @@ func (n *Net) forward(b *Batch) *tape {
 		lt.r2 = n.rmsNorm(lt.h2, lt.xMid, L.MLPNorm, N)
 		lt.g = make([]float32, N*d.Inter)
 		lt.u = make([]float32, N*d.Inter)
-		n.linear(lt.g, lt.h2, N, l, 4, b, &lt.lin[4])
-		n.linear(lt.u, lt.h2, N, l, 5, b, &lt.lin[5])
+		n.linear(lt.g, lt.h2, N, l, 4, b, &lt.lin[4], train)
+		n.linear(lt.u, lt.h2, N, l, 5, b, &lt.lin[5], train)
 		lt.a = make([]float32, N*d.Inter)
 		for i, g := range lt.g {
 			lt.a[i] = silu(g) * lt.u[i]
 		}
 		dn := make([]float32, N*Hd)
-		n.linear(dn, lt.a, N, l, 6, b, &lt.lin[6])
+		n.linear(dn, lt.a, N, l, 6, b, &lt.lin[6], train)
 		x = make([]float32, N*Hd)
 		for i := range dn {
 			x[i] = lt.xMid[i] + dn[i]
@@ -564,12 +565,12 @@ func (n *Net) head(hN []float32, b *Batch, dh []float32, gscale float32) []float
 }
 
 // Loss returns the summed cross-entropy over the batch's labelled tokens and
-// their number, without gradients.
+// their number, without gradients and without dropout (evaluation mode).
 func (n *Net) Loss(b *Batch) (sum float64, items int, err error) {
 	if err := b.Validate(n.Base.Vocab); err != nil {
 		return 0, 0, err
 	}
-	tp := n.forward(b)
+	tp := n.forward(b, false)
 	for _, l := range n.head(tp.hN, b, nil, 0) {
 		sum += l
 	}
@@ -582,7 +583,7 @@ func (n *Net) Logits(b *Batch) ([]float32, error) {
 	if err := b.Validate(n.Base.Vocab); err != nil {
 		return nil, err
 	}
-	tp := n.forward(b)
+	tp := n.forward(b, false)
 	N := b.B * b.T
 	out := make([]float32, N*n.Base.Vocab)
 	n.pool.matABt(out, tp.hN, n.Base.LMHead, N, n.Base.Hidden, n.Base.Vocab, false)
@@ -604,7 +605,7 @@ func (n *Net) Backward(b *Batch, items int) (float64, error) {
 	N, Hd := b.B*b.T, d.Hidden
 	qd, kvd := d.Heads*d.HeadDim, d.KVHeads*d.HeadDim
 	n.transposes()
-	tp := n.forward(b)
+	tp := n.forward(b, true)
 	dhN := make([]float32, N*Hd)
 	losses := n.head(tp.hN, b, dhN, 1/float32(items))
 	var sum float64

@@ -350,7 +350,8 @@ type builder struct {
 	spec *schema.Spec
 	p    *Plan
 	// memo of resolved content per data source / benchmark / model
-	content map[string]any
+	content  map[string]any
+	resolved map[string]resolution // hub revisions and images
 }
 
 func (b *builder) code(k Kind) string {
@@ -584,9 +585,22 @@ func (b *builder) backend(be *schema.Backend) (json.RawMessage, string, []string
 	if be.Kind == schema.BackendEmbedded {
 		return value(comp{Kind: be.Kind}), "", nil
 	}
-	digest, err := ImageDigest(b.cfg.ctx, be.Image, b.cfg.images)
-	if err != nil {
-		return value(comp{Kind: be.Kind, Image: "unresolved"}), "", []string{err.Error()}
+	mk := "image\x00" + be.Image
+	r, ok := b.resolved[mk]
+	if !ok {
+		digest, err := ImageDigest(b.cfg.ctx, be.Image, b.cfg.images)
+		r = resolution{value: digest}
+		if err != nil {
+			r = resolution{unresolved: []string{err.Error()}}
+		}
+		if b.resolved == nil {
+			b.resolved = map[string]resolution{}
+		}
+		b.resolved[mk] = r
+	}
+	digest := r.value
+	if len(r.unresolved) > 0 {
+		return value(comp{Kind: be.Kind, Image: "unresolved"}), "", r.unresolved
 	}
 	return value(comp{Kind: be.Kind, Image: digest}), digest, nil
 }
@@ -613,6 +627,26 @@ func (b *builder) revision(kind string, h *schema.Hub) (string, []string) {
 	if hex40.MatchString(h.Revision) {
 		return h.Revision, nil
 	}
+	// Resolvers may ask the network: ask once per reference.
+	mk := kind + "\x00" + h.Repo + "\x00" + h.Revision
+	if r, ok := b.resolved[mk]; ok {
+		return r.value, r.unresolved
+	}
+	commit, unres := b.resolveRevision(kind, h)
+	if b.resolved == nil {
+		b.resolved = map[string]resolution{}
+	}
+	b.resolved[mk] = resolution{commit, unres}
+	return commit, unres
+}
+
+// resolution memoises a resolver's answer.
+type resolution struct {
+	value      string
+	unresolved []string
+}
+
+func (b *builder) resolveRevision(kind string, h *schema.Hub) (string, []string) {
 	if b.cfg.revisions != nil {
 		c, err := b.cfg.revisions(b.cfg.ctx, kind, h.Repo, h.Revision)
 		if err == nil && hex40.MatchString(c) {

@@ -416,6 +416,33 @@ func TestPaperGrid(t *testing.T) {
 	if s := p.Stage("data/x2x+trans-all"); s == nil || len(s.Data.Mixture.Variants) != 2 {
 		t.Errorf("data/x2x+trans-all: %+v", s)
 	}
+
+	// Resolvers (which may use the network) are asked once per reference:
+	// 3 models, 2 data sets, SeaEval's repository, the image.
+	var revs, images int
+	p, err = Build(paperSpec(t),
+		WithRevisionResolver(func(_ context.Context, kind, repo, rev string) (string, error) {
+			revs++
+			return strings.Repeat("a", 40), nil
+		}),
+		WithImageResolver(func(_ context.Context, ref string) (string, error) {
+			images++
+			return "sha256:" + strings.Repeat("b", 64), nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revs != 6 || images != 1 {
+		t.Errorf("resolver calls: %d revisions (want 6), %d images (want 1)", revs, images)
+	}
+	for _, s := range p.Stages {
+		if len(s.Unresolved) > 0 {
+			t.Errorf("%s unresolved with resolvers: %v", s.ID, s.Unresolved)
+		}
+	}
+	if m := p.Stage("model/gemma-2b").Model; m.Commit != strings.Repeat("a", 40) {
+		t.Errorf("model commit %q", m.Commit)
+	}
 }
 
 // BenchmarkBuildPaper plans the paper grid from a loaded spec.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	"github.com/crossin-lab/crossin/bench"
 	"github.com/crossin-lab/crossin/engine/lora"
@@ -188,23 +190,48 @@ func (s *scorer) logLik(prompt string, options []string) ([]float64, []int, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	ll := make([]float64, len(options))
-	nt := make([]int, len(options))
+	// Gather, for every option token, its hidden-state row and target;
+	// then one logits product and the log-softmax rows in parallel (each
+	// row is independent, so the result does not depend on the split).
+	var rowIdx, targets, owner []int
 	row := 0
+	nt := make([]int, len(options))
 	for i := range options {
 		start := max(shared-1, 0)
 		n := len(toks[i])
 		// Row j of this option predicts wholes[i][start+j+1].
 		first := split[i] - 1 - start // row predicting the first option token
-		rows := n - first
-		logits := s.m.Logits(hs[(row+first)*h:], rows)
-		for j := 0; j < rows; j++ {
-			r := logits[j*V : (j+1)*V]
-			target := wholes[i][split[i]+j]
-			ll[i] += float64(r[target]) - model.LogSumExp(r)
+		for j := first; j < n; j++ {
+			rowIdx = append(rowIdx, row+j)
+			targets = append(targets, wholes[i][start+j+1])
+			owner = append(owner, i)
 		}
 		nt[i] = len(conts[i])
 		row += n
+	}
+	hidden := make([]float32, len(rowIdx)*h)
+	for k, r := range rowIdx {
+		copy(hidden[k*h:(k+1)*h], hs[r*h:(r+1)*h])
+	}
+	logits := s.m.Logits(hidden, len(rowIdx))
+	lp := make([]float64, len(rowIdx))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(rowIdx)/8))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for k := w; k < len(rowIdx); k += workers {
+				r := logits[k*V : (k+1)*V]
+				lp[k] = float64(r[targets[k]]) - model.LogSumExp(r)
+			}
+		}(w)
+	}
+	wg.Wait()
+	// Sum in token order per option: a fixed reduction order.
+	ll := make([]float64, len(options))
+	for k, i := range owner {
+		ll[i] += lp[k]
 	}
 	return ll, nt, nil
 }

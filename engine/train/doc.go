@@ -1,0 +1,26 @@
+// Package train fine-tunes LoRA adapters for Llama-family models on the CPU,
+// reproducing what Hugging Face transformers + peft compute:
+//
+//   - Net is the training forward pass (it keeps activations) and the
+//     hand-written backward pass of every op: embedding, RMSNorm, RoPE,
+//     grouped-query causal attention with right-padding masks, SwiGLU,
+//     LoRA projections with dropout, and cross-entropy over response tokens
+//     (labels IgnoreIndex on prompt and padding), averaged over the labelled
+//     tokens of the whole accumulated step like HF's num_items_in_batch.
+//     It matches the inference engine's forward (engine/model) and the
+//     reference gradients of ../shared/reference/hf-tiny-llama.
+//   - AdamW, ClipGradNorm and Schedule follow torch.optim.AdamW,
+//     torch.nn.utils.clip_grad_norm_ and transformers' schedulers.
+//   - Run is the training loop: seeded data order and dropout, gradient
+//     accumulation, clipping, the schedule, checkpoints every N steps that a
+//     killed run resumes from, a progress line and the loss curve.
+//   - FromModel, NewHook, Merge and MergeDir connect it to engine/model:
+//     train on a loaded model's weights, apply an adapter during inference,
+//     or merge it into the weights.
+//
+// Determinism: matrix products use engine/tensor, whose per-element
+// arithmetic is fixed; every other parallel loop splits work by output
+// rows, and all reductions run in a fixed order. So the same data, seed and
+// parameters give a byte-identical adapter for any GOMAXPROCS or
+// WithThreads value.
+package train

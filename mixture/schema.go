@@ -1,0 +1,119 @@
+package mixture
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/crossin-lab/crossin/schema"
+)
+
+// FromSchema maps the mixture called name in a loaded CUE spec onto a Spec,
+// so the CLI and the runner build the same bytes from the same spec.
+//
+// Each part keeps its own data source, languages, volume and seed. The final
+// shuffle uses the Base part's seed (else the first variant's). Settings the
+// schema does not spell (marker, trans direction, sampling, x2x same-language
+// switch, minimum score) take the reference builder's defaults: code marker,
+// x2en, with replacement, different languages, no score filter.
+func FromSchema(s *schema.Spec, name string) (Spec, error) {
+	m := s.Mixture(name)
+	if m == nil {
+		var names []string
+		for _, x := range s.Mixtures {
+			names = append(names, x.Name)
+		}
+		return Spec{}, fmt.Errorf("no mixture %q in the spec (it has: %s)", name, strings.Join(names, ", "))
+	}
+	if m.Empty() {
+		return Spec{}, fmt.Errorf("%s: mixture %q has no base and no variants (cells using it evaluate the untuned model); there is nothing to build", m.Pos, name)
+	}
+	sp := Spec{Name: name, English: "en"}
+	seedSet := false
+	add := func(mode Mode, p *schema.Part) error {
+		if !p.Volume.All && p.Volume.N == 0 {
+			return nil // a zero volume contributes nothing
+		}
+		ds := s.DataSource(p.Source)
+		if ds == nil {
+			return fmt.Errorf("%s: mixture %q: unknown data source %q", m.Pos, name, p.Source)
+		}
+		src, err := sourcesOf(ds, mode)
+		if err != nil {
+			return fmt.Errorf("%s: mixture %q, %s: %w", ds.Pos, name, mode, err)
+		}
+		seed := uint64(p.Seed)
+		v := Variant{Mode: mode, Count: All, Seed: &seed, Languages: append([]string(nil), p.Languages...), Sources: src}
+		if !p.Volume.All {
+			v.Count = p.Volume.N
+		}
+		if !seedSet {
+			sp.Seed, seedSet = seed, true
+		}
+		sp.Variants = append(sp.Variants, v)
+		return nil
+	}
+	if m.Base != nil {
+		if err := add(Base, m.Base); err != nil {
+			return Spec{}, err
+		}
+	}
+	for _, vp := range m.Variants {
+		p := vp.Part
+		if err := add(Mode(vp.Variant), &p); err != nil {
+			return Spec{}, err
+		}
+	}
+	if len(sp.Variants) == 0 {
+		return Spec{}, fmt.Errorf("%s: mixture %q: every part has volume 0; there is nothing to build", m.Pos, name)
+	}
+	return sp, nil
+}
+
+// sourcesOf turns a data source into the Sources a part of mode reads.
+func sourcesOf(ds *schema.DataSource, mode Mode) (*Sources, error) {
+	ref := func(p string) string {
+		if ds.Hub == nil {
+			return p
+		}
+		rev := ds.Hub.Revision
+		if rev == "" {
+			rev = "main"
+		}
+		return fmt.Sprintf("hf://datasets/%s@%s/%s", ds.Hub.Repo, rev, strings.TrimPrefix(p, "/"))
+	}
+	src := &Sources{ByIndex: ds.Align == "index"}
+	switch {
+	case ds.Format == "xllm":
+		if ds.Hub != nil {
+			return nil, fmt.Errorf("data source %q: x-llm directories are read locally only; list the files under files: instead", ds.Name)
+		}
+		if mode == Trans {
+			return nil, fmt.Errorf("data source %q: trans needs a multi-way sentence file (one JSONL line per sentence with a key per language), not an x-llm directory", ds.Name)
+		}
+		src.XLLM = ds.Path
+		src.ByIndex = true
+	case len(ds.Files) > 0:
+		if mode == Trans {
+			return nil, fmt.Errorf("data source %q: trans needs one multi-way sentence file (path:), not one file per language", ds.Name)
+		}
+		src.Parallel = map[string]string{}
+		for lang, f := range ds.Files {
+			src.Parallel[lang] = ref(f)
+		}
+	case ds.Path != "":
+		switch mode {
+		case Trans:
+			src.Translation = ref(ds.Path)
+		case Base:
+			src.English = ref(ds.Path)
+		default:
+			if len(ds.Languages) != 1 {
+				return nil, fmt.Errorf("data source %q: one file (path:) holds one language for %s; give files: {en: ..., zh: ...} for parallel data", ds.Name, mode)
+			}
+			src.Parallel = map[string]string{ds.Languages[0]: ref(ds.Path)}
+		}
+	default:
+		return nil, fmt.Errorf("data source %q has neither files nor path", ds.Name)
+	}
+	return src, nil
+}

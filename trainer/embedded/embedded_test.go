@@ -1,0 +1,170 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/engine/tokenizer"
+	"github.com/crossin-lab/crossin/trainer"
+	"github.com/crossin-lab/crossin/trainer/conformance"
+)
+
+const repoTokenizer = "../../experiments/assets/tokenizer/tokenizer.json"
+
+func tinyModel(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(repoTokenizer); err != nil {
+		t.Skipf("no tokenizer at %s: %v", repoTokenizer, err)
+	}
+	dir := filepath.Join(t.TempDir(), "model")
+	if err := model.Init(dir, model.InitConfig{Layers: 1, Hidden: 16, Heads: 2, Intermediate: 32, Tokenizer: repoTokenizer, Seed: 3, MaxPositions: 512}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestLogLikMatchesNLL checks the shared-prefix option scoring against an
+// independent computation: the model's per-token NLL of the whole
+// prompt+option sequence, summed over the option's tokens.
+func TestLogLikMatchesNLL(t *testing.T) {
+	dir := tinyModel(t)
+	m, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := tokenizer.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eos, _ := tok.EOS()
+	s := &scorer{m: m, tok: tok, eos: eos}
+	tests := []struct {
+		prompt  string
+		options []string
+	}{
+		{"Question: which colour is the sky?\nAnswer:\n", []string{"(A) red", "(B) blue", "(C) a much longer answer option", "(D) 绿色"}},
+		{"问题：天空是什么颜色？\n答案：", []string{"(A) 红", "(B) 蓝"}},
+		{"x", []string{"y", "yy y"}},
+	}
+	for _, tt := range tests {
+		ll, nt, err := s.logLik(tt.prompt, tt.options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := tok.Encode(tt.prompt, true)
+		for i, o := range tt.options {
+			whole := tok.Encode(tt.prompt+o, true)
+			n := commonPrefix(whole, ctx)
+			nll, err := m.NLL(whole)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want float64
+			for j := n - 1; j < len(whole)-1; j++ {
+				want -= nll[j]
+			}
+			if nt[i] != len(whole)-n {
+				t.Errorf("%q+%q: ntokens %d, want %d", tt.prompt, o, nt[i], len(whole)-n)
+			}
+			if math.Abs(ll[i]-want) > 1e-4*math.Max(1, math.Abs(want)) {
+				t.Errorf("%q+%q: loglik %.6f, NLL gives %.6f", tt.prompt, o, ll[i], want)
+			}
+		}
+	}
+}
+
+// TestTrainEvalJobs runs a train job and loglik and generate eval jobs
+// in-process and checks their layouts with the conformance suite's checker,
+// and that a second train job is byte-identical.
+func TestTrainEvalJobs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	dir := tinyModel(t)
+	work := t.TempDir()
+	data := filepath.Join(work, "mix.jsonl")
+	var lines []byte
+	for i := 0; i < 8; i++ {
+		rec, _ := json.Marshal(map[string]any{"id": fmt.Sprint(i), "mode": "base", "src_lang": "en", "tgt_lang": "en",
+			"instruction": fmt.Sprintf("Say %d.", i), "input": "", "output": fmt.Sprintf("%d %d %d", i, i, i), "source_ids": []string{fmt.Sprint(i)}})
+		lines = append(append(lines, rec...), '\n')
+	}
+	os.WriteFile(data, lines, 0o666)
+	trainJob := func(out string, threads int) *trainer.JobSpec {
+		return &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindTrain,
+			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Data: []string{data},
+			Train: &trainer.TrainParams{LoRA: trainer.LoRA{R: 2, Alpha: 4, TargetModules: []string{"q_proj", "v_proj"}},
+				LearningRate: 1e-2, Epochs: 1, BatchSize: 2, GradAccum: 1, MaxLength: 64, Scheduler: "cosine", MaxGradNorm: 1, CheckpointEvery: 1},
+			Seed: 5, OutputDir: out, Threads: threads}
+	}
+	tr := New()
+	ctx := context.Background()
+	out1, out2 := filepath.Join(work, "t1"), filepath.Join(work, "t2")
+	if _, err := tr.Run(ctx, trainJob(out1, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	m1, err := conformance.CheckLayout(out1, trainer.KindTrain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Run(ctx, trainJob(out2, 2), nil); err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := conformance.CheckLayout(out2, trainer.KindTrain)
+	b1, _ := trainer.MarshalManifest(m1)
+	b2, _ := trainer.MarshalManifest(m2)
+	if string(b1) != string(b2) {
+		t.Fatalf("train outputs differ between 1 and 2 threads:\n%s\n%s", b1, b2)
+	}
+	for _, mode := range []string{"loglik", "generate"} {
+		out := filepath.Join(work, "eval-"+mode)
+		_, err := tr.Run(ctx, &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindEval,
+			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Adapter: filepath.Join(out1, trainer.AdapterDir),
+			Data: []string{"../../experiments/data/bench/cross_mmlu.sample.jsonl"},
+			Eval: &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English", "Chinese"}, Mode: mode, Limit: 2, MaxNewTokens: 4},
+			Seed: 1, OutputDir: out}, nil)
+		if err != nil {
+			t.Fatal(mode, err)
+		}
+		if _, err := conformance.CheckLayout(out, trainer.KindEval); err != nil {
+			t.Fatal(mode, err)
+		}
+	}
+	// A bad job fails without a manifest.
+	bad := trainJob(filepath.Join(work, "bad"), 1)
+	bad.Data = []string{filepath.Join(work, "missing.jsonl")}
+	if _, err := tr.Run(ctx, bad, nil); err == nil {
+		t.Fatal("job with a missing data file succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(work, "bad", trainer.ManifestFile)); err == nil {
+		t.Fatal("failed job wrote a manifest")
+	}
+}
+
+// BenchmarkEvalLogLik measures one loglik eval of Cross-LogiQA questions
+// (long passages) on a small random model.
+func BenchmarkEvalLogLik(b *testing.B) {
+	dir := filepath.Join(b.TempDir(), "model")
+	if err := model.Init(dir, model.InitConfig{Layers: 2, Hidden: 128, Heads: 4, Intermediate: 344, Tokenizer: repoTokenizer, Seed: 3, MaxPositions: 2048}); err != nil {
+		b.Skip(err)
+	}
+	tr := New()
+	for i := 0; i < b.N; i++ {
+		out := filepath.Join(b.TempDir(), "eval")
+		_, err := tr.Run(context.Background(), &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindEval,
+			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"},
+			Data:  []string{"../../experiments/data/bench/cross_logiqa.sample.jsonl"},
+			Eval:  &trainer.EvalParams{Benchmark: "cross_logiqa", Languages: []string{"English", "Chinese", "Vietnamese"}, Mode: "loglik", Limit: 3},
+			Seed:  1, OutputDir: out}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
