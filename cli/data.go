@@ -12,13 +12,14 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/crossin-lab/crossin/dataset"
+	"github.com/crossin-lab/crossin/hub"
 	"github.com/crossin-lab/crossin/mixture"
 	"github.com/crossin-lab/crossin/schema"
 )
 
 func init() {
 	g := Group("data", "Build and inspect CrossIn training mixtures")
-	g.AddCommand(dataBuildCmd(), dataStatsCmd())
+	g.AddCommand(dataBuildCmd(), dataStatsCmd(), dataFetchCmd())
 }
 
 type dataBuildFlags struct {
@@ -286,5 +287,48 @@ func dataStatsCmd() *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the stats as JSON")
+	return c
+}
+
+func dataFetchCmd() *cobra.Command {
+	var offline bool
+	c := &cobra.Command{
+		Use:   "fetch hf://datasets/OWNER/NAME[@REV]/PATH ...",
+		Short: "Download hub files into the content-addressed cache (then usable offline) and print their commit",
+		Long: `Resolve each reference's revision to a commit, download the file once into
+the hub cache ($CROSSIN_CACHE/hub), and print the pinned reference and the
+local path. Later builds read the cached bytes, offline too (HF_HUB_OFFLINE=1
+or --offline). HF_TOKEN and HF_ENDPOINT are honoured; the token is never printed.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			defer resetFlags(cmd)
+			var opts []hub.Option
+			if cmd.Flags().Changed("offline") {
+				opts = append(opts, hub.WithOffline(offline))
+			}
+			hc := hub.NewClient(opts...)
+			for _, a := range args {
+				if !dataset.IsHubRef(a) {
+					return Usagef("data fetch: %q is not an hf:// reference (want hf://datasets/OWNER/NAME@REV/PATH)", a)
+				}
+				r, err := dataset.ParseHubRef(a)
+				if err != nil {
+					return Usagef("data fetch: %v", err)
+				}
+				commit, err := hc.Resolve(cmd.Context(), r.Type, r.Repo, r.Revision)
+				if err != nil {
+					return err
+				}
+				local, err := hc.Download(cmd.Context(), r.Type, r.Repo, commit, r.Path)
+				if err != nil {
+					return err
+				}
+				pinned := dataset.HubRef{Type: r.Type, Repo: r.Repo, Revision: commit, Path: r.Path}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", pinned, local)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&offline, "offline", false, "use only the local cache (default $HF_HUB_OFFLINE)")
 	return c
 }

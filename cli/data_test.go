@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,5 +70,51 @@ func TestDataBuildShared(t *testing.T) {
 		if strings.Contains(line, `"mode":"en2x","src_lang":"en","tgt_lang":"en"`) {
 			t.Fatalf("en2x record with an English response: %.200s", line)
 		}
+	}
+}
+
+// TestDataFetch fetches from a local server that speaks the hub API, then
+// again offline from the cache; the token never reaches the output.
+func TestDataFetch(t *testing.T) {
+	const commit = "89abcdef0123456789abcdef0123456789abcdef"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer hf_test_secret" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/api/datasets/lab/alpaca/revision/v1":
+			fmt.Fprintf(w, `{"sha": %q, "siblings": [{"rfilename": "zh.jsonl"}]}`, commit)
+		case "/datasets/lab/alpaca/resolve/" + commit + "/zh.jsonl":
+			w.Write([]byte(`{"id": 0, "instruction": "问", "input": "", "output": "答"}` + "\n"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_TOKEN", "hf_test_secret")
+	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("CROSSIN_CACHE", t.TempDir())
+	run := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Run(context.Background(), args, nil, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	code, out, errOut := run("data", "fetch", "hf://datasets/lab/alpaca@v1/zh.jsonl")
+	if code != 0 || !strings.HasPrefix(out, "hf://datasets/lab/alpaca@"+commit+"/zh.jsonl\t") {
+		t.Fatalf("fetch: exit %d\n%s%s", code, out, errOut)
+	}
+	srv.Close()
+	code, out2, errOut := run("data", "fetch", "--offline", "hf://datasets/lab/alpaca@v1/zh.jsonl")
+	if code != 0 || out2 != out {
+		t.Fatalf("offline fetch: exit %d\n%s%s", code, out2, errOut)
+	}
+	code, _, errOut = run("data", "fetch", "--offline", "hf://datasets/lab/alpaca@v2/zh.jsonl")
+	if code != 1 || !strings.Contains(errOut, "offline") || strings.Contains(errOut, "hf_test_secret") {
+		t.Errorf("offline fetch of an unknown revision: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut = run("data", "fetch", "/tmp/x.json"); code != 2 {
+		t.Errorf("local path: exit %d: %s", code, errOut)
 	}
 }

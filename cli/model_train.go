@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -58,8 +59,10 @@ func parseLoRA(s string, p *trainer.LoRA) error {
 				}
 				p.TargetModules = append(p.TargetModules, m)
 			}
+		case "save", "modules_to_save":
+			p.ModulesToSave = strings.FieldsFunc(v, func(r rune) bool { return r == '+' || r == ' ' })
 		default:
-			return Usagef("--lora: unknown key %q (want r, alpha, dropout, targets)", k)
+			return Usagef("--lora: unknown key %q (want r, alpha, dropout, targets, save)", k)
 		}
 		if err != nil {
 			return Usagef("--lora %s=%q: %v", k, v, err)
@@ -132,6 +135,10 @@ command again after an interruption resumes from the newest one.`,
 				}
 				exs = append(exs, e...)
 			}
+			if threads > 0 {
+				// Bounds the GEMMs too; results do not depend on it.
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+			}
 			opts := []train.Option{train.WithSeed(seed), train.WithThreads(threads)}
 			if m.Config.PadTokenID >= 0 {
 				opts = append(opts, train.WithPadID(m.Config.PadTokenID))
@@ -192,7 +199,7 @@ command again after an interruption resumes from the newest one.`,
 	f.StringVar(&dir, "model", "", "Hugging Face model directory")
 	f.StringArrayVar(&data, "data", nil, "training data JSONL (repeatable)")
 	f.StringVarP(&out, "output", "o", "", "adapter output directory")
-	f.StringVar(&loraSpec, "lora", "", "LoRA settings: r=8,alpha=16,dropout=0.05,targets=q_proj+v_proj (or targets=all)")
+	f.StringVar(&loraSpec, "lora", "", "LoRA settings: r=8,alpha=16,dropout=0.05,targets=q_proj+v_proj (or targets=all),save=lm_head+embed_tokens (modules_to_save)")
 	f.Float64Var(&p.LearningRate, "lr", p.LearningRate, "peak learning rate")
 	f.Float64Var(&p.Epochs, "epochs", p.Epochs, "epochs")
 	f.IntVar(&p.MaxSteps, "max-steps", 0, "optimiser steps (overrides --epochs)")

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 )
 
 // span is one JSON value in the input: its byte range and starting line.
@@ -160,6 +161,11 @@ func decodeSpans(path string, data []byte, spans []span, cfg *config) ([]rawReco
 		workers = len(spans)/256 + 1
 	}
 	errs := make([]error, workers)
+	var text string
+	var valid bool
+	if cfg.fields.isDefault() {
+		text, valid = string(data), utf8.Valid(data)
+	}
 	var wg sync.WaitGroup
 	chunk := (len(spans) + workers - 1) / workers
 	for w := 0; w < workers; w++ {
@@ -172,6 +178,11 @@ func decodeSpans(path string, data []byte, spans []span, cfg *config) ([]rawReco
 			defer wg.Done()
 			for k := lo; k < hi; k++ {
 				sp := spans[k]
+				if text != "" && fastDecodeString(text[sp.start:sp.end], valid, &out[k]) {
+					out[k].line = sp.line
+					continue
+				}
+				out[k] = rawRecord{}
 				if err := decodeRecord(data[sp.start:sp.end], &cfg.fields, &out[k]); err != nil {
 					errs[w] = &PosError{File: path, Line: sp.line + lineOffset(data[sp.start:sp.end], err), Msg: err.Error()}
 					return
@@ -297,14 +308,21 @@ func decodeStd(b []byte, r *rawRecord) error {
 }
 
 func setID(raw json.RawMessage, name string, r *rawRecord) error {
-	switch {
-	case raw == nil:
+	if raw == nil {
 		r.idState = idAbsent
-	case string(raw) == "null":
+		return nil
+	}
+	return setIDString(string(raw), name, r)
+}
+
+// setIDString interprets the raw JSON text of an id value.
+func setIDString(raw string, name string, r *rawRecord) error {
+	switch {
+	case raw == "null":
 		r.idState = idNull
 	case raw[0] == '"':
 		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if err := json.Unmarshal([]byte(raw), &s); err != nil {
 			return err
 		}
 		if s == "" {
@@ -312,9 +330,9 @@ func setID(raw json.RawMessage, name string, r *rawRecord) error {
 		}
 		r.id, r.idState = s, idPresent
 	default:
-		n, err := strconv.ParseInt(string(raw), 10, 64)
+		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || n < 0 {
-			return fmt.Errorf("field %q: expected a string or a non-negative integer id, found %s", name, short(raw))
+			return fmt.Errorf("field %q: expected a string or a non-negative integer id, found %s", name, short([]byte(raw)))
 		}
 		r.id, r.idState = strconv.FormatInt(n, 10), idPresent
 	}

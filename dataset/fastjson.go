@@ -15,16 +15,25 @@ import (
 // say on both values and error messages. Its results are tested to equal
 // encoding/json's on the shared data and on edge cases.
 func fastDecode(b []byte, r *rawRecord) bool {
-	p := parser{b: b}
+	return fastDecodeString(string(b), utf8.Valid(b), r)
+}
+
+// fastDecodeString is fastDecode over a string that is a slice of the whole
+// file's text, so decoded strings without escapes share its memory instead
+// of being copied one by one; valid says the whole file is valid UTF-8,
+// which makes per-string validation unnecessary.
+func fastDecodeString(b string, valid bool, r *rawRecord) bool {
+	p := parser{b: b, valid: valid}
 	p.ws()
 	if !p.eat('{') {
 		return false
 	}
-	var rawID []byte
+	var rawID string
+	hasID := false
 	var instr, prompt, output, response string
 	p.ws()
 	if p.eat('}') {
-		return p.end(r, rawID, instr, prompt, output, response)
+		return p.end(r, rawID, hasID, instr, prompt, output, response)
 	}
 	for {
 		p.ws()
@@ -67,7 +76,7 @@ func fastDecode(b []byte, r *rawRecord) bool {
 			if !p.scalar() {
 				return false
 			}
-			rawID = b[start:p.i]
+			rawID, hasID = b[start:p.i], true
 		case "score":
 			start := p.i
 			if p.peek() == 'n' {
@@ -80,7 +89,7 @@ func fastDecode(b []byte, r *rawRecord) bool {
 			if !p.number() {
 				return false
 			}
-			f, err := strconv.ParseFloat(string(b[start:p.i]), 64)
+			f, err := strconv.ParseFloat(b[start:p.i], 64)
 			if err != nil {
 				return false
 			}
@@ -102,10 +111,10 @@ func fastDecode(b []byte, r *rawRecord) bool {
 		}
 		return false
 	}
-	return p.end(r, rawID, instr, prompt, output, response)
+	return p.end(r, rawID, hasID, instr, prompt, output, response)
 }
 
-func (p *parser) end(r *rawRecord, rawID []byte, instr, prompt, output, response string) bool {
+func (p *parser) end(r *rawRecord, rawID string, hasID bool, instr, prompt, output, response string) bool {
 	p.ws()
 	if p.i != len(p.b) {
 		return false
@@ -118,8 +127,8 @@ func (p *parser) end(r *rawRecord, rawID []byte, instr, prompt, output, response
 	if r.output == "" {
 		r.output = response
 	}
-	if rawID != nil {
-		return setID(rawID, "id", r) == nil
+	if hasID {
+		return setIDString(rawID, "id", r) == nil
 	}
 	r.idState = idAbsent
 	return true
@@ -156,8 +165,9 @@ func equalFoldASCII(a, b string) bool {
 }
 
 type parser struct {
-	b []byte
-	i int
+	b     string
+	i     int
+	valid bool // the whole input is valid UTF-8
 }
 
 func (p *parser) ws() {
@@ -187,7 +197,7 @@ func (p *parser) eat(c byte) bool {
 }
 
 func (p *parser) lit(s string) bool {
-	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
+	if len(p.b)-p.i >= len(s) && p.b[p.i:p.i+len(s)] == s {
 		p.i += len(s)
 		return true
 	}
@@ -263,10 +273,10 @@ func (p *parser) str() (string, bool) {
 		case c == '"':
 			s := p.b[start:p.i]
 			p.i++
-			if high >= utf8.RuneSelf && !utf8.Valid(s) {
-				return string([]rune(string(s))), true // invalid bytes become U+FFFD
+			if high >= utf8.RuneSelf && !p.valid && !utf8.ValidString(s) {
+				return string([]rune(s)), true // invalid bytes become U+FFFD
 			}
-			return string(s), true
+			return s, true
 		case c == '\\':
 			return p.strSlow(start)
 		case c < 0x20:
@@ -286,7 +296,7 @@ func (p *parser) strSlow(start int) (string, bool) {
 		switch {
 		case c == '"':
 			p.i++
-			if !utf8.Valid(out) {
+			if !p.valid && !utf8.Valid(out) {
 				return string([]rune(string(out))), true
 			}
 			return string(out), true
@@ -353,7 +363,7 @@ func (p *parser) hex4() (rune, bool) {
 		return 0, false
 	}
 	var r rune
-	for _, c := range p.b[p.i : p.i+4] {
+	for _, c := range []byte(p.b[p.i : p.i+4]) {
 		r <<= 4
 		switch {
 		case '0' <= c && c <= '9':

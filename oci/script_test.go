@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -49,6 +51,8 @@ func TestIntegrationScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("REG", reg)
+			// the registry outlives test runs: fresh repositories per run
+			env.Setenv("RUNID", strconv.FormatInt(time.Now().UnixNano(), 36))
 			env.Setenv("REPO", repo)
 			env.Setenv("CROSSIN_CACHE", filepath.Join(env.WorkDir, ".cache"))
 			env.Setenv("CROSSIN_CONTAINER_ENGINE", os.Getenv("CROSSIN_CONTAINER_ENGINE"))

@@ -284,6 +284,9 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 		}
 	}
 	for len(finished) < len(e.order) {
+		if ctx.Err() != nil {
+			stopped = true // interrupted: start nothing more
+		}
 		for !stopped && running < e.opt.Jobs {
 			// The first ready stage in plan order that may start now: a
 			// heavy stage waits for a heavy slot; light ones pass it.
@@ -355,9 +358,9 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 	s := &Summary{Results: e.results, Order: e.order}
 	for _, n := range e.order {
 		switch e.results[n].Status {
-		case StatusRan, StatusShared:
+		case StatusRan:
 			s.Ran++
-		case StatusCached:
+		case StatusCached, StatusShared: // shared: run by another process
 			s.Cached++
 		case StatusFailed:
 			s.Failed++

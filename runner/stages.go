@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/hub"
 	"github.com/crossin-lab/crossin/mixture"
 	"github.com/crossin-lab/crossin/resultset"
 	"github.com/crossin-lab/crossin/runner/plan"
@@ -94,7 +96,30 @@ func runModel(ctx context.Context, mp *plan.ModelParams, sc *StageContext) error
 		fmt.Fprintf(sc.Log, "model: copying %s into the cache\n", m.Path)
 		return copyTree(m.Path, sc.OutDir)
 	case m.Hub != nil:
-		return fmt.Errorf("model %s: downloading hub models (%s) is not wired into the runner yet; download it and use path: instead", m.Name, m.Hub.Repo)
+		if mp.Commit == "" {
+			return fmt.Errorf("model %s: hub revision %q of %s is not pinned to a commit", m.Name, m.Hub.Revision, m.Hub.Repo)
+		}
+		fmt.Fprintf(sc.Log, "model: downloading %s@%s\n", m.Hub.Repo, mp.Commit)
+		_, files, err := hub.NewClient().Fetch(ctx, hub.Model, m.Hub.Repo, mp.Commit, func(p string) bool {
+			// Weights, configs and tokenizer files; not other formats'
+			// weights (pytorch_model.bin, *.gguf, onnx/...).
+			return !strings.Contains(p, "/") && (strings.HasSuffix(p, ".json") || strings.HasSuffix(p, ".safetensors") ||
+				strings.HasSuffix(p, ".model") || strings.HasSuffix(p, ".txt"))
+		})
+		if err != nil {
+			return fmt.Errorf("model %s: %w", m.Name, err)
+		}
+		names := make([]string, 0, len(files))
+		for p := range files {
+			names = append(names, p)
+		}
+		sort.Strings(names)
+		for _, p := range names {
+			if err := copyFile(files[p], filepath.Join(sc.OutDir, p)); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return fmt.Errorf("model %s: no source", m.Name)
 }
@@ -110,11 +135,27 @@ func MixtureSpec(dp *plan.DataParams) (mixture.Spec, error) {
 		src[s.Name] = s
 	}
 	sp := mixture.Spec{Name: m.Name}
-	localPath := func(d *schema.DataSource) (string, error) {
-		if d.Hub != nil {
-			return "", fmt.Errorf("mixture %s: hub data source %s is not wired into the runner yet", m.Name, d.Name)
+	// A hub source's files are read through hf:// references pinned to
+	// the commit the plan resolved (the data builder downloads them into
+	// the hub cache once).
+	ref := func(d *schema.DataSource, p string) string {
+		if d.Hub == nil || p == "" {
+			return p
 		}
-		return d.Path, nil
+		return "hf://datasets/" + d.Hub.Repo + "@" + dp.Commits[d.Name] + "/" + p
+	}
+	localPath := func(d *schema.DataSource) (string, error) {
+		if d.Hub != nil && dp.Commits[d.Name] == "" {
+			return "", fmt.Errorf("mixture %s: hub data source %s is not pinned to a commit", m.Name, d.Name)
+		}
+		return ref(d, d.Path), nil
+	}
+	refFiles := func(d *schema.DataSource) map[string]string {
+		out := map[string]string{}
+		for l, f := range d.Files {
+			out[l] = ref(d, f)
+		}
+		return out
 	}
 	langs := map[string]bool{}
 	if m.Base != nil {
@@ -127,7 +168,7 @@ func MixtureSpec(dp *plan.DataParams) (mixture.Spec, error) {
 			return sp, err
 		}
 		if p == "" && d.Files != nil {
-			p = d.Files["en"]
+			p = refFiles(d)["en"]
 		}
 		sp.Sources.English = p
 		seed := uint64(m.Base.Seed)
@@ -140,18 +181,19 @@ func MixtureSpec(dp *plan.DataParams) (mixture.Spec, error) {
 		if d == nil {
 			return sp, fmt.Errorf("mixture %s: unknown source %q", m.Name, v.Source)
 		}
-		if _, err := localPath(d); err != nil {
+		path, err := localPath(d)
+		if err != nil {
 			return sp, err
 		}
 		seed := uint64(v.Seed)
 		mv := mixture.Variant{Mode: mixture.Mode(v.Variant), Count: count(v.Volume), Seed: &seed}
 		if v.Variant == "trans" {
-			if sp.Sources.Translation != "" && sp.Sources.Translation != d.Path {
+			if sp.Sources.Translation != "" && sp.Sources.Translation != path {
 				return sp, fmt.Errorf("mixture %s: trans variants use different sources", m.Name)
 			}
-			sp.Sources.Translation = d.Path
+			sp.Sources.Translation = path
 		} else {
-			files := d.Files
+			files := refFiles(d)
 			if len(files) == 0 {
 				return sp, fmt.Errorf("mixture %s: variant %s needs a parallel source with one file per language (files:); %s has none", m.Name, v.Variant, d.Name)
 			}
@@ -346,6 +388,26 @@ func runReport(p *plan.Plan, ps *plan.Stage, sc *StageContext) error {
 		return err
 	}
 	return RenderReport(sc.OutDir, set, ReportLayout(experimentLayout(p, ep)))
+}
+
+func copyFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // copyTree copies the regular files of src into dst.

@@ -58,7 +58,11 @@ func (is Issue) format(dir string) string {
 		b.WriteString(is.Path)
 		b.WriteString(": ")
 	}
-	b.WriteString(is.Msg)
+	msg := is.Msg
+	if dir != "" && dir != string(filepath.Separator) {
+		msg = strings.ReplaceAll(msg, dir+string(filepath.Separator), "")
+	}
+	b.WriteString(msg)
 	return b.String()
 }
 
@@ -169,7 +173,7 @@ func (l *issues) addCUE(err error, root cue.Value) {
 		}
 		if len(conflicts) == 1 {
 			f, a := conflicts[0].Msg()
-			l.add(userPos(conflicts[0], root), g.path, "%s", fmt.Sprintf(f, a...))
+			l.add(userPos(conflicts[0], root), g.path, "%s", shortenStructs(fmt.Sprintf(f, a...)))
 			continue
 		}
 		// Several alternatives failed: find the operand common to all
@@ -228,6 +232,24 @@ func hasDeeper(groups []*errGroup, path string) bool {
 		}
 	}
 	return false
+}
+
+// shortenStructs replaces a whole schema struct that CUE prints as one
+// operand of a conflict ("conflicting values 5 and {family: ...}") with
+// "{...}": the mismatched types that follow say what was expected.
+func shortenStructs(msg string) string {
+	m := conflictRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	a, b := m[1], m[2]
+	if strings.HasPrefix(a, "{") {
+		a = "{...}"
+	}
+	if strings.HasPrefix(b, "{") {
+		b = "{...}"
+	}
+	return "conflicting values " + a + " and " + b + m[3]
 }
 
 // userPos picks the position of an error in a user's file: one of the

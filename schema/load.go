@@ -138,17 +138,35 @@ type loader struct {
 	base string // directory for relative paths with no file position
 }
 
+// pos is where v is written in a user's file: its own position, one of
+// its conjuncts', or else (a value that only the schema's defaults give)
+// the position of the closest enclosing value a user wrote.
 func (l *loader) pos(v cue.Value) Pos {
-	p := v.Pos()
-	if isUserFile(p.Filename()) {
-		return toPos(p)
+	if p, ok := userPosOf(v); ok {
+		return p
+	}
+	sel := v.Path().Selectors()
+	for n := len(sel) - 1; n > 0; n-- {
+		if p, ok := userPosOf(l.root.LookupPath(cue.MakePath(sel[:n]...))); ok {
+			return p
+		}
+	}
+	return toPos(v.Pos())
+}
+
+func userPosOf(v cue.Value) (Pos, bool) {
+	if !v.Exists() {
+		return Pos{}, false
+	}
+	if p := v.Pos(); isUserFile(p.Filename()) {
+		return toPos(p), true
 	}
 	for _, c := range conjunctPositions(v) {
 		if isUserFile(c.Filename()) {
-			return toPos(c)
+			return toPos(c), true
 		}
 	}
-	return toPos(p)
+	return Pos{}, false
 }
 
 func pathOf(v cue.Value) string { return v.Path().String() }
@@ -223,12 +241,9 @@ func (l *loader) mustExist(v cue.Value, path string, dir bool) {
 	}
 }
 
-// show renders a path for a message, relative to the working directory
-// when below it.
-func (l *loader) show(path string) string {
-	wd, _ := os.Getwd()
-	return RelPath(wd, path)
-}
+// show renders a path for a message. Paths stay absolute here;
+// Error.Format shows them relative to the directory it is given.
+func (l *loader) show(path string) string { return path }
 
 func (l *loader) decode() *Spec {
 	s := &Spec{}
@@ -634,6 +649,39 @@ func (l *loader) overlay(t trainer.TrainParams, patch cue.Value) trainer.TrainPa
 	return t
 }
 
+// gridOrder sorts an experiment's cells in grid order (models, then
+// mixtures, then seeds, as listed), followed by the cells the spec adds
+// outside the grid in CUE's (deterministic) field order. CUE orders fields
+// by first mention, so a cell the spec overrides would otherwise jump
+// ahead of the grid.
+func (l *loader) gridOrder(v cue.Value, e *Experiment) {
+	var models, mixtures []string
+	var seeds []int64
+	_ = v.LookupPath(cue.ParsePath("models")).Decode(&models)
+	_ = v.LookupPath(cue.ParsePath("mixtures")).Decode(&mixtures)
+	_ = v.LookupPath(cue.ParsePath("seeds")).Decode(&seeds)
+	rank := map[string]int{}
+	n := 0
+	for _, m := range models {
+		for _, x := range mixtures {
+			for _, s := range seeds {
+				id := fmt.Sprintf("%s/%s/s%d", m, x, s)
+				if _, ok := rank[id]; !ok {
+					rank[id] = n
+					n++
+				}
+			}
+		}
+	}
+	pos := func(c *Cell) int {
+		if r, ok := rank[c.ID]; ok {
+			return r
+		}
+		return n
+	}
+	sort.SliceStable(e.Cells, func(i, j int) bool { return pos(e.Cells[i]) < pos(e.Cells[j]) })
+}
+
 func (l *loader) experiment(v cue.Value, s *Spec, defaults trainer.TrainParams) *Experiment {
 	var raw struct {
 		Description string          `json:"description"`
@@ -704,7 +752,14 @@ func (l *loader) experiment(v cue.Value, s *Spec, defaults trainer.TrainParams) 
 		if !l.decodeInto(cv, &rc) {
 			continue
 		}
-		c := &Cell{ID: it.Selector().Unquoted(), Model: rc.Model, Mixture: rc.Mixture, Seed: rc.Seed, Labels: rc.Labels, Pos: l.pos(cv)}
+		// A generated cell is written in the schema's comprehension;
+		// its position is then the experiment's. (Asking CUE for every
+		// conjunct's position is costly on a large grid.)
+		cpos := e.Pos
+		if p := cv.Pos(); isUserFile(p.Filename()) {
+			cpos = toPos(p)
+		}
+		c := &Cell{ID: it.Selector().Unquoted(), Model: rc.Model, Mixture: rc.Mixture, Seed: rc.Seed, Labels: rc.Labels, Pos: cpos}
 		if s.Model(c.Model) == nil && !badModel[c.Model] {
 			mv := cv.LookupPath(cue.ParsePath("model"))
 			l.is.add(l.pos(mv), pathOf(mv), "unknown model %q (declared: %s)", c.Model, names(s.Models))
@@ -716,6 +771,7 @@ func (l *loader) experiment(v cue.Value, s *Spec, defaults trainer.TrainParams) 
 		c.Train = l.overlay(base, cv.LookupPath(cue.ParsePath("training")))
 		e.Cells = append(e.Cells, c)
 	}
+	l.gridOrder(v, e)
 	if len(e.Cells) == 0 {
 		l.is.add(l.pos(v), pathOf(v), "experiment has no cells (give models and mixtures, or cells)")
 	}

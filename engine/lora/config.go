@@ -50,7 +50,9 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, m := range c.ModulesToSave {
-		return fmt.Errorf("lora: modules_to_save %q is not supported by the embedded trainer yet; train LoRA pairs only", m)
+		if !slices.Contains(SaveModules, m) {
+			return fmt.Errorf("lora: modules_to_save %q is not supported (want some of %v)", m, SaveModules)
+		}
 	}
 	return nil
 }

@@ -49,6 +49,9 @@ func (a *Adapter) Tensors() []safetensors.Tensor {
 			safetensors.F32Tensor(TensorName(p.Layer, p.Module, "A"), []int{a.Config.R, p.In}, p.A),
 			safetensors.F32Tensor(TensorName(p.Layer, p.Module, "B"), []int{p.Out, a.Config.R}, p.B))
 	}
+	for _, f := range a.Saved {
+		ts = append(ts, safetensors.F32Tensor(FullName(f.Module), []int{f.Rows, f.Cols}, f.W))
+	}
 	return ts
 }
 
@@ -104,6 +107,20 @@ func Load(dir string) (*Adapter, error) {
 func FromFile(f *safetensors.File, cfg Config) (*Adapter, error) {
 	a := &Adapter{Config: cfg}
 	for _, name := range f.Names() {
+		if m := savedModule(name); m != "" {
+			if !slices.Contains(cfg.ModulesToSave, m) {
+				return nil, fmt.Errorf("%s: tensor %q is a trained %s but modules_to_save is %v", f.Path, name, m, cfg.ModulesToSave)
+			}
+			v, info, err := f.Float32(name)
+			if err != nil {
+				return nil, err
+			}
+			if len(info.Shape) != 2 {
+				return nil, fmt.Errorf("%s: tensor %q has shape %v, want [rows, cols]", f.Path, name, info.Shape)
+			}
+			a.Saved = append(a.Saved, &Full{Module: m, Rows: info.Shape[0], Cols: info.Shape[1], W: slices.Clone(v)})
+			continue
+		}
 		layer, module, which, ok := ParseTensorName(name)
 		if !ok {
 			return nil, fmt.Errorf("%s: tensor %q is not a LoRA tensor of a Llama projection (want names like %s)", f.Path, name, TensorName(0, "q_proj", "A"))
@@ -141,8 +158,22 @@ func FromFile(f *safetensors.File, cfg Config) (*Adapter, error) {
 			return nil, fmt.Errorf("%s: layer %d %s is adapted but not in target_modules %v", f.Path, p.Layer, p.Module, cfg.TargetModules)
 		}
 	}
+	for _, m := range cfg.ModulesToSave {
+		if a.GetSaved(m) == nil {
+			return nil, fmt.Errorf("%s: modules_to_save lists %s but the file has no %s", f.Path, m, FullName(m))
+		}
+	}
 	a.sort()
 	return a, nil
+}
+
+func savedModule(name string) string {
+	for _, m := range SaveModules {
+		if name == FullName(m) {
+			return m
+		}
+	}
+	return ""
 }
 
 func (a *Adapter) sort() {
@@ -151,5 +182,8 @@ func (a *Adapter) sort() {
 			return x.Layer - y.Layer
 		}
 		return slices.Index(Modules, x.Module) - slices.Index(Modules, y.Module)
+	})
+	slices.SortFunc(a.Saved, func(x, y *Full) int {
+		return slices.Index(SaveModules, x.Module) - slices.Index(SaveModules, y.Module)
 	})
 }

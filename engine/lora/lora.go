@@ -56,6 +56,39 @@ type Pair struct {
 type Adapter struct {
 	Config Config
 	Pairs  []*Pair
+	// Saved are the fully trained copies of modules_to_save, in the order
+	// of SaveModules.
+	Saved []*Full
+}
+
+// SaveModules are the modules_to_save crossin supports: the untied LM head
+// and input embedding, trained in full.
+var SaveModules = []string{"embed_tokens", "lm_head"}
+
+// Full is a fully trained copy of a module (peft's ModulesToSaveWrapper).
+type Full struct {
+	Module     string
+	Rows, Cols int
+	W          []float32 // [Rows, Cols], e.g. [vocab, hidden]
+}
+
+// FullName is peft's saved name of a modules_to_save tensor: the wrapper's
+// "modules_to_save.default." is stripped, leaving the base model's name.
+func FullName(module string) string {
+	if module == "embed_tokens" {
+		return "base_model.model.model.embed_tokens.weight"
+	}
+	return "base_model.model." + module + ".weight"
+}
+
+// GetSaved returns the trained copy of module, or nil.
+func (a *Adapter) GetSaved(module string) *Full {
+	for _, f := range a.Saved {
+		if f.Module == module {
+			return f
+		}
+	}
+	return nil
 }
 
 // Scale is the factor applied to B·A·x: alpha/r, or alpha/sqrt(r) with
@@ -117,6 +150,11 @@ func (a *Adapter) Clone() *Adapter {
 		q.A = slices.Clone(p.A)
 		q.B = slices.Clone(p.B)
 		c.Pairs = append(c.Pairs, &q)
+	}
+	for _, f := range a.Saved {
+		g := *f
+		g.W = slices.Clone(f.W)
+		c.Saved = append(c.Saved, &g)
 	}
 	return c
 }

@@ -147,9 +147,14 @@ func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, ConfigFile), []byte(`{"r":2,"lora_alpha":4,"target_modules":["q_proj"]}`), 0o644)
 	safetensors.WriteFile(filepath.Join(dir, WeightsFile), []safetensors.Tensor{
-		safetensors.F32Tensor("base_model.model.lm_head.weight", []int{2, 2}, make([]float32, 4))}, nil)
+		safetensors.F32Tensor("base_model.model.model.norm.weight", []int{2}, make([]float32, 2))}, nil)
 	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "not a LoRA tensor") {
 		t.Fatalf("foreign tensor: %v", err)
+	}
+	safetensors.WriteFile(filepath.Join(dir, WeightsFile), []safetensors.Tensor{
+		safetensors.F32Tensor("base_model.model.lm_head.weight", []int{2, 2}, make([]float32, 4))}, nil)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "modules_to_save is []") {
+		t.Fatalf("undeclared lm_head: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, WeightsFile), []byte{1, 2, 3}, 0o644)
 	if _, err := Load(dir); err == nil {
@@ -174,5 +179,44 @@ func TestMerge(t *testing.T) {
 	}
 	if err := p.MergeInto(make([]float32, 5), 2, 1); err == nil {
 		t.Fatal("wrong size accepted")
+	}
+}
+
+// TestModulesToSaveRoundTrip: a trained LM head is saved under peft's name
+// (the ModulesToSaveWrapper prefix stripped) and listed in the config.
+func TestModulesToSaveRoundTrip(t *testing.T) {
+	shapes := func(string) (int, int) { return 4, 4 }
+	a, err := New(Config{R: 2, Alpha: 4, TargetModules: []string{"q_proj"}, ModulesToSave: []string{"lm_head"}}, 1, shapes, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Saved = append(a.Saved, &Full{Module: "lm_head", Rows: 3, Cols: 4, W: []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}})
+	dir := t.TempDir()
+	if err := a.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(filepath.Join(dir, WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := f.Names()
+	f.Close()
+	want := []string{"base_model.model.lm_head.weight", TensorName(0, "q_proj", "A"), TensorName(0, "q_proj", "B")}
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("names %v, want %v", names, want)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if !strings.Contains(string(cfg), "\"modules_to_save\": [\n    \"lm_head\"\n  ]") {
+		t.Fatalf("config lacks modules_to_save:\n%s", cfg)
+	}
+	b, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := b.GetSaved("lm_head"); s == nil || s.Rows != 3 || !reflect.DeepEqual(s.W, a.Saved[0].W) {
+		t.Fatalf("loaded %+v", s)
+	}
+	if _, err := New(Config{R: 2, Alpha: 4, TargetModules: []string{"q_proj"}, ModulesToSave: []string{"norm"}}, 1, shapes, 1); err == nil {
+		t.Fatal("modules_to_save norm accepted")
 	}
 }

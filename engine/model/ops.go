@@ -54,7 +54,7 @@ func Activation(name string) func(float32) float32 {
 func Silu(x float32) float32 { return x / (1 + expf(-x)) }
 
 // SoftmaxRow replaces a row of scores by their softmax (max-subtracted,
-// exponentials in float64, normalised in float32).
+// float32 exponentials as PyTorch's float32 softmax, summed in float64).
 func SoftmaxRow(s []float32) {
 	mx := float32(math.Inf(-1))
 	for _, v := range s {
@@ -66,9 +66,9 @@ func SoftmaxRow(s []float32) {
 	}
 	var sum float64
 	for i, v := range s {
-		e := math.Exp(float64(v - mx))
-		s[i] = float32(e)
-		sum += e
+		e := expf(v - mx)
+		s[i] = e
+		sum += float64(e)
 	}
 	inv := float32(1 / sum)
 	for i := range s {

@@ -80,7 +80,7 @@ type node struct {
 
 // qitem is a candidate merge at position pos; the queue is a min-heap on
 // (rank, pos), as in Hugging Face's Word::merge_all.
-type qitem struct{ rank, pos, id int32 }
+type qitem struct{ rank, pos, id, left, right int32 }
 
 func less(a, b qitem) bool {
 	if a.rank != b.rank {
@@ -218,7 +218,7 @@ func (m *bpe) mergeWord(dst []sym, w string) []sym {
 	defer func() { sc.q = q[:0] }()
 	for k := 0; k+1 < len(nodes); k++ {
 		if mv, ok := m.merges[pairKey(nodes[k].id, nodes[k+1].id)]; ok {
-			q.push(qitem{mv.rank, int32(k), mv.id})
+			q.push(qitem{mv.rank, int32(k), mv.id, nodes[k].id, nodes[k+1].id})
 		}
 	}
 	for len(q) > 0 {
@@ -229,8 +229,12 @@ func (m *bpe) mergeWord(dst []sym, w string) []sym {
 		}
 		nextPos := cur.next
 		right := nodes[nextPos]
-		if mv, ok := m.merges[pairKey(cur.id, right.id)]; !ok || mv.id != top.id {
-			continue // stale entry
+		// Hugging Face's staleness test: the current pair must merge into
+		// the same token. An unchanged pair trivially does (no lookup).
+		if cur.id != top.left || right.id != top.right {
+			if mv, ok := m.merges[pairKey(cur.id, right.id)]; !ok || mv.id != top.id {
+				continue // stale entry
+			}
 		}
 		cur.id = top.id
 		cur.n += right.n
@@ -241,12 +245,12 @@ func (m *bpe) mergeWord(dst []sym, w string) []sym {
 		}
 		if cur.prev >= 0 {
 			if mv, ok := m.merges[pairKey(nodes[cur.prev].id, cur.id)]; ok {
-				q.push(qitem{mv.rank, cur.prev, mv.id})
+				q.push(qitem{mv.rank, cur.prev, mv.id, nodes[cur.prev].id, cur.id})
 			}
 		}
 		if cur.next >= 0 && int(cur.next) < len(nodes) {
 			if mv, ok := m.merges[pairKey(cur.id, nodes[cur.next].id)]; ok {
-				q.push(qitem{mv.rank, top.pos, mv.id})
+				q.push(qitem{mv.rank, top.pos, mv.id, cur.id, nodes[cur.next].id})
 			}
 		}
 	}

@@ -87,3 +87,28 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParse checks that no tokenizer.json, however broken, makes loading or
+// then encoding and decoding panic.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]}}`))
+	f.Add([]byte(`{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":[["a","b"]],"byte_fallback":true,"unk_token":"a"},` +
+		`"added_tokens":[{"id":5,"content":"<x>","lstrip":true,"rstrip":true,"single_word":true}],` +
+		`"normalizer":{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]},` +
+		`"pre_tokenizer":{"type":"Metaspace","prepend_scheme":"first"},` +
+		`"post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<x>"}},{"Sequence":{"id":"A"}}],"special_tokens":{"<x>":{"id":"<x>","ids":[5],"tokens":["<x>"]}}},` +
+		`"decoder":{"type":"Sequence","decoders":[{"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":3,"stop":9}]}}`))
+	f.Add([]byte(`{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"pre_tokenizer":{"type":"Split","pattern":{"Regex":"\\s+"},"behavior":"MergedWithNext","invert":true},"decoder":{"type":"ByteLevel"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tk, err := Parse("fuzz.json", data)
+		if err != nil {
+			return
+		}
+		for _, s := range []string{"", "a b <x> ab", "  ▁a\n", "\xff"} {
+			ids := tk.Encode(s, true)
+			tk.EncodeFull(s, true)
+			tk.Decode(ids, false)
+			tk.Decode([]int{-1, 0, 1, 1 << 30}, true)
+		}
+	})
+}

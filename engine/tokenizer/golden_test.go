@@ -163,3 +163,15 @@ func TestQwenConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPathsSelected makes sure the reference tokenizers take the
+// shortcuts the benchmarks measure (they are checked for exactness by
+// TestGolden, FuzzEncode and FuzzFastSplitters).
+func TestFastPathsSelected(t *testing.T) {
+	if tk := refTokenizer(t, "qwen3"); tk.fastWords == nil || tk.rawCache == nil {
+		t.Errorf("qwen3: hand-written regex + raw word cache not selected")
+	}
+	if tk := refTokenizer(t, "llama2"); !tk.spSplit {
+		t.Errorf("llama2: cutting before ▁ not selected")
+	}
+}

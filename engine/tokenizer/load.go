@@ -207,6 +207,11 @@ func (l loader) pattern(p *rawPattern, what string, lit *string, re **regexp2.Re
 	return nil
 }
 
+// maxVocabID bounds token ids (vocabularies in use have at most a few
+// hundred thousand), so that a corrupt id cannot make loading allocate
+// gigabytes for the id -> token tables.
+const maxVocabID = 1 << 24
+
 // gpt2Pattern is the regex of the ByteLevel pre-tokenizer with use_regex.
 const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 
@@ -463,8 +468,8 @@ func (l loader) model(rm *rawModel) (*bpe, []string, error) {
 		fuseUnk: rm.FuseUnk, byteFallback: rm.ByteFallback, ignoreMerges: rm.IgnoreMerges, cache: newWordCache()}
 	maxID := int32(-1)
 	for tok, id := range vocab {
-		if id < 0 {
-			return nil, nil, l.badf("model.vocab: token %q has negative id %d", tok, id)
+		if id < 0 || id >= maxVocabID {
+			return nil, nil, l.badf("model.vocab: token %q has id %d, want 0 <= id < %d", tok, id, maxVocabID)
 		}
 		maxID = max(maxID, id)
 	}

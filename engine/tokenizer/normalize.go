@@ -22,8 +22,6 @@ type nstr struct {
 	first bool   // the piece starts at original offset 0 (Metaspace "first")
 }
 
-func (n nstr) tracking() bool { return n.al != nil }
-
 // sub returns the bytes [i, j) of n as a new piece.
 func (n nstr) sub(i, j int) nstr {
 	r := nstr{s: n.s[i:j], first: n.first && i == 0}
@@ -232,13 +230,7 @@ type lowercaseNorm struct{}
 func (lowercaseNorm) normalize(n nstr) nstr {
 	w := newBuilder(n, 4)
 	for i, r := range n.s {
-		size := utf8.RuneLen(r)
-		if r == utf8.RuneError {
-			size = 1
-			if i+3 <= len(n.s) && n.s[i:i+3] == "\uFFFD" {
-				size = 3
-			}
-		}
+		size := utf8.RuneLen(r) // text is valid UTF-8 (sanitised on entry)
 		var l string
 		if r == 'İ' {
 			l = "i\u0307" // Rust expands U+0130; Go maps it to plain i
@@ -279,13 +271,7 @@ type stripAccentsNorm struct{}
 func (stripAccentsNorm) normalize(n nstr) nstr {
 	w := newBuilder(n, 0)
 	for i, r := range n.s {
-		size := len(string(r))
-		if r == utf8.RuneError {
-			size = 1
-			if strings.HasPrefix(n.s[i:], "\uFFFD") {
-				size = 3
-			}
-		}
+		size := utf8.RuneLen(r)
 		if !unicode.Is(unicode.Mn, r) {
 			w.copy(n, i, i+size)
 		}

@@ -283,8 +283,8 @@ func (t *Tokenizer) setAdded(l loader, toks []AddedToken) error {
 		if id, ok := t.model.vocab[a.Content]; ok {
 			a.ID = int(id)
 		}
-		if a.ID < 0 {
-			return l.badf("added_tokens: token %q has negative id %d", a.Content, a.ID)
+		if a.ID < 0 || a.ID >= maxVocabID {
+			return l.badf("added_tokens: token %q has id %d, want 0 <= id < %d", a.Content, a.ID, maxVocabID)
 		}
 		if _, dup := t.addedByTok[a.Content]; dup {
 			continue

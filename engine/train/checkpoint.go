@@ -61,13 +61,10 @@ func saveCheckpoint(dir string, st *ckptState, net *Net, opt *AdamW) error {
 		return err
 	}
 	var ts []safetensors.Tensor
-	for i, p := range net.Adapter.Pairs {
-		for k, w := range []string{"A", "B"} {
-			name := lora.TensorName(p.Layer, p.Module, w)
-			n := len(opt.M[2*i+k])
-			ts = append(ts, safetensors.F32Tensor("exp_avg."+name, []int{n}, opt.M[2*i+k]),
-				safetensors.F32Tensor("exp_avg_sq."+name, []int{n}, opt.V[2*i+k]))
-		}
+	for i, name := range paramNames(net.Adapter) {
+		n := len(opt.M[i])
+		ts = append(ts, safetensors.F32Tensor("exp_avg."+name, []int{n}, opt.M[i]),
+			safetensors.F32Tensor("exp_avg_sq."+name, []int{n}, opt.V[i]))
 	}
 	if err := safetensors.WriteFile(filepath.Join(tmp, "optimizer.safetensors"), ts, nil); err != nil {
 		return err
@@ -169,21 +166,29 @@ func loadLatest(dir, fingerprint string, net *Net, opt *AdamW) (*ckptState, erro
 		}
 		copy(p.A, q.A)
 		copy(p.B, q.B)
-		for k, w := range []string{"A", "B"} {
-			name := lora.TensorName(p.Layer, p.Module, w)
-			for _, mv := range []struct {
-				prefix string
-				dst    []float32
-			}{{"exp_avg.", opt.M[2*i+k]}, {"exp_avg_sq.", opt.V[2*i+k]}} {
-				v, _, err := f.Float32(mv.prefix + name)
-				if err != nil {
-					return nil, fmt.Errorf("checkpoint %s: %w", cdir, err)
-				}
-				if len(v) != len(mv.dst) {
-					return nil, fmt.Errorf("checkpoint %s: %s%s has %d values, want %d", cdir, mv.prefix, name, len(v), len(mv.dst))
-				}
-				copy(mv.dst, v)
+	}
+	if len(ad.Saved) != len(net.Adapter.Saved) {
+		return nil, fmt.Errorf("checkpoint %s: %d modules_to_save, run has %d", cdir, len(ad.Saved), len(net.Adapter.Saved))
+	}
+	for i, s := range net.Adapter.Saved {
+		if q := ad.Saved[i]; q.Module != s.Module || len(q.W) != len(s.W) {
+			return nil, fmt.Errorf("checkpoint %s: saved module %s does not fit the run's %s", cdir, q.Module, s.Module)
+		}
+		copy(s.W, ad.Saved[i].W)
+	}
+	for i, name := range paramNames(net.Adapter) {
+		for _, mv := range []struct {
+			prefix string
+			dst    []float32
+		}{{"exp_avg.", opt.M[i]}, {"exp_avg_sq.", opt.V[i]}} {
+			v, _, err := f.Float32(mv.prefix + name)
+			if err != nil {
+				return nil, fmt.Errorf("checkpoint %s: %w", cdir, err)
 			}
+			if len(v) != len(mv.dst) {
+				return nil, fmt.Errorf("checkpoint %s: %s%s has %d values, want %d", cdir, mv.prefix, name, len(v), len(mv.dst))
+			}
+			copy(mv.dst, v)
 		}
 	}
 	opt.Step = st.OptimizerStep
@@ -203,4 +208,16 @@ func WriteLossCurve(path string, c trainer.LossCurve) error {
 		_, err := w.Write(append(data, '\n'))
 		return err
 	})
+}
+
+// paramNames names the trainable tensors in Net.Params order.
+func paramNames(a *lora.Adapter) []string {
+	var names []string
+	for _, p := range a.Pairs {
+		names = append(names, lora.TensorName(p.Layer, p.Module, "A"), lora.TensorName(p.Layer, p.Module, "B"))
+	}
+	for _, f := range a.Saved {
+		names = append(names, lora.FullName(f.Module))
+	}
+	return names
 }

@@ -4,7 +4,8 @@
 //   - Net is the training forward pass (it keeps activations) and the
 //     hand-written backward pass of every op: embedding, RMSNorm, RoPE,
 //     grouped-query causal attention with right-padding masks, SwiGLU,
-//     LoRA projections with dropout, and cross-entropy over response tokens
+//     LoRA projections with dropout, optional fully trained LM head and
+//     embedding (peft's modules_to_save), and cross-entropy over response tokens
 //     (labels IgnoreIndex on prompt and padding), averaged over the labelled
 //     tokens of the whole accumulated step like HF's num_items_in_batch.
 //     It matches the inference engine's forward (engine/model) and the

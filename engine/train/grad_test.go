@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/crossin-lab/crossin/engine/lora"
@@ -59,16 +60,26 @@ func TestFiniteDifference(t *testing.T) {
 		B, T, r int
 		dropout float64
 		targets []string
+		save    []string
 	}{
-		{Dims{Vocab: 23, Hidden: 12, Inter: 20, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 4, NormEps: 1e-5}, 3, 7, 3, 0, lora.Modules},
-		{Dims{Vocab: 17, Hidden: 10, Inter: 14, Layers: 1, Heads: 2, KVHeads: 2, HeadDim: 6, NormEps: 1e-6}, 2, 9, 2, 0.3, lora.Modules},
-		{Dims{Vocab: 31, Hidden: 16, Inter: 9, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 4, NormEps: 1e-5}, 2, 5, 4, 0.1, []string{"q_proj", "v_proj", "down_proj"}},
+		{Dims{Vocab: 23, Hidden: 12, Inter: 20, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 4, NormEps: 1e-5}, 3, 7, 3, 0, lora.Modules, nil},
+		{Dims{Vocab: 17, Hidden: 10, Inter: 14, Layers: 1, Heads: 2, KVHeads: 2, HeadDim: 6, NormEps: 1e-6}, 2, 9, 2, 0.3, lora.Modules, nil},
+		{Dims{Vocab: 31, Hidden: 16, Inter: 9, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 4, NormEps: 1e-5}, 2, 5, 4, 0.1, []string{"q_proj", "v_proj", "down_proj"}, nil},
+		{Dims{Vocab: 13, Hidden: 8, Inter: 12, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 4, NormEps: 1e-5}, 2, 6, 2, 0, []string{"k_proj", "up_proj"}, []string{"embed_tokens", "lm_head"}},
 	}
 	for ci, c := range cases {
 		t.Run(fmt.Sprint(ci), func(t *testing.T) {
 			c.d.InvFreq = DefaultInvFreq(10000, c.d.HeadDim)
 			base := RandomBase(c.d, uint64(ci+1))
 			ad := randomAdapter(t, c.d, c.r, 2*float64(c.r), c.dropout, c.targets, uint64(ci+10))
+			ad.Config.ModulesToSave = c.save
+			for _, m := range c.save {
+				w := slices.Clone(base.LMHead)
+				if m == "embed_tokens" {
+					w = slices.Clone(base.Embed)
+				}
+				ad.Saved = append(ad.Saved, &lora.Full{Module: m, Rows: c.d.Vocab, Cols: c.d.Hidden, W: w})
+			}
 			n, err := NewNet(base, ad, 2)
 			if err != nil {
 				t.Fatal(err)
@@ -88,7 +99,7 @@ func TestFiniteDifference(t *testing.T) {
 			params := n.Params()
 			checked, bad := 0, 0
 			for pi, p := range params {
-				for k := 0; k < 4; k++ {
+				for k := 0; k < 6; k++ {
 					j := rng.IntN(len(p))
 					old := p[j]
 					const h = 1e-2

@@ -67,39 +67,6 @@ func (p pool) parallel(n, grain int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// dot returns sum a[i]*b[i] in float32, accumulated in four lanes that are
-// combined in a fixed order.
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// axpy does y += alpha*x.
-func axpy(alpha float32, x, y []float32) {
-	y = y[:len(x)]
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		y[i] += alpha * x[i]
-		y[i+1] += alpha * x[i+1]
-		y[i+2] += alpha * x[i+2]
-		y[i+3] += alpha * x[i+3]
-	}
-	for ; i < len(x); i++ {
-		y[i] += alpha * x[i]
-	}
-}
-
 // matABt sets (or with acc adds to) out[m,n] = a[m,k] · b[n,k]ᵀ: the linear
 // layer y = x Wᵀ with W in Hugging Face's [out, in] layout. It runs on the
 // inference engine's GEMM, whose per-element arithmetic does not depend on

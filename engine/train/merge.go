@@ -40,9 +40,27 @@ func MergeDir(src string, ad *lora.Adapter, dst string) error {
 		}
 		merged[fmt.Sprintf("model.layers.%d.%s.weight", p.Layer, path)] = p
 	}
+	full := map[string]*lora.Full{}
+	for _, f := range ad.Saved {
+		name := "lm_head.weight"
+		if f.Module == "embed_tokens" {
+			name = "model.embed_tokens.weight"
+		}
+		if _, ok := set.Info(name); !ok {
+			return fmt.Errorf("merge: %s has no %s to replace with the trained %s (tied embeddings?)", src, name, f.Module)
+		}
+		full[name] = f
+	}
 	var ts []safetensors.Tensor
 	for _, name := range set.Names() {
 		info, _ := set.Info(name)
+		if f := full[name]; f != nil {
+			if len(info.Shape) != 2 || info.Shape[0] != f.Rows || info.Shape[1] != f.Cols {
+				return fmt.Errorf("merge: %s is %v in %s; the trained %s is [%d %d]", name, info.Shape, src, f.Module, f.Rows, f.Cols)
+			}
+			ts = append(ts, encodeLike(name, info, f.W))
+			continue
+		}
 		p := merged[name]
 		if p == nil {
 			raw, err := rawTensor(set, name)
@@ -64,15 +82,7 @@ func MergeDir(src string, ad *lora.Adapter, dst string) error {
 		if err := p.MergeInto(w, ad.Config.R, ad.Config.Scale()); err != nil {
 			return err
 		}
-		if info.DType == safetensors.BF16 {
-			b := make([]byte, 2*len(w))
-			for i, x := range w {
-				binary.LittleEndian.PutUint16(b[2*i:], safetensors.Float32ToBF16(x))
-			}
-			ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.BF16, Shape: slices.Clone(info.Shape), Data: b})
-		} else {
-			ts = append(ts, safetensors.F32Tensor(name, info.Shape, w))
-		}
+		ts = append(ts, encodeLike(name, info, w))
 	}
 	for name := range merged {
 		return fmt.Errorf("merge: %s has no tensor %s for the adapter", src, name)
@@ -110,4 +120,17 @@ func rawTensor(set *safetensors.Set, name string) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("no tensor %q", name)
+}
+
+// encodeLike stores w in the dtype of the tensor it replaces: BF16 stays
+// BF16 (rounded to nearest even), anything else becomes F32.
+func encodeLike(name string, info safetensors.TensorInfo, w []float32) safetensors.Tensor {
+	if info.DType == safetensors.BF16 {
+		b := make([]byte, 2*len(w))
+		for i, x := range w {
+			binary.LittleEndian.PutUint16(b[2*i:], safetensors.Float32ToBF16(x))
+		}
+		return safetensors.Tensor{Name: name, DType: safetensors.BF16, Shape: slices.Clone(info.Shape), Data: b}
+	}
+	return safetensors.F32Tensor(name, info.Shape, w)
 }

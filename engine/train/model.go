@@ -80,6 +80,13 @@ type Hook struct {
 
 // NewHook checks the adapter against the model's shapes and returns the hook.
 func NewHook(m *model.Model, ad *lora.Adapter) (*Hook, error) {
+	if len(ad.Saved) > 0 {
+		return nil, fmt.Errorf("lora: the adapter also replaces %v (modules_to_save): apply it with train.Apply, not a projection hook alone", ad.Config.ModulesToSave)
+	}
+	return newHook(m, ad)
+}
+
+func newHook(m *model.Model, ad *lora.Adapter) (*Hook, error) {
 	c := m.Config
 	h := &Hook{ad: ad, scale: float32(ad.Config.Scale()), pairs: make([][model.NumProj]*lora.Pair, c.NumLayers)}
 	for _, p := range ad.Pairs {
@@ -116,13 +123,55 @@ func (h *Hook) AddDelta(layer int, p model.Proj, x []float32, n int, y []float32
 	}
 }
 
+// Apply installs the adapter in the model for inference: the LoRA hook on
+// the projections and, for modules_to_save, the trained LM head or
+// embedding in place of the base ones. undo restores the base model.
+func Apply(m *model.Model, ad *lora.Adapter) (undo func(), err error) {
+	h, err := newHook(m, ad)
+	if err != nil {
+		return nil, err
+	}
+	c, w := m.Config, m.Weights
+	head, embed := w.LMHead, w.Embed
+	for _, f := range ad.Saved {
+		if f.Rows != c.VocabSize || f.Cols != c.HiddenSize {
+			return nil, fmt.Errorf("lora: trained %s is [%d, %d]; the model needs [%d, %d]", f.Module, f.Rows, f.Cols, c.VocabSize, c.HiddenSize)
+		}
+		if c.TieWordEmbeddings {
+			return nil, fmt.Errorf("lora: modules_to_save %s on a model with tied embeddings is not supported", f.Module)
+		}
+	}
+	if f := ad.GetSaved("lm_head"); f != nil {
+		w.LMHead = f.W
+	}
+	if f := ad.GetSaved("embed_tokens"); f != nil {
+		w.Embed = f.W
+	}
+	m.SetAdapter(h)
+	return func() {
+		m.SetAdapter(nil)
+		w.LMHead, w.Embed = head, embed
+	}, nil
+}
+
 // Merge adds every pair's scale·B·A into the model's weights in place
-// (peft's merge_and_unload). The weights must be writable: a model loaded
+// (peft's merge_and_unload), and copies trained modules_to_save over the
+// base ones. The weights must be writable: a model loaded
 // from float32 safetensors maps them copy-on-write, so the file is never
 // touched. Save the merged model with the model package's writer.
 func Merge(m *model.Model, ad *lora.Adapter) error {
-	if _, err := NewHook(m, ad); err != nil {
+	if _, err := newHook(m, ad); err != nil {
 		return err
+	}
+	for _, f := range ad.Saved {
+		dst := m.Weights.LMHead
+		if f.Module == "embed_tokens" {
+			dst = m.Weights.Embed
+		}
+		if m.Config.TieWordEmbeddings || len(dst) != len(f.W) {
+			return fmt.Errorf("lora: cannot merge trained %s into this model (tied embeddings or another shape)", f.Module)
+		}
+		copy(dst, f.W)
 	}
 	for _, p := range ad.Pairs {
 		proj, _ := model.ParseProj(p.Module)

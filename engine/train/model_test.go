@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/crossin-lab/crossin/engine/lora"
@@ -161,5 +162,86 @@ func TestMergeDir(t *testing.T) {
 	got, _ := os.ReadFile(filepath.Join(empty, "model.safetensors"))
 	if !bytes.Equal(got, want) {
 		t.Error("an empty merge changed model.safetensors")
+	}
+}
+
+// TestApplyModulesToSave: a trained LM head and embedding replace the base
+// ones in inference (Apply) and in a merged directory, and give the
+// training forward's logits.
+func TestApplyModulesToSave(t *testing.T) {
+	needRef(t)
+	src := filepath.Join(refDir, "tiny-llama")
+	m, err := model.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	base, err := FromModel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := lora.Load(filepath.Join(refDir, "tiny-llama-lora-init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad.Config.ModulesToSave = []string{"embed_tokens", "lm_head"}
+	for _, name := range ad.Config.ModulesToSave {
+		w := slices.Clone(base.LMHead)
+		if name == "embed_tokens" {
+			w = slices.Clone(base.Embed)
+		}
+		for i := range w {
+			w[i] *= 1.5
+		}
+		ad.Saved = append(ad.Saved, &lora.Full{Module: name, Rows: base.Vocab, Cols: base.Hidden, W: w})
+	}
+	if _, err := NewHook(m, ad); err == nil {
+		t.Fatal("NewHook accepted an adapter with modules_to_save")
+	}
+	n, err := NewNet(base, ad, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := readStepRef(t).Generate[1].PromptIDs
+	b := &Batch{B: 1, T: len(ids)}
+	for _, id := range ids {
+		b.IDs, b.Labels, b.Mask = append(b.IDs, int32(id)), append(b.Labels, IgnoreIndex), append(b.Mask, 1)
+	}
+	want, err := n.Logits(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := m.Forward(ids)
+	undo, err := Apply(m, ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := m.Forward(ids)
+	undo()
+	again, _ := m.Forward(ids)
+	dst := t.TempDir()
+	if err := MergeDir(src, ad, dst); err != nil {
+		t.Fatal(err)
+	}
+	mm, err := model.Load(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mm.Close()
+	merged, _ := mm.Forward(ids)
+	var dApply, dMerged, dPlain float64
+	for i := range want {
+		dApply = math.Max(dApply, math.Abs(float64(got[i]-want[i])))
+		dMerged = math.Max(dMerged, math.Abs(float64(merged[i]-want[i])))
+		dPlain = math.Max(dPlain, math.Abs(float64(plain[i]-want[i])))
+		if again[i] != plain[i] {
+			t.Fatal("undo did not restore the base model")
+		}
+	}
+	if dApply > 1e-5 || dMerged > 1e-4 {
+		t.Errorf("logits differ: apply %.3g, merged %.3g", dApply, dMerged)
+	}
+	if dPlain < 1e-2 {
+		t.Errorf("the trained modules made no difference (%.3g): the test proves nothing", dPlain)
 	}
 }

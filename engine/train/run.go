@@ -51,7 +51,10 @@ type Option func(*options)
 // dropout (the job's seed).
 func WithSeed(s int64) Option { return func(o *options) { o.seed = s } }
 
-// WithThreads bounds the goroutines (0 = GOMAXPROCS). Results do not depend on it.
+// WithThreads bounds the goroutines of the trainer's own loops (0 =
+// GOMAXPROCS). The matrix products (engine/tensor) follow GOMAXPROCS, so a
+// process that must stay within n cores sets runtime.GOMAXPROCS(n), as
+// `crossin model train --threads` does. Results never depend on either.
 func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
 
 // WithCheckpoints enables periodic checkpoints in dir and resumes from the
@@ -199,6 +202,18 @@ func Run(ctx context.Context, base *Base, data []Example, p trainer.TrainParams,
 		ad, err = lora.New(LoRAConfig(p.LoRA), base.Dims.Layers, base.Shape, uint64(o.seed))
 		if err != nil {
 			return nil, err
+		}
+		// modules_to_save start as copies of the base weights (peft's
+		// ModulesToSaveWrapper deep-copies the module).
+		for _, m := range lora.SaveModules {
+			if !slices.Contains(ad.Config.ModulesToSave, m) {
+				continue
+			}
+			w := base.LMHead
+			if m == "embed_tokens" {
+				w = base.Embed
+			}
+			ad.Saved = append(ad.Saved, &lora.Full{Module: m, Rows: base.Vocab, Cols: base.Hidden, W: slices.Clone(w)})
 		}
 	}
 	pl, err := makePlan(base, data, p, o.seed, ad.Config)

@@ -235,7 +235,7 @@ func TestRunBadInput(t *testing.T) {
 		{"scheduler", good, func(p *trainer.TrainParams) { p.Scheduler = "step" }, "scheduler"},
 		{"rank", good, func(p *trainer.TrainParams) { p.LoRA.R = -1 }, "rank"},
 		{"target", good, func(p *trainer.TrainParams) { p.LoRA.TargetModules = []string{"lm_head"} }, "unknown target module"},
-		{"modules_to_save", good, func(p *trainer.TrainParams) { p.LoRA.ModulesToSave = []string{"lm_head"} }, "modules_to_save"},
+		{"modules_to_save", good, func(p *trainer.TrainParams) { p.LoRA.ModulesToSave = []string{"norm"} }, "modules_to_save \"norm\""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -267,4 +267,54 @@ func TestProgressLine(t *testing.T) {
 	if len(res.Curve.Steps) != 3 || res.Curve.Steps[2].Step != 3 || res.Curve.Steps[0].Tokens == 0 || res.Curve.Steps[1].GradNorm == 0 {
 		t.Errorf("loss curve %+v", res.Curve)
 	}
+}
+
+// TestModulesToSaveRun trains the LM head and the embedding in full next to
+// the LoRA pairs: deterministic across threads, and an in-process
+// stop-and-resume ends identical to an uninterrupted run.
+func TestModulesToSaveRun(t *testing.T) {
+	base := RandomBase(tinyDims(), 5)
+	data := syntheticData(12, base.Vocab, 9)
+	p := tinyParams(6)
+	p.LoRA.ModulesToSave = []string{"lm_head", "embed_tokens"}
+	var ref []byte
+	for _, threads := range []int{1, 2} {
+		old := runtime.GOMAXPROCS(threads)
+		res, err := Run(context.Background(), base, data, p, WithSeed(7), WithThreads(threads))
+		runtime.GOMAXPROCS(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := res.Adapter.GetSaved("lm_head"); h == nil || bytes.Equal(f32bytes(h.W), f32bytes(base.LMHead)) {
+			t.Fatal("lm_head was not trained")
+		}
+		b := adapterBytes(t, res.Adapter)
+		if ref == nil {
+			ref = b
+		} else if !bytes.Equal(b, ref) {
+			t.Error("threads 2 differs from threads 1")
+		}
+	}
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), base, data, p, WithSeed(7), WithCheckpoints(dir), withStopAfter(3)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), base, data, p, WithSeed(7), WithCheckpoints(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != 2 {
+		t.Fatalf("resumed from %d, want the step-2 checkpoint", res.Resumed)
+	}
+	if !bytes.Equal(adapterBytes(t, res.Adapter), ref) {
+		t.Error("resumed run with modules_to_save differs from the uninterrupted one")
+	}
+}
+
+func f32bytes(v []float32) []byte {
+	b := make([]byte, 0, 4*len(v))
+	for _, x := range v {
+		b = fmt.Appendf(b, "%x,", x)
+	}
+	return b
 }

@@ -35,6 +35,9 @@ type Net struct {
 	wt     [][7][]float32
 	headT  []float32
 	wtOnce sync.Once
+	// head and embed are the trained copies (modules_to_save), or nil.
+	headMod, embedMod *lora.Full
+	savedIdx          []int // Grads index of each Adapter.Saved
 }
 
 func (n *Net) transposes() {
@@ -44,6 +47,9 @@ func (n *Net) transposes() {
 		n.pool.parallel(d.Layers*len(lora.Modules)+1, 1, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
 				if t == d.Layers*len(lora.Modules) {
+					if n.headMod != nil {
+						continue // trained: it changes every step
+					}
 					n.headT = make([]float32, d.Vocab*d.Hidden)
 					tensor.Transpose(n.headT, n.Base.LMHead, d.Vocab, d.Hidden)
 					continue
@@ -89,7 +95,51 @@ func NewNet(base *Base, ad *lora.Adapter, threads int) (*Net, error) {
 		n.gradIdx[p] = len(n.Grads)
 		n.Grads = append(n.Grads, make([]float32, len(p.A)), make([]float32, len(p.B)))
 	}
+	if len(ad.Saved) != len(ad.Config.ModulesToSave) {
+		return nil, fmt.Errorf("train: modules_to_save %v but the adapter holds %d trained modules", ad.Config.ModulesToSave, len(ad.Saved))
+	}
+	for _, f := range ad.Saved {
+		if f.Rows != base.Vocab || f.Cols != base.Hidden || len(f.W) != f.Rows*f.Cols {
+			return nil, fmt.Errorf("train: trained %s is [%d, %d]; the model needs [%d, %d]", f.Module, f.Rows, f.Cols, base.Vocab, base.Hidden)
+		}
+		if &base.Embed[0] == &base.LMHead[0] {
+			return nil, fmt.Errorf("train: modules_to_save %s on a model with tied embeddings is not supported (the LM head and the embedding share one tensor)", f.Module)
+		}
+		switch f.Module {
+		case "lm_head":
+			n.headMod = f
+		case "embed_tokens":
+			n.embedMod = f
+		}
+		n.savedIdx = append(n.savedIdx, len(n.Grads))
+		n.Grads = append(n.Grads, make([]float32, len(f.W)))
+	}
 	return n, nil
+}
+
+// headW and embedW are the LM head and embedding in use: the trained copies
+// when they are modules_to_save, else the frozen base weights.
+func (n *Net) headW() []float32 {
+	if n.headMod != nil {
+		return n.headMod.W
+	}
+	return n.Base.LMHead
+}
+
+func (n *Net) embedW() []float32 {
+	if n.embedMod != nil {
+		return n.embedMod.W
+	}
+	return n.Base.Embed
+}
+
+func (n *Net) savedGrad(f *lora.Full) []float32 {
+	for i, g := range n.Adapter.Saved {
+		if g == f {
+			return n.Grads[n.savedIdx[i]]
+		}
+	}
+	return nil
 }
 
 // Params returns the trainable tensors (A then B of each pair, in adapter
@@ -98,6 +148,9 @@ func (n *Net) Params() [][]float32 {
 	var ps [][]float32
 	for _, p := range n.Adapter.Pairs {
 		ps = append(ps, p.A, p.B)
+	}
+	for _, f := range n.Adapter.Saved {
+		ps = append(ps, f.W)
 	}
 	return ps
 }
@@ -438,7 +491,7 @@ func (n *Net) forward(b *Batch, train bool) *tape {
 	qd, kvd := d.Heads*d.HeadDim, d.KVHeads*d.HeadDim
 	x := make([]float32, N*Hd)
 	for i, id := range b.IDs {
-		copy(x[i*Hd:i*Hd+Hd], n.Base.Embed[int(id)*Hd:int(id)*Hd+Hd])
+		copy(x[i*Hd:i*Hd+Hd], n.embedW()[int(id)*Hd:int(id)*Hd+Hd])
 	}
 	tp := &tape{b: b, layers: make([]layerTape, d.Layers)}
 	if n.Base.Rope == nil {
@@ -515,7 +568,7 @@ func (n *Net) head(hN []float32, b *Batch, dh []float32, gscale float32) []float
 		}
 	}
 	loss := make([]float64, b.B*b.T)
-	W := n.Base.LMHead
+	W := n.headW()
 	logits := make([]float32, min(headRows, len(rows))*V)
 	hs := make([]float32, min(headRows, len(rows))*Hd)
 	out := make([]float32, min(headRows, len(rows))*Hd)
@@ -555,7 +608,13 @@ func (n *Net) head(hN []float32, b *Batch, dh []float32, gscale float32) []float
 			}
 		})
 		if dh != nil {
-			n.pool.matABt(out, logits, n.headT, R, V, Hd, false)
+			if n.headMod != nil {
+				// Trained LM head: dW += dlogitsᵀ·h, and dh from the current W.
+				n.pool.matAtB(n.savedGrad(n.headMod), logits[:R*V], hs[:R*Hd], R, V, Hd, true)
+				n.pool.matAB(out, logits, W, R, V, Hd, false)
+			} else {
+				n.pool.matABt(out, logits, n.headT, R, V, Hd, false)
+			}
 			for i, r := range rs {
 				copy(dh[r*Hd:r*Hd+Hd], out[i*Hd:i*Hd+Hd])
 			}
@@ -586,7 +645,7 @@ func (n *Net) Logits(b *Batch) ([]float32, error) {
 	tp := n.forward(b, false)
 	N := b.B * b.T
 	out := make([]float32, N*n.Base.Vocab)
-	n.pool.matABt(out, tp.hN, n.Base.LMHead, N, n.Base.Hidden, n.Base.Vocab, false)
+	n.pool.matABt(out, tp.hN, n.headW(), N, n.Base.Hidden, n.Base.Vocab, false)
 	return out, nil
 }
 
@@ -646,6 +705,16 @@ func (n *Net) Backward(b *Batch, items int) (float64, error) {
 		n.linearBack(dh1, dk, N, l, 1, &lt.lin[1])
 		n.linearBack(dh1, dv, N, l, 2, &lt.lin[2])
 		n.rmsNormBack(dx, dh1, lt.xIn, L.AttnNorm, lt.r1, N)
+	}
+	if n.embedMod != nil {
+		// Embedding rows collect their tokens' gradients in position order.
+		g := n.savedGrad(n.embedMod)
+		for i, id := range b.IDs {
+			row := g[int(id)*Hd : int(id)*Hd+Hd]
+			for j, v := range dx[i*Hd : i*Hd+Hd] {
+				row[j] += v
+			}
+		}
 	}
 	return sum, nil
 }

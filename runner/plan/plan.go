@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/crossin-lab/crossin/schema"
 	"github.com/crossin-lab/crossin/trainer"
@@ -70,6 +71,10 @@ type config struct {
 	hashFile    func(path string) (string, error)
 	code        map[Kind]string
 	experiments []string
+	// resolveBudget bounds the time all resolver calls of one Build may
+	// take together: resolvers may use the network, and an offline
+	// machine must still get its plan (with the rest unresolved).
+	resolveBudget time.Duration
 }
 
 // Option configures Build.
@@ -103,6 +108,13 @@ func WithFileHasher(h func(path string) (string, error)) Option {
 // theirs when their output for the same inputs changes.
 func WithCodeVersion(k Kind, version string) Option {
 	return func(cf *config) { cf.code[k] = version }
+}
+
+// WithResolveTimeout bounds the total time one Build spends in resolvers
+// (default 15s). When it runs out, the remaining references stay
+// unresolved instead of being asked for.
+func WithResolveTimeout(d time.Duration) Option {
+	return func(cf *config) { cf.resolveBudget = d }
 }
 
 // WithExperiments restricts the plan to the named experiments.
@@ -315,11 +327,16 @@ var hex40 = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // Build expands spec into a plan.
 func Build(spec *schema.Spec, opts ...Option) (*Plan, error) {
-	cf := &config{ctx: context.Background(), hashFile: HashFile, code: map[Kind]string{}}
+	cf := &config{ctx: context.Background(), hashFile: HashFile, code: map[Kind]string{}, resolveBudget: 15 * time.Second}
 	for _, o := range opts {
 		o(cf)
 	}
 	b := &builder{cfg: cf, spec: spec, p: &Plan{Spec: spec, index: map[string]*Stage{}, cfg: cf}}
+	defer func() {
+		if b.cancel != nil {
+			b.cancel()
+		}
+	}()
 	exps := spec.Experiments
 	if len(cf.experiments) > 0 {
 		exps = nil
@@ -352,6 +369,21 @@ type builder struct {
 	// memo of resolved content per data source / benchmark / model
 	content  map[string]any
 	resolved map[string]resolution // hub revisions and images
+	// rctx carries the resolution budget; made at the first resolver call.
+	rctx   context.Context
+	cancel context.CancelFunc
+}
+
+// resolveCtx returns the context for resolver calls, or nil when the
+// budget is spent.
+func (b *builder) resolveCtx() context.Context {
+	if b.rctx == nil {
+		b.rctx, b.cancel = context.WithTimeout(b.cfg.ctx, b.cfg.resolveBudget)
+	}
+	if b.rctx.Err() != nil {
+		return nil
+	}
+	return b.rctx
 }
 
 func (b *builder) code(k Kind) string {
@@ -459,7 +491,7 @@ func (b *builder) experiment(e *schema.Experiment) error {
 				Train:       &TrainParams{Experiment: e.Name, Cell: c.ID, Model: model, Mixture: mix, Seed: c.Seed, Train: c.Train},
 				static: []Component{
 					{Name: "template", Value: value(model.Template)},
-					{Name: "train", Value: value(c.Train)},
+					{Name: "train", Value: value(trainKey(c.Train))},
 					{Name: "seed", Value: value(c.Seed)},
 					{Name: "backend", Value: backendComp},
 				},
@@ -560,6 +592,13 @@ func (b *builder) experiment(e *schema.Experiment) error {
 	return nil
 }
 
+// trainKey is the part of the training parameters that determines the
+// adapter: how often a trainer checkpoints only affects resuming.
+func trainKey(t trainer.TrainParams) trainer.TrainParams {
+	t.CheckpointEvery = 0
+	return t
+}
+
 // mixtureVolume is the CrossIn volume of a mixture for tables: the
 // variants' common volume, "" for Base only, or "mixed".
 func mixtureVolume(m *schema.Mixture) string {
@@ -588,7 +627,16 @@ func (b *builder) backend(be *schema.Backend) (json.RawMessage, string, []string
 	mk := "image\x00" + be.Image
 	r, ok := b.resolved[mk]
 	if !ok {
-		digest, err := ImageDigest(b.cfg.ctx, be.Image, b.cfg.images)
+		var digest string
+		var err error
+		if ctx := b.resolveCtx(); ctx != nil || b.cfg.images == nil {
+			if ctx == nil {
+				ctx = b.cfg.ctx
+			}
+			digest, err = ImageDigest(ctx, be.Image, b.cfg.images)
+		} else {
+			err = fmt.Errorf("image %s: not resolved (resolvers took longer than %v; pin it in crossin.lock)", be.Image, b.cfg.resolveBudget)
+		}
 		r = resolution{value: digest}
 		if err != nil {
 			r = resolution{unresolved: []string{err.Error()}}
@@ -648,7 +696,11 @@ type resolution struct {
 
 func (b *builder) resolveRevision(kind string, h *schema.Hub) (string, []string) {
 	if b.cfg.revisions != nil {
-		c, err := b.cfg.revisions(b.cfg.ctx, kind, h.Repo, h.Revision)
+		ctx := b.resolveCtx()
+		if ctx == nil {
+			return "", []string{fmt.Sprintf("%s %s revision %q: not resolved (resolvers took longer than %v; pin it in crossin.lock)", kind, h.Repo, h.Revision, b.cfg.resolveBudget)}
+		}
+		c, err := b.cfg.revisions(ctx, kind, h.Repo, h.Revision)
 		if err == nil && hex40.MatchString(c) {
 			return c, nil
 		}

@@ -179,6 +179,22 @@ func TestOneTrainingParamChangesExactlyDownstream(t *testing.T) {
 	}
 }
 
+func TestCheckpointingIsNotInKeys(t *testing.T) {
+	dir := copyDir(t, "testdata/grid")
+	before := build(t, dir)
+	override := `experiments: grid: training: checkpoint_every: 10` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "override.cue"), []byte(override), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	after := build(t, dir)
+	if got := changed(before, after); len(got) != 0 {
+		t.Errorf("checkpoint_every changed keys %v", got)
+	}
+	if after.Stage("train/tiny/x2x/s1").Train.Train.CheckpointEvery != 10 {
+		t.Error("checkpoint_every not passed to the trainer")
+	}
+}
+
 func TestContentCountsNotMtime(t *testing.T) {
 	dir := copyDir(t, "testdata/grid")
 	before := build(t, dir)
@@ -464,5 +480,30 @@ func BenchmarkLoadAndBuildPaper(b *testing.B) {
 		if _, err := Build(paperSpec(b)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A resolver that hangs (an offline machine) costs at most the budget
+// once, and the plan still comes out, with the references unresolved.
+func TestResolveBudget(t *testing.T) {
+	calls := 0
+	hang := func(ctx context.Context, kind, repo, rev string) (string, error) {
+		calls++
+		<-ctx.Done()
+		return "", ctx.Err()
+	}
+	start := time.Now()
+	p, err := Build(paperSpec(t), WithRevisionResolver(hang), WithResolveTimeout(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("build took %v", d)
+	}
+	if calls != 1 {
+		t.Errorf("%d resolver calls after the budget ran out, want 1", calls)
+	}
+	if s := p.Stage("model/llama-2-7b"); len(s.Unresolved) == 0 {
+		t.Error("model/llama-2-7b should be unresolved")
 	}
 }

@@ -223,7 +223,7 @@ func (s *scorer) logLik(prompt string, options []string) ([]float64, []int, erro
 			defer wg.Done()
 			for k := w; k < len(rowIdx); k += workers {
 				r := logits[k*V : (k+1)*V]
-				lp[k] = float64(r[targets[k]]) - model.LogSumExp(r)
+				lp[k] = float64(r[targets[k]]) - logSumExp(r)
 			}
 		}(w)
 	}
