@@ -78,12 +78,15 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 	for _, ps := range p.Stages {
 		ps := ps
 		byID[ps.ID] = ps
-		if len(ps.Unresolved) > 0 {
-			return nil, fmt.Errorf("stage %s cannot run: %s", ps.ID, ps.Unresolved[0])
-		}
+		// A stage that cannot run here fails alone (its dependents are
+		// skipped), so the rest of the plan still runs.
 		run, err := stageFunc(p, ps, opt.Backends)
+		if len(ps.Unresolved) > 0 {
+			err = fmt.Errorf("its key is not final: %s", strings.Join(ps.Unresolved, "; "))
+		}
 		if err != nil {
-			return nil, err
+			cannot := err
+			run = func(context.Context, *StageContext) error { return cannot }
 		}
 		stages = append(stages, &Stage{
 			Name:     ps.ID,

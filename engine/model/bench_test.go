@@ -59,6 +59,7 @@ func BenchmarkForward(b *testing.B) {
 					toks[i][j] = (i*7919 + j*104729) % m.Config.VocabSize
 				}
 			}
+			lg := make([]float32, logitChunk*m.Config.VocabSize)
 			b.ResetTimer()
 			cpu0 := cpuSeconds()
 			for it := 0; it < b.N; it++ {
@@ -71,7 +72,7 @@ func BenchmarkForward(b *testing.B) {
 					b.Fatal(err)
 				}
 				for r := 0; r < batch*seq; r += logitChunk {
-					m.Logits(hs[r*m.Config.HiddenSize:], min(logitChunk, batch*seq-r))
+					m.LogitsInto(lg, hs[r*m.Config.HiddenSize:], min(logitChunk, batch*seq-r))
 				}
 			}
 			sec := b.Elapsed().Seconds()

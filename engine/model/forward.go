@@ -425,10 +425,15 @@ func grow32(b []float32, n int) []float32 {
 // Logits computes logits[rows × vocab] = hidden·LMHeadᵀ for final-normed
 // hidden states (as returned by Step).
 func (m *Model) Logits(hidden []float32, rows int) []float32 {
+	return m.LogitsInto(make([]float32, rows*m.Config.VocabSize), hidden, rows)
+}
+
+// LogitsInto is Logits writing into dst (at least rows × vocab floats),
+// so loops over many rows can reuse one buffer.
+func (m *Model) LogitsInto(dst, hidden []float32, rows int) []float32 {
 	V, h := m.Config.VocabSize, m.Config.HiddenSize
-	out := make([]float32, rows*V)
-	tensor.MatMulNT(out, hidden[:rows*h], m.Weights.LMHead, rows, V, h, false)
-	return out
+	tensor.MatMulNT(dst[:rows*V], hidden[:rows*h], m.Weights.LMHead, rows, V, h, false)
+	return dst[:rows*V]
 }
 
 // Forward returns the logits of every position of one sequence,
@@ -480,12 +485,13 @@ func (m *Model) NLLBatch(seqs [][]int) ([][]float64, error) {
 	}
 	nlls := make([]float64, len(rowsWant))
 	buf := make([]float32, logitChunk*h)
+	lgBuf := make([]float32, min(logitChunk, len(rowsWant))*V)
 	for c0 := 0; c0 < len(rowsWant); c0 += logitChunk {
 		c1 := min(c0+logitChunk, len(rowsWant))
 		for i := c0; i < c1; i++ {
 			copy(buf[(i-c0)*h:(i-c0+1)*h], hs[rowsWant[i]*h:(rowsWant[i]+1)*h])
 		}
-		lg := m.Logits(buf, c1-c0)
+		lg := m.LogitsInto(lgBuf, buf, c1-c0)
 		tensor.Parallel(c1-c0, 8, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				r := lg[i*V : (i+1)*V]

@@ -138,36 +138,48 @@ func outerTile(c, a, b []float32, m, n, k, i0, i1, j0, j1 int, acc bool) {
 		}
 	}
 	var out [96]float32
-	var padA []float32
-	for i := i0; i < i1; i += 6 {
-		nr := min(6, i1-i)
-		ap := a[i*k:]
-		if nr < 6 {
-			if padA == nil {
-				padA = make([]float32, 6*k)
-			}
-			clear(padA)
-			copy(padA, a[i*k:(i+nr)*k])
-			ap = padA
-		}
-		for q := 0; q < np; q++ {
-			kernelOuter(ap, k, bp[q*16*k:(q+1)*16*k], k, &out)
-			jb := j0 + q*16
-			nc := min(16, j1-jb)
-			for r := 0; r < nr; r++ {
-				row := c[(i+r)*n+jb : (i+r)*n+jb+nc]
-				o := out[r*16 : r*16+nc]
-				if acc {
-					for x := range row {
-						row[x] += o[x]
-					}
-				} else {
-					copy(row, o)
+	put := func(i, nr, q int) {
+		jb := j0 + q*16
+		nc := min(16, j1-jb)
+		for r := 0; r < nr; r++ {
+			row := c[(i+r)*n+jb : (i+r)*n+jb+nc]
+			o := out[r*16 : r*16+nc]
+			if acc {
+				for x := range row {
+					row[x] += o[x]
 				}
+			} else {
+				copy(row, o)
 			}
 		}
 	}
+	i := i0
+	for ; i+6 <= i1; i += 6 {
+		for q := 0; q < np; q++ {
+			kernelOuter(a[i*k:], k, bp[q*16*k:(q+1)*16*k], k, &out)
+			put(i, 6, q)
+		}
+	}
+	// Leftover rows one at a time, with the same per-element arithmetic.
+	for ; i < i1; i++ {
+		for q := 0; q < np; q++ {
+			kernelOuter1(a[i*k:], bp[q*16*k:(q+1)*16*k], k, &out)
+			put(i, 1, q)
+		}
+	}
 	putScratch(bp)
+}
+
+// outerGo1 is the portable one-row outer-product tile.
+func outerGo1(a, bp []float32, k int, out *[96]float32) {
+	o := out[:16]
+	clear(o)
+	for p, x := range a[:k] {
+		bq := bp[p*16 : p*16+16]
+		for j := range o {
+			o[j] += x * bq[j]
+		}
+	}
 }
 
 // outerGo is the portable 6×16 outer-product tile.

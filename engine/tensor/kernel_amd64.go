@@ -46,3 +46,16 @@ func kernelOuter(a []float32, lda int, bp []float32, k int, out *[96]float32) {
 	}
 	outerGo(a, lda, bp, k, out)
 }
+
+//go:noescape
+func outer1x16AVX2(a *float32, b *float32, k int, out *[96]float32)
+
+func kernelOuter1(a []float32, bp []float32, k int, out *[96]float32) {
+	if useAVX2 && k > 0 {
+		_ = a[k-1]
+		_ = bp[16*k-1]
+		outer1x16AVX2(&a[0], &bp[0], k, out)
+		return
+	}
+	outerGo1(a, bp, k, out)
+}

@@ -173,3 +173,28 @@ loop6:
 	VMOVUPS Y11, 352(DX)
 	VZEROUPPER
 	RET
+
+// func outer1x16AVX2(a *float32, b *float32, k int, out *[96]float32)
+// The one-row outer-product tile: out[j] = Σ_{p<k} a[p]·b[p*16+j], with the
+// same FMA chain per output as outer6x16AVX2.
+TEXT ·outer1x16AVX2(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ k+16(FP), CX
+	MOVQ out+24(FP), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+loop1x16:
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS (DI), Y14, Y0
+	VFMADD231PS 32(DI), Y14, Y1
+	ADDQ $4, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  loop1x16
+
+	VMOVUPS Y0, 0(DX)
+	VMOVUPS Y1, 32(DX)
+	VZEROUPPER
+	RET

@@ -13,3 +13,5 @@ func setAVX2(bool) {}
 func kernelOuter(a []float32, lda int, bp []float32, k int, out *[96]float32) {
 	outerGo(a, lda, bp, k, out)
 }
+
+func kernelOuter1(a []float32, bp []float32, k int, out *[96]float32) { outerGo1(a, bp, k, out) }

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// waitFor polls out until it contains want after offset, and returns the
+// offset just past the match.
+func waitFor(t *testing.T, out *lockedBuf, from int, want string, timeout time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		s := out.String()
+		if i := strings.Index(s[from:], want); i >= 0 {
+			return from + i + len(want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %q in output within %v; output after offset %d:\n%s", want, timeout, from, out.String()[from:])
+	return 0
+}
+
+// TestWatchRerunsWhatAnEditMadeStale drives `crossin watch` on the runner's
+// miniature experiment with the real engine: a training parameter edit
+// re-runs that cell and says why, an invalid edit keeps the last table and
+// shows the error with its position, and fixing it resumes.
+func TestWatchRerunsWhatAnEditMadeStale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	repo, _ := filepath.Abs("..")
+	work := t.TempDir()
+	t.Setenv("CROSSIN_CACHE", filepath.Join(work, "cache"))
+	if err := os.Symlink(filepath.Join(repo, "experiments"), filepath.Join(work, "experiments")); err != nil {
+		t.Fatal(err)
+	}
+	specDir := filepath.Join(work, "a", "b", "spec")
+	os.MkdirAll(specDir, 0o755)
+	mini, err := os.ReadFile(filepath.Join(repo, "runner", "testdata", "mini", "mini.cue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(specDir, "mini.cue"), mini, 0o644)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lockedBuf{}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"watch", specDir, "-o", filepath.Join(work, "out"), "--debounce", "50ms"},
+			strings.NewReader(""), out, io.Discard)
+	}()
+	off := waitFor(t, out, 0, "watching", 5*time.Minute)
+
+	// A training parameter of one cell changes: that cell re-runs, and the
+	// line says why.
+	override := filepath.Join(specDir, "override.cue")
+	os.WriteFile(override, []byte("package mini\n\nexperiments: mini: cells: \"mini/x2x-20/s42\": training: learning_rate: 2e-3\n"), 0o644)
+	off = waitFor(t, out, off, "ran train/mini/x2x-20/s42: train.learning_rate: 0.001 -> 0.002", 3*time.Minute)
+	off = waitFor(t, out, off, "watching", time.Minute)
+	if strings.Contains(out.String()[off-2000:off], "ran train/mini/base-20") {
+		t.Errorf("an unaffected cell re-ran")
+	}
+
+	// Into an invalid state, by atomic rename: the error with its position,
+	// the last good table kept.
+	tmp := override + ".tmp"
+	os.WriteFile(tmp, []byte("package mini\n\nexperiments: mini: cells: \"mini/x2x-20/s42\": training: learning_rate: \"fast\"\n"), 0o644)
+	os.Rename(tmp, override)
+	off = waitFor(t, out, off, "error (showing the last good table)", time.Minute)
+	if !strings.Contains(out.String()[off-600:], "override.cue:3:") {
+		t.Errorf("error lacks the position override.cue:3:\n%s", out.String()[off-600:])
+	}
+
+	// Fixed again: the table comes back; nothing needs to run (it is the
+	// same learning rate as before the error).
+	t0 := time.Now()
+	os.WriteFile(override, []byte("package mini\n\nexperiments: mini: cells: \"mini/x2x-20/s42\": training: learning_rate: 2e-3\n"), 0o644)
+	off = waitFor(t, out, off, "Accuracy, consistency and AC3", time.Minute)
+	waitFor(t, out, off, "watching", time.Minute)
+	t.Logf("save to refreshed table with a warm cache: %v (debounce 50ms)", time.Since(t0))
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("watch exited %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("watch did not stop after cancel")
+	}
+}
