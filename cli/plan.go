@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -36,7 +37,8 @@ func LoadPlan(ctx context.Context, paths []string, opts ...plan.Option) (*schema
 	if err != nil {
 		return nil, nil, err
 	}
-	all := []plan.Option{plan.WithContext(ctx)}
+	memo := &plan.HashMemo{Dir: filepath.Join(cacheDir, "hashes")}
+	all := []plan.Option{plan.WithContext(ctx), plan.WithFileHasher(memo.HashFile)}
 	for _, h := range planHooks {
 		o, err := h(ctx, cacheDir)
 		if err != nil {

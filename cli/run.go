@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -19,7 +22,7 @@ func init() {
 		jobs        int
 		keepGoing   bool
 		failFast    bool
-		retries     int
+		retries     string
 		out         string
 		asJSON      bool
 		experiments []string
@@ -46,8 +49,12 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			if keepGoing && failFast {
 				return Usagef("--keep-going and --fail-fast exclude each other")
 			}
-			if jobs < 0 || retries < 0 {
-				return Usagef("-j and --retries must be >= 0")
+			if jobs < 0 {
+				return Usagef("-j must be >= 0")
+			}
+			nRetries, byKind, err := parseRetries(retries)
+			if err != nil {
+				return err
 			}
 			spec, err := schema.Load(specPaths(args)...)
 			if err != nil {
@@ -75,16 +82,17 @@ stage is kept with its outputs: crossin logs STAGE.`,
 				events = runner.PlainEvents(cmd.ErrOrStderr())
 			}
 			res, err := runner.Run(cmd.Context(), spec, runner.RunOptions{
-				Cache:       c,
-				Experiments: experiments,
-				Jobs:        jobs,
-				FailFast:    failFast,
-				Retries:     retries,
-				OutDir:      out,
-				Events:      events,
-				Version:     Version,
-				PlanOptions: popts,
-				Backends:    runner.Backends{schema.BackendEmbedded: embedded.New()},
+				Cache:         c,
+				Experiments:   experiments,
+				Jobs:          jobs,
+				FailFast:      failFast,
+				Retries:       nRetries,
+				RetriesByKind: byKind,
+				OutDir:        out,
+				Events:        events,
+				Version:       Version,
+				PlanOptions:   popts,
+				Backends:      runner.Backends{schema.BackendEmbedded: embedded.New()},
 			})
 			if live != nil {
 				live.Close()
@@ -108,11 +116,34 @@ stage is kept with its outputs: crossin logs STAGE.`,
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "stages to run at once (default: number of CPUs)")
 	cmd.Flags().BoolVarP(&keepGoing, "keep-going", "k", false, "after a failure, run every stage that does not depend on it (the default)")
 	cmd.Flags().BoolVar(&failFast, "fail-fast", false, "stop every stage at the first failure")
-	cmd.Flags().IntVar(&retries, "retries", 0, "extra attempts for a failed stage")
+	cmd.Flags().StringVar(&retries, "retries", "0", "extra attempts for a failed stage: N for every stage, or per kind, e.g. train=2,eval=1")
 	cmd.Flags().StringVarP(&out, "out", "o", runner.DefaultOutDir, "directory for the results (one subdirectory per experiment)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON-line events on stdout")
 	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "run only these experiments")
 	AddCommand(cmd)
+}
+
+// parseRetries reads --retries: "N" or "KIND=N,...".
+func parseRetries(s string) (int, map[string]int, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 0 {
+			return 0, nil, Usagef("--retries %d: must be >= 0", n)
+		}
+		return n, nil, nil
+	}
+	by := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(part, "=")
+		n, err := strconv.Atoi(v)
+		switch {
+		case !ok || err != nil || n < 0:
+			return 0, nil, Usagef("--retries %q: want N or KIND=N,... (kinds: model, data, train, eval, score, report)", s)
+		case !slices.Contains([]string{"model", "data", "train", "eval", "score", "report"}, k):
+			return 0, nil, Usagef("--retries: unknown stage kind %q (kinds: model, data, train, eval, score, report)", k)
+		}
+		by[k] = n
+	}
+	return 0, by, nil
 }
 
 // isTerminal reports whether w is a terminal.

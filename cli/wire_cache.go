@@ -5,18 +5,24 @@ import (
 
 	"github.com/crossin-lab/crossin/runner/cache"
 	"github.com/crossin-lab/crossin/runner/plan"
+	"github.com/crossin-lab/crossin/trainer/embedded"
 )
 
 // The runner's cache answers the planner's Lookup, so `crossin plan` shows
-// cached/stale stages and `crossin explain` and `crossin run` see the same
-// keys.
+// cached/stale stages, and every command that plans (plan, explain, run,
+// report) uses the same keys, including the embedded engine's code version.
 func init() {
 	AddPlanHook(func(ctx context.Context, cacheDir string) ([]plan.Option, error) {
 		c, err := cache.Open(cacheDir)
 		if err != nil {
 			return nil, err
 		}
-		return []plan.Option{plan.WithCache(c)}, nil
+		return []plan.Option{
+			plan.WithCache(c),
+			// Outputs of the embedded engine change with its code.
+			plan.WithCodeVersion(plan.KindTrain, embedded.CodeVersion),
+			plan.WithCodeVersion(plan.KindEval, embedded.CodeVersion),
+		}, nil
 	})
 }
 

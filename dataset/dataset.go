@@ -83,6 +83,24 @@ func (s *Set) buildIndex() {
 	}
 }
 
+// FilterScore returns a copy of s without the records whose score is below
+// min (records without a score are kept), counted as LowScore skips. It is
+// the same filter as WithMinScore, applied after loading, so one parse can
+// serve several filters.
+func (s *Set) FilterScore(min float64) *Set {
+	out := *s
+	out.index = nil
+	out.Records = make([]Record, 0, len(s.Records))
+	for _, r := range s.Records {
+		if r.HasScore && r.Score < min {
+			out.Skipped.LowScore++
+			continue
+		}
+		out.Records = append(out.Records, r)
+	}
+	return &out
+}
+
 // Fields names the source fields of a format. Empty entries take the
 // defaults; a default name has aliases (instruction|prompt, output|response)
 // so the common variants load without configuration.
@@ -297,12 +315,13 @@ func finish(path string, raws []rawRecord, cfg *config) (*Set, error) {
 		if prev, dup := s.index[r.id]; dup {
 			return nil, &PosError{File: path, Line: r.line, Msg: fmt.Sprintf("duplicate id %s (first at line %d); ids must be unique within a language", r.id, s.Records[prev].Line)}
 		}
-		if cfg.hasMin && r.hasScore && r.score < cfg.minScore {
-			s.Skipped.LowScore++
-			continue
-		}
+		// Empty before score, as FilterScore after loading counts them.
 		if strings.TrimSpace(r.instruction) == "" || strings.TrimSpace(r.output) == "" {
 			s.Skipped.Empty++
+			continue
+		}
+		if cfg.hasMin && r.hasScore && r.score < cfg.minScore {
+			s.Skipped.LowScore++
 			continue
 		}
 		s.index[r.id] = len(s.Records)

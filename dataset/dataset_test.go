@@ -293,3 +293,25 @@ func TestSharedFlores(t *testing.T) {
 		t.Errorf("flores: %d sentences, first %s %q", len(s.IDs), s.IDs[0], s.Text[0][0])
 	}
 }
+
+func TestFilterScoreMatchesLoad(t *testing.T) {
+	p := write(t, "s.jsonl", "{\"id\":1,\"score\":0.9,\"instruction\":\"a\",\"output\":\"b\"}\n{\"id\":2,\"score\":0.1,\"instruction\":\"\",\"output\":\"b\"}\n{\"id\":3,\"score\":0.2,\"instruction\":\"a\",\"output\":\"b\"}\n{\"id\":4,\"instruction\":\"a\",\"output\":\"b\"}\n")
+	direct, err := Load(p, WithMinScore(0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := all.FilterScore(0.5)
+	if len(direct.Records) != 2 || len(later.Records) != 2 || direct.Skipped != later.Skipped || direct.Skipped != (Skips{Empty: 1, LowScore: 1}) {
+		t.Errorf("direct %+v %d, later %+v %d", direct.Skipped, len(direct.Records), later.Skipped, len(later.Records))
+	}
+	if len(all.Records) != 3 {
+		t.Error("FilterScore modified its receiver")
+	}
+	if r, ok := later.Get("4"); !ok || r.ID != "4" {
+		t.Error("Get on a filtered set")
+	}
+}

@@ -108,3 +108,19 @@ func BenchmarkDecodeBaseline(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSample50k times the part after loading: sampling, shuffle,
+// encoding, hash and stats, from inputs loaded once.
+func BenchmarkSample50k(b *testing.B) {
+	needShared(b)
+	l := loadInputs(b, sharedFiles.en, sharedFiles.en, map[string]string{"en": sharedFiles.en, "zh": sharedFiles.zh, "vi": sharedFiles.vi}, sharedFiles.flores, []string{"en", "zh", "vi"}, 0.55)
+	spec := benchSpec()
+	b.ReportAllocs()
+	start := cpuTime()
+	defer func() { reportCPU(b, start) }()
+	for b.Loop() {
+		if _, err := Build(context.Background(), spec, WithInputs(l.in)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

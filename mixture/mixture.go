@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -424,12 +425,34 @@ type loader struct {
 	keys  []string
 }
 
-// set schedules loading ref as language lang with the given filters.
+// set schedules loading ref as language lang and returns the key of the
+// set filtered by minScore (see get). The file is read once whatever the
+// filter, so a Base and a parallel English side share one parse.
 func (l *loader) set(ref, lang string, minScore float64, byIndex bool) string {
-	key := fmt.Sprintf("set\x00%s\x00%s\x00%v\x00%v", ref, lang, minScore, byIndex)
-	return l.addSet(key, func() (*dataset.Set, error) {
-		return dataset.LoadRef(l.ctx, ref, l.hc, loadOpts(lang, minScore, byIndex)...)
+	key := fmt.Sprintf("set\x00%s\x00%s\x00%v", ref, lang, byIndex)
+	l.addSet(key, func() (*dataset.Set, error) {
+		return dataset.LoadRef(l.ctx, ref, l.hc, loadOpts(lang, 0, byIndex)...)
 	})
+	return withMin(key, minScore)
+}
+
+func withMin(key string, minScore float64) string {
+	return key + "\x02" + strconv.FormatFloat(minScore, 'g', -1, 64)
+}
+
+// get returns a loaded set with its score filter applied (memoized).
+func (l *loader) get(fkey string) *dataset.Set {
+	if s, ok := l.sets[fkey]; ok {
+		return s
+	}
+	key, minStr, _ := strings.Cut(fkey, "\x02")
+	min, _ := strconv.ParseFloat(minStr, 64)
+	s := l.sets[key]
+	if min > 0 {
+		s = s.FilterScore(min)
+	}
+	l.sets[fkey] = s
+	return s
 }
 
 func loadOpts(lang string, minScore float64, byIndex bool) []dataset.Option {
@@ -523,14 +546,13 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 				switch {
 				case src.XLLM != "":
 					dir, lang := src.XLLM, lang
-					minScore := src.MinScore
-					key = l.addSet(fmt.Sprintf("xllm\x00%s\x00%s\x00%v", dir, lang, minScore), func() (*dataset.Set, error) {
-						sets, err := dataset.LoadXLLM(dir, "", []string{lang}, loadOpts(lang, minScore, true)[1:]...)
+					key = withMin(l.addSet(fmt.Sprintf("xllm\x00%s\x00%s", dir, lang), func() (*dataset.Set, error) {
+						sets, err := dataset.LoadXLLM(dir, "", []string{lang})
 						if err != nil {
 							return nil, err
 						}
 						return sets[0], nil
-					})
+					}), src.MinScore)
 				case src.Parallel[lang] != "":
 					key = l.set(src.Parallel[lang], lang, src.MinScore, src.ByIndex)
 				case lang == sp.English && src.English != "":
@@ -587,7 +609,7 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 	for i, pl := range plans {
 		in := &Inputs{}
 		if pl.english != "" {
-			in.English = l.sets[pl.english]
+			in.English = l.get(pl.english)
 		}
 		if len(pl.langs) > 0 {
 			key := strings.Join(pl.langs, "\x01")
@@ -595,7 +617,7 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 			if !ok {
 				sets := make([]*dataset.Set, len(pl.langs))
 				for j, k := range pl.langs {
-					sets[j] = l.sets[k]
+					sets[j] = l.get(k)
 				}
 				var err error
 				if p, err = dataset.Align(sets...); err != nil {

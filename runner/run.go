@@ -24,6 +24,8 @@ type RunOptions struct {
 	Jobs        int  // stages at once (default: number of CPUs)
 	FailFast    bool // stop everything at the first failure
 	Retries     int  // extra attempts of a failed stage
+	// RetriesByKind overrides Retries for stage kinds (train, eval, ...).
+	RetriesByKind map[string]int
 	// OutDir receives each experiment's results.json, results.md and
 	// results.txt under OutDir/EXPERIMENT (default "results").
 	OutDir string
@@ -93,7 +95,7 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 			Kind:     string(ps.Kind),
 			ActionID: ps.ActionID,
 			Deps:     ps.Deps,
-			Retries:  opt.Retries,
+			Retries:  retries(opt, string(ps.Kind)),
 			Run:      run,
 			// Training and inference on the embedded engine use every CPU.
 			Heavy: (ps.Kind == plan.KindTrain || ps.Kind == plan.KindEval) &&
@@ -181,6 +183,13 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 		return res, fmt.Errorf("saving explain records: %w", recErr)
 	}
 	return res, sum.Err()
+}
+
+func retries(opt RunOptions, kind string) int {
+	if n, ok := opt.RetriesByKind[kind]; ok {
+		return n
+	}
+	return opt.Retries
 }
 
 // experimentLayout returns the experiment's declared report layouts

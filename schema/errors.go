@@ -133,6 +133,13 @@ func (l *issues) addCUE(err error, root cue.Value) {
 		if disjunctionNoise.MatchString(msg) {
 			continue
 		}
+		if strings.HasSuffix(msg, "imported but not defined in ") {
+			// The spec is not a CUE module: only the standard library
+			// can be imported.
+			msg = strings.TrimSuffix(msg, " in ") + " (specs can import only CUE's standard library)"
+			l.add(userPos(e, root), strings.Join(e.Path(), "."), "%s", msg)
+			continue
+		}
 		p := strings.Join(e.Path(), ".")
 		g := byPath[p]
 		if g == nil {

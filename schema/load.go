@@ -68,10 +68,6 @@ func Load(paths ...string) (*Spec, error) {
 		return nil, err
 	}
 	root := ctx.BuildInstance(inst)
-	if err := root.Err(); err != nil && root.Kind() == cue.BottomKind && !root.Exists() {
-		is.addCUE(err, root)
-		return nil, is.err()
-	}
 	if err := root.Validate(cue.Concrete(true)); err != nil {
 		is.addCUE(err, root)
 		return nil, is.err()
@@ -116,7 +112,7 @@ func expand(paths []string) ([]string, error) {
 				list = append(list, filepath.Join(abs, n))
 			}
 			if len(list) == 0 {
-				return nil, fmt.Errorf("spec directory %s has no .cue files", p)
+				return nil, fmt.Errorf("spec directory %s has no .cue files (name spec files or directories, e.g. experiments/quickstart.cue)", p)
 			}
 		} else {
 			list = []string{abs}
@@ -398,7 +394,16 @@ func (l *loader) dataSource(v cue.Value) *DataSource {
 		if d.Hub == nil {
 			pv := v.LookupPath(cue.ParsePath("path"))
 			d.Path = l.localPath(pv, d.Path)
-			l.mustExist(pv, d.Path, d.Format == "xllm")
+			switch d.Format {
+			case "xllm": // a directory of per-language files
+				l.mustExist(pv, d.Path, true)
+			case "parquet": // one file or a directory of shards
+				if _, err := os.Stat(d.Path); err != nil {
+					l.is.add(l.pos(pv), pathOf(pv), "%s does not exist", l.show(d.Path))
+				}
+			default:
+				l.mustExist(pv, d.Path, false)
+			}
 		}
 	}
 	if dup := duplicate(d.Languages); dup != "" {

@@ -3,6 +3,7 @@ package container_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,12 +52,12 @@ func TestPrepare(t *testing.T) {
 		absent []string
 	}{
 		{"podman", container.Engine{Name: "podman", Path: "/usr/bin/podman"}, nil,
-			[]string{"--network=none", "--security-opt label=disable", "-v " + job.Model.Dir + ":/job/model:ro", "-v " + job.OutputDir + ":/job/out:rw", "-v /spec.json:/job/spec.json:ro", "reg/img@sha256:x trainer run /job/spec.json"},
-			[]string{"--gpus", "--rm"}},
+			[]string{"--network=none", "--security-opt label=disable", "-v " + job.Model.Dir + ":/job/model:ro", "-v " + job.OutputDir + ":/job/out:rw", "-v /spec.json:/job/spec.json:ro", "reg/img@sha256:x trainer run /job/spec.json", "--rm"},
+			[]string{"--gpus"}},
 		{"podman gpu rootless", container.Engine{Name: "podman", Path: "podman", Rootless: true}, []container.Option{container.WithGPUs(true)},
 			[]string{"--device nvidia.com/gpu=all", "--userns=keep-id"}, []string{"--gpus"}},
 		{"docker gpu network", container.Engine{Name: "docker", Path: "docker"}, []container.Option{container.WithGPUs(true), container.WithNetwork(true)},
-			[]string{"--gpus all"}, []string{"--network=none", "nvidia.com/gpu", "label=disable"}},
+			[]string{"--gpus all"}, []string{"--network=none", "nvidia.com/gpu", "label=disable", "--rm"}},
 		{"user", container.Engine{Name: "docker", Path: "docker"}, []container.Option{container.WithUser("1000:1000")},
 			[]string{"--user 1000:1000"}, nil},
 	} {
@@ -249,7 +250,7 @@ func TestPodman(t *testing.T) {
 }
 
 // ownContainers lists the running containers named like this package's
-// (crossin-<12 hex>), not the Slurm backend's (crossin-<job id>), whose
+// (crossin-p<pid>-<8 hex>), not the Slurm backend's (crossin-<job id>), whose
 // tests may run at the same time.
 func ownContainers(eng *container.Engine) map[string]bool {
 	out, _ := exec.Command(eng.Path, "ps", "--format", "{{.Names}}").Output()
@@ -262,7 +263,7 @@ func ownContainers(eng *container.Engine) map[string]bool {
 	return m
 }
 
-var ownName = regexp.MustCompile(`^crossin-[0-9a-f]{12}$`)
+var ownName = regexp.MustCompile(`^crossin-p[0-9]+-[0-9a-f]{8}$`)
 
 // waitRunning waits for a container of ours that was not running before.
 func waitRunning(t *testing.T, eng *container.Engine, before map[string]bool) string {
@@ -277,4 +278,63 @@ func waitRunning(t *testing.T, eng *container.Engine, before map[string]bool) st
 	}
 	t.Fatal("container did not start")
 	return ""
+}
+
+// TestHelperRun is not a test: TestKilledCrossin runs the test binary with
+// it to get a crossin-like process running a container job, then kills it.
+func TestHelperRun(t *testing.T) {
+	spec, image := os.Getenv("CROSSIN_HELPER_SPEC"), os.Getenv("CROSSIN_HELPER_IMAGE")
+	if spec == "" {
+		t.Skip("helper process only")
+	}
+	eng, err := container.Detect(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := trainer.ReadJobSpec(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := container.New(eng, image)
+	tr.Run(context.Background(), job, nil)
+}
+
+// TestKilledCrossin: a crossin killed with -9 cannot remove its container;
+// the next crossin removes it (ReapOrphans) before it runs anything, so no
+// orphan keeps writing into an output directory a resumed run reuses.
+func TestKilledCrossin(t *testing.T) {
+	eng := containertest.Engine(t)
+	image := containertest.FakeTrainerImage(t)
+	job := fixture(t, trainer.KindEval, 99) // sleeps
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperRun$")
+	cmd.Env = append(os.Environ(), "CROSSIN_HELPER_SPEC="+writeSpec(t, job), "CROSSIN_HELPER_IMAGE="+image)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("crossin-p%d-", cmd.Process.Pid)
+	var name string
+	for i := 0; i < 300 && name == ""; i++ {
+		for n := range ownContainers(eng) {
+			if strings.HasPrefix(n, prefix) {
+				name = n
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if name == "" {
+		cmd.Process.Kill()
+		t.Fatal("helper's container did not start")
+	}
+	cmd.Process.Kill() // kill -9
+	cmd.Wait()
+	if ok, _ := eng.Exists(context.Background(), name); !ok {
+		t.Fatalf("container %s vanished with its crossin: the test does not test anything", name)
+	}
+	removed, err := eng.ReapOrphans(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := eng.Exists(context.Background(), name); ok {
+		t.Fatalf("orphan %s survived ReapOrphans (removed %v)", name, removed)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,9 +13,11 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/crossin-lab/crossin/trainer"
@@ -100,8 +101,19 @@ func (t *Trainer) Engine() *Engine { return t.engine }
 func (t *Trainer) Image() string { return t.image }
 
 // Preflight pulls the image, so that a missing image or an unreachable
-// registry fails before any work starts.
-func (t *Trainer) Preflight(ctx context.Context) error { return t.engine.Pull(ctx, t.image) }
+// registry fails before any work starts, and removes orphaned containers
+// of killed crossin processes (see ReapOrphans).
+func (t *Trainer) Preflight(ctx context.Context) error {
+	t.reap(ctx)
+	return t.engine.Pull(ctx, t.image)
+}
+
+var reapOnce sync.Once
+
+// reap runs ReapOrphans once per process, before the first job.
+func (t *Trainer) reap(ctx context.Context) {
+	reapOnce.Do(func() { t.engine.ReapOrphans(ctx) })
+}
 
 // Mount is one bind mount.
 type Mount struct {
@@ -180,11 +192,49 @@ func MapJob(job *trainer.JobSpec) (*trainer.JobSpec, []Mount, error) {
 	return &c, mounts, nil
 }
 
-// NewName returns a fresh container name "crossin-<12 hex>".
+// NewName returns a fresh container name "crossin-p<pid>-<8 hex>": the
+// pid of this process, so that ReapOrphans in a later process can tell a
+// container whose crossin was killed (-9, OOM) from one still in use.
 func NewName() string {
-	var b [6]byte
+	var b [4]byte
 	rand.Read(b[:])
-	return "crossin-" + hex.EncodeToString(b[:])
+	return fmt.Sprintf("crossin-p%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+var ownedName = regexp.MustCompile(`^crossin-p([0-9]+)-[0-9a-f]{8}$`)
+
+// ReapOrphans removes the containers of crossin processes on this host
+// that no longer exist. A killed crossin cannot remove its container, and
+// the container must not keep writing into an output directory that the
+// next run resumes in. Containers of live processes, of Slurm jobs and of
+// other tools are left alone. It returns the names removed.
+func (e *Engine) ReapOrphans(ctx context.Context) ([]string, error) {
+	out, err := e.output(ctx, "ps", "-a", "--filter", "name=^crossin-p", "--format", "{{.Names}}")
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, n := range strings.Fields(out) {
+		m := ownedName.FindStringSubmatch(n)
+		if m == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		if err := e.Remove(ctx, n); err != nil {
+			return removed, err
+		}
+		removed = append(removed, n)
+	}
+	return removed, nil
+}
+
+// processAlive reports whether pid exists (signal 0; EPERM means it does).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // Prepare builds the invocation of job in a container called name, with
@@ -208,6 +258,11 @@ func (t *Trainer) Prepare(job *trainer.JobSpec, specHost, name string) (*Invocat
 	if t.engine.Name == "podman" {
 		// no SELinux relabelling of shared directories; a no-op elsewhere
 		args = append(args, "--security-opt", "label=disable")
+		// If crossin itself is killed (-9) mid-job, the container still
+		// removes itself when it ends. Not for docker: `docker run --rm`
+		// against podman's Docker API loses the exit code (podman#18889);
+		// there crossin's own rm afterwards does the cleanup.
+		args = append(args, "--rm")
 	}
 	if t.gpus {
 		args = append(args, t.engine.GPUArgs()...)
@@ -275,6 +330,7 @@ func (t *Trainer) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 	if err := os.WriteFile(specHost, inv.SpecJSON, 0o644); err != nil {
 		return nil, err
 	}
+	t.reap(ctx)
 	if progress != nil {
 		progress.Update(0, 0, "container "+name+" on "+t.engine.Name)
 	}
@@ -285,8 +341,7 @@ func (t *Trainer) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 }
 
 // run starts the container in the foreground, removes it on cancel, and
-// always removes it afterwards (no --rm: `docker run --rm` against podman's
-// API loses the exit code).
+// always removes it afterwards (podman's --rm aside, see Prepare).
 func (t *Trainer) run(ctx context.Context, inv *Invocation) error {
 	cmd := exec.Command(t.engine.Path, inv.Args...)
 	tail := &tailBuffer{max: 16 << 10}
@@ -355,7 +410,7 @@ func ReadManifest(job *trainer.JobSpec) (*trainer.Manifest, error) {
 		if !filepath.IsLocal(rel) {
 			return nil, fmt.Errorf("%s: file %q is outside the output directory", p, rel)
 		}
-		got, err := fileSHA256(filepath.Join(job.OutputDir, filepath.FromSlash(rel)))
+		got, err := trainer.FileSHA256(filepath.Join(job.OutputDir, filepath.FromSlash(rel)))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
@@ -364,19 +419,6 @@ func ReadManifest(job *trainer.JobSpec) (*trainer.Manifest, error) {
 		}
 	}
 	return &m, nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -2,6 +2,10 @@ package slurm_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -63,6 +67,7 @@ func TestBackendsByteIdentical(t *testing.T) {
 	defer cancel()
 
 	// the crossin image, from this source tree, for the host platform
+	srcBefore := goSourceHash(t, repo)
 	dir := t.TempDir()
 	bins, err := oci.CrossCompile(ctx, repo, dir, []v1.Platform{{OS: "linux", Architecture: runtime.GOARCH}}, "")
 	if err != nil {
@@ -71,6 +76,9 @@ func TestBackendsByteIdentical(t *testing.T) {
 	idx, err := oci.BuildIndex(bins)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if goSourceHash(t, repo) != srcBefore {
+		t.Skip("the Go sources changed while the test ran (someone is editing the tree): the image and this test binary may differ; rerun")
 	}
 	image, err := oci.NewClient().PushIndex(ctx, reg+"/crossin-test/crossin:e2e", idx)
 	if err != nil {
@@ -144,4 +152,25 @@ func TestBackendsByteIdentical(t *testing.T) {
 	if norm(tables["emb"], "emb") != norm(tables["pod"], "pod") || norm(tables["emb"], "emb") != norm(tables["slm"], "slm") {
 		t.Errorf("tables differ:\n%s\n%s\n%s", tables["emb"], tables["pod"], tables["slm"])
 	}
+}
+
+// goSourceHash hashes every .go file of the module (path, size, mtime), to
+// notice edits made while the test compiles the image.
+func goSourceHash(t *testing.T, root string) string {
+	h := sha256.New()
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".go") {
+			if fi, err := d.Info(); err == nil {
+				fmt.Fprintf(h, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))
 }

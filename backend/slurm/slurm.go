@@ -405,6 +405,9 @@ func (b *Backend) jobBody(job *trainer.JobSpec, dir string, i int) (string, erro
 	}
 	var q []string
 	for _, a := range inv.Args[1:] { // drop "run"
+		if a == "--rm" {
+			continue // the script reads the logs after the container ends, then removes it
+		}
 		if a == "__NAME__" {
 			q = append(q, `"$name"`)
 		} else {

@@ -124,6 +124,9 @@ func TestScriptAndGrouping(t *testing.T) {
 			t.Errorf("script lacks %q:\n%s", w, script)
 		}
 	}
+	if strings.Contains(string(script), " --rm ") {
+		t.Errorf("script container runs with --rm (logs would be lost):\n%s", script)
+	}
 	if _, err := b.Submit(context.Background(), []Node{{ID: "a", Job: j(1), After: []string{"b"}}, {ID: "b", Job: j(2), After: []string{"a"}}}); err == nil || !strings.Contains(err.Error(), "cycle") {
 		t.Errorf("cycle: %v", err)
 	}

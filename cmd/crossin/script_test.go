@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,8 +18,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the CLI behaviour tests in testdata/script. Scripts can
-// read the repository root as $REPO and ../shared as $SHARED (scripts that
-// need it start with `[!exists $SHARED] skip`).
+// read the repository root as $REPO and ../shared as $SHARED; scripts that
+// need the shared data start with `[!shared] skip 'needs ../shared'`.
 func TestScripts(t *testing.T) {
 	repo, _ := filepath.Abs("../..")
 	shared := filepath.Join(repo, "..", "shared")
@@ -31,5 +32,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		UpdateScripts: os.Getenv("UPDATE_SCRIPTS") == "1",
+		Condition: func(cond string) (bool, error) {
+			if cond == "shared" {
+				_, err := os.Stat(filepath.Join(shared, "data"))
+				return err == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 	})
 }

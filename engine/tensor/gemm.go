@@ -2,20 +2,23 @@
 // matrix product in the three layouts training needs and parallel loops.
 //
 // Determinism: every element of a product is computed by one fixed
-// sequence of operations that depends only on its row of A, its row of B
-// and K. For K ≥ smallK: eight interleaved partial sums over k (k mod 8),
-// reduced by a fixed tree, then the k%8 tail added in order (dot-product
-// tiles, no packing). For K < smallK, where those reductions would cost as
-// much as the products: one multiply-add chain over k in order (6×16
-// outer-product tiles over a packed panel of B). The work is split into tiles of
-// C whose partition does not depend on the number of goroutines, and tiles
-// never share an output, so results are byte-identical for any GOMAXPROCS
-// and independent of the row's position in a batch (a sequence scores the
-// same alone or batched).
+// sequence of operations chosen by the shape (m, n, k) alone. With the
+// dot-product tiles (the default) it is eight interleaved partial sums over
+// k (k mod 8), reduced by a fixed tree, then the k%8 tail added in order;
+// it depends only on the element's row of A, row of B and K, so a row's
+// result is the same whatever else is in the batch. When K < smallK and
+// M ≥ smallKMinM, where those reductions would cost as much as the
+// products and packing B pays off, 6×16 outer-product tiles over a packed
+// panel of B compute one multiply-add chain over k in order instead. The
+// work is split into tiles of C whose partition does not depend on the
+// number of goroutines, and tiles never share an output, so results are
+// byte-identical for any GOMAXPROCS.
 //
-// On amd64 with AVX2 and FMA the inner 3×4 and 1×4 tiles run in assembly;
-// elsewhere a pure-Go kernel does the same arithmetic (with separate
-// multiply and add, so the last bits can differ from the FMA path).
+// On amd64 with AVX2 and FMA the inner tiles (3×4 and 1×4 dot-product,
+// 6×16 and 1×16 outer-product) run in assembly; elsewhere pure-Go kernels
+// do the same arithmetic (with separate multiply and add, so the last bits
+// can differ from the FMA path). MatMulNN and MatMulTN transpose their
+// operands into pooled scratch and reuse the NT kernels.
 package tensor
 
 import (
@@ -30,9 +33,10 @@ import (
 const (
 	blockM = 96 // rows of A per task (multiple of 3)
 	blockN = 64 // rows of B per task (multiple of 4)
-	// smallK selects the outer-product kernel (see the package comment).
-	// It depends on K only, so the choice never varies with batch size.
-	smallK = 160
+	// smallK and smallKMinM select the outer-product kernel (see the
+	// package comment): it needs enough rows to amortise packing B.
+	smallK     = 160
+	smallKMinM = 12
 	// serialWork is the m*n*k below which a product runs on the caller's
 	// goroutine: spawning costs more than it saves.
 	serialWork = 1 << 17
@@ -56,7 +60,7 @@ func MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
 	nt := (n + blockN - 1) / blockN
 	tasks := mt * nt
 	tile := ntTile
-	if k < smallK {
+	if k < smallK && m >= smallKMinM {
 		tile = outerTile
 	}
 	run := func(t int) {

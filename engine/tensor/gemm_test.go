@@ -110,9 +110,15 @@ func TestDeterministic(t *testing.T) {
 					}
 				}
 			}
-			// Row 100 alone equals row 100 of the batch.
-			one := make([]float32, n)
-			MatMulNT(one, a[100*k:101*k], b, 1, n, k, false)
+			// Row 100 with a few (dot path) or many (any path) other rows
+			// equals row 100 of the batch.
+			rows := 3
+			if k < smallK {
+				rows = smallKMinM
+			}
+			part := make([]float32, rows*n)
+			MatMulNT(part, a[(100-rows+1)*k:101*k], b, rows, n, k, false)
+			one := part[(rows-1)*n:]
 			for j := range one {
 				if one[j] != ref[100*n+j] {
 					t.Fatalf("k=%d asm=%v: row result depends on batch position at col %d", k, asm, j)

@@ -507,3 +507,45 @@ func TestResolveBudget(t *testing.T) {
 		t.Error("model/llama-2-7b should be unresolved")
 	}
 }
+
+func TestHashMemo(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "w.bin")
+	if err := os.WriteFile(f, []byte("weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(f, old, old)
+	m := &HashMemo{Dir: filepath.Join(dir, "memo")}
+	h1, err := m.HashFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := HashFile(f)
+	if h1 != want {
+		t.Fatalf("memo hash %s, want %s", h1, want)
+	}
+	ents, _ := filepath.Glob(filepath.Join(dir, "memo", "*", "*"))
+	if len(ents) != 1 {
+		t.Fatalf("memo entries %v", ents)
+	}
+	// A changed file (new size and mtime) is re-hashed.
+	if err := os.WriteFile(f, []byte("other weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(f, old.Add(time.Minute), old.Add(time.Minute))
+	h2, err := m.HashFile(f)
+	if err != nil || h2 == h1 {
+		t.Fatalf("changed file: %s %v", h2, err)
+	}
+	// A recently written file is not remembered.
+	g := filepath.Join(dir, "new.bin")
+	os.WriteFile(g, []byte("x"), 0o644)
+	if _, err := m.HashFile(g); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ = filepath.Glob(filepath.Join(dir, "memo", "*", "*"))
+	if len(ents) != 2 {
+		t.Errorf("memo entries %d, want 2 (the fresh file is not remembered)", len(ents))
+	}
+}

@@ -28,6 +28,11 @@ import (
 // version separately.
 const Name = "crossin-embedded/v1"
 
+// CodeVersion enters the cache keys of train and eval stages run by this
+// trainer (plan.WithCodeVersion): bump it whenever a change makes the same
+// job produce different bytes, so that stale outputs are never reused.
+const CodeVersion = "crossin-embedded/2"
+
 // Trainer is the embedded trainer.
 type Trainer struct {
 	// Log receives human-readable progress; nil writes to
