@@ -14,6 +14,8 @@ package slurm
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -83,7 +85,7 @@ type Config struct {
 	// Poll is the interval between scontrol queries (default 1s).
 	Poll time.Duration
 	// Commands, for tests and odd installations; default from PATH.
-	Sbatch, Scontrol, Scancel string
+	Sbatch, Scontrol, Scancel, Squeue string
 }
 
 // Backend submits and follows Slurm jobs. It implements trainer.Trainer
@@ -134,6 +136,9 @@ func New(cfg Config) (*Backend, error) {
 	}
 	if cfg.Scancel == "" {
 		cfg.Scancel = "scancel"
+	}
+	if cfg.Squeue == "" {
+		cfg.Squeue = "squeue"
 	}
 	return &Backend{cfg: cfg}, nil
 }
@@ -343,7 +348,14 @@ func (b *Backend) submitGroup(ctx context.Context, g []Node, sub *Submission) er
 	if err := os.WriteFile(sp, []byte(script), 0o755); err != nil {
 		return err
 	}
-	args := []string{"--parsable"}
+	tags := make([]string, len(g))
+	for i, n := range g {
+		tags[i] = outputTag(n.Job.OutputDir)
+	}
+	if err := b.cancelStale(ctx, tags); err != nil {
+		return err
+	}
+	args := []string{"--parsable", "--comment=" + commentPrefix + strings.Join(tags, ",")}
 	if array {
 		args = append(args, fmt.Sprintf("--array=0-%d", len(g)-1))
 	}
@@ -377,6 +389,63 @@ func (b *Backend) submitGroup(ctx context.Context, g []Node, sub *Submission) er
 		}
 	}
 	return nil
+}
+
+// commentPrefix marks crossin's jobs; the comment lists a tag per output
+// directory the job writes.
+const commentPrefix = "crossin:"
+
+// outputTag identifies an output directory in a job comment.
+func outputTag(dir string) string {
+	h := sha256.Sum256([]byte(filepath.Clean(dir)))
+	return hex.EncodeToString(h[:8])
+}
+
+// cancelStale cancels, and waits out, queued or running crossin jobs that
+// write one of the output directories tagged: jobs left by a crossin that
+// was killed (-9) keep running under Slurm, and must not write into a
+// directory that this submission resumes in.
+func (b *Backend) cancelStale(ctx context.Context, tags []string) error {
+	want := map[string]bool{}
+	for _, t := range tags {
+		want[t] = true
+	}
+	out, err := b.command(ctx, b.cfg.Squeue, "-h", "-t", "PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED", "-o", "%A|%k")
+	if err != nil {
+		return fmt.Errorf("slurm: looking for stale jobs: %w", err)
+	}
+	var stale []string
+	for _, line := range strings.Split(out, "\n") {
+		id, comment, ok := strings.Cut(strings.TrimSpace(line), "|")
+		if !ok || !strings.HasPrefix(comment, commentPrefix) {
+			continue
+		}
+		for _, t := range strings.Split(strings.TrimPrefix(comment, commentPrefix), ",") {
+			if want[t] {
+				stale = append(stale, id)
+				break
+			}
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	stale = uniqSorted(stale)
+	if _, err := b.command(ctx, b.cfg.Scancel, stale...); err != nil {
+		return fmt.Errorf("slurm: cancelling stale jobs %s: %w", strings.Join(stale, ","), err)
+	}
+	for end := time.Now().Add(time.Minute); time.Now().Before(end); {
+		out, err := b.command(ctx, b.cfg.Squeue, "-h", "-t", "PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED", "-j", strings.Join(stale, ","), "-o", "%A")
+		if err == nil && strings.TrimSpace(out) == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("slurm: stale jobs %s writing the same outputs did not end within a minute of scancel", strings.Join(stale, ","))
 }
 
 // jobBody writes the job's spec(s) into dir and returns the shell commands

@@ -88,7 +88,8 @@ func TestScriptAndGrouping(t *testing.T) {
 	os.MkdirAll(bin, 0o755)
 	// sbatch stub: prints increasing ids and logs its arguments
 	os.WriteFile(filepath.Join(bin, "sbatch"), []byte("#!/bin/sh\necho \"$@\" >> "+dir+"/calls\nn=$(wc -l < "+dir+"/calls)\necho $((100+n))\n"), 0o755)
-	b, err := New(Config{WorkDir: filepath.Join(dir, "work"), Container: ct, Sbatch: filepath.Join(bin, "sbatch"),
+	os.WriteFile(filepath.Join(bin, "squeue"), []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	b, err := New(Config{WorkDir: filepath.Join(dir, "work"), Container: ct, Sbatch: filepath.Join(bin, "sbatch"), Squeue: filepath.Join(bin, "squeue"),
 		Resources: Resources{Partition: "gpu", Gres: "gpu:1", Time: "01:00:00", Mem: "16G", CPUs: 4}})
 	if err != nil {
 		t.Fatal(err)
@@ -112,12 +113,13 @@ func TestScriptAndGrouping(t *testing.T) {
 	}
 	calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
 	lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "--parsable --array=0-1 ") ||
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "--parsable --comment=crossin:") || !strings.Contains(lines[0], " --array=0-1 ") ||
 		!strings.Contains(lines[1], "--dependency=afterok:101_0 --kill-on-invalid-dep=yes") ||
 		!strings.Contains(lines[2], "--dependency=afterok:101_1:102 --kill-on-invalid-dep=yes") {
 		t.Fatalf("sbatch calls:\n%s", calls)
 	}
-	script, _ := os.ReadFile(strings.Fields(lines[0])[2])
+	f0 := strings.Fields(lines[0])
+	script, _ := os.ReadFile(f0[len(f0)-1])
 	for _, w := range []string{"#SBATCH --partition=gpu", "#SBATCH --gres=gpu:1", "#SBATCH --time=01:00:00", "#SBATCH --mem=16G", "#SBATCH --cpus-per-task=4",
 		"trap 'cleanup; exit 143' TERM INT", `/usr/bin/podman rm -f -t 0 "$name"`, `run_container --name "$name"`, "0)\n", "1)\n", "reg/img@sha256:abc trainer run /job/spec.json"} {
 		if !strings.Contains(string(script), w) {
@@ -263,6 +265,30 @@ func TestSlurmContainer(t *testing.T) {
 			t.Errorf("state = %s", res["long"].State)
 		}
 		waitFor(t, 30*time.Second, func() bool { ok, err := eng.Exists(ctx, name); return err == nil && !ok })
+	})
+
+	t.Run("rerun after a killed crossin cancels the stale job", func(t *testing.T) {
+		// a crossin killed with -9 leaves its job running under Slurm
+		stale := fixture(t, dir, trainer.KindEval, 99)
+		sub, err := b.Submit(ctx, []Node{{ID: "stale", Job: stale}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "crossin-" + sub.JobID("stale")
+		waitFor(t, 60*time.Second, func() bool { ok, _ := eng.Exists(ctx, name); return ok })
+		// the next run resumes the same stage: same output directory
+		again := fixture(t, dir, trainer.KindEval, 5)
+		again.OutputDir = stale.OutputDir
+		if _, err := b.Run(ctx, again, nil); err != nil {
+			t.Fatal(err)
+		}
+		st, err := b.status(ctx, sub)
+		if err != nil || st["stale"].State != "CANCELLED" {
+			t.Errorf("stale job: %+v, %v", st["stale"], err)
+		}
+		if ok, _ := eng.Exists(ctx, name); ok {
+			t.Errorf("stale job's container %s survived", name)
+		}
 	})
 
 	t.Run("context cancel stops job and container", func(t *testing.T) {
