@@ -14,8 +14,17 @@ import (
 	"github.com/crossin-lab/crossin/runner"
 	"github.com/crossin-lab/crossin/runner/cache"
 	"github.com/crossin-lab/crossin/schema"
+	"github.com/crossin-lab/crossin/trainer"
 	"github.com/crossin-lab/crossin/trainer/embedded"
 )
+
+// runBackends are the trainers of the backend kinds this build can run;
+// backend packages' cli files add theirs with AddRunBackend from init.
+var runBackends = runner.Backends{schema.BackendEmbedded: embedded.New()}
+
+// AddRunBackend registers the trainer that runs train and eval jobs of a
+// backend kind (container, slurm) for crossin run.
+func AddRunBackend(kind string, t trainer.Trainer) { runBackends[kind] = t }
 
 func init() {
 	var (
@@ -67,6 +76,21 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			popts, err := planHookOptions(cmd.Context(), c.Dir())
 			if err != nil {
 				return err
+			}
+			// Container and Slurm trainers depend on the spec's backends
+			// (images pinned through crossin.lock).
+			backends := runner.Backends{}
+			for k, t := range runBackends {
+				backends[k] = t
+			}
+			if needsRemoteBackend(spec, experiments) {
+				bt, err := BackendTrainers(cmd.Context(), spec, c.Dir(), false)
+				if err != nil {
+					return err
+				}
+				for k, t := range bt {
+					backends[k] = t
+				}
 			}
 			stdout := cmd.OutOrStdout()
 			var events func(runner.Event)
@@ -121,6 +145,20 @@ stage is kept with its outputs: crossin logs STAGE.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON-line events on stdout")
 	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "run only these experiments")
 	AddCommand(cmd)
+}
+
+// needsRemoteBackend reports whether an experiment to run uses a container
+// or Slurm backend (whose trainers need images and engines to be set up).
+func needsRemoteBackend(spec *schema.Spec, only []string) bool {
+	for _, e := range spec.Experiments {
+		if len(only) > 0 && !slices.Contains(only, e.Name) {
+			continue
+		}
+		if b := spec.Backend(e.Backend); b != nil && b.Kind != schema.BackendEmbedded {
+			return true
+		}
+	}
+	return false
 }
 
 // parseRetries reads --retries: "N" or "KIND=N,...".

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -541,6 +542,21 @@ func (c *Client) cacheOK() error {
 	return nil
 }
 
+// transient reports whether a transport error may go away on retry (a
+// timeout or a reset connection), as opposed to a DNS failure or a refused
+// connection, which will not.
+func transient(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTimeout && !dnsErr.IsNotFound
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return opErr.Timeout()
+	}
+	return true
+}
+
 // get performs a GET with auth and retries. If meta is non-nil it receives
 // the headers of the first response (the hub's, before a CDN redirect),
 // which is where the hub puts X-Repo-Commit and X-Linked-Etag.
@@ -588,6 +604,11 @@ func (c *Client) get(ctx context.Context, u, what string, meta *http.Header) (*h
 				return nil, ctx.Err()
 			}
 			lastErr = fmt.Errorf("hub: %s: %v", what, redactErr(err, c.token))
+			if !transient(err) {
+				// No network, an unknown host, a refused connection:
+				// retrying cannot help, and offline planning must be fast.
+				return nil, lastErr
+			}
 			continue
 		}
 		if meta != nil && *meta == nil {

@@ -15,9 +15,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -136,11 +138,35 @@ func (c *Client) remoteOptions(ctx context.Context) []remote.Option {
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(c.keychain),
 		remote.WithUserAgent(c.userAgent),
+		remote.WithRetryPredicate(retryable),
 	}
 	if c.transport != nil {
 		opts = append(opts, remote.WithTransport(c.transport))
 	}
 	return opts
+}
+
+// retryable keeps go-containerregistry's retries for transient failures
+// (timeouts, resets, 5xx) but not for an unknown host or a refused
+// connection: those will not heal within a retry, and planning offline must
+// fail fast with a clear message instead of backing off for seconds.
+func retryable(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTimeout && !dnsErr.IsNotFound
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return opErr.Timeout()
+	}
+	if strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host") {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // Resolve returns the pinned form of an image reference:

@@ -219,7 +219,8 @@ func (v *LiveView) Event(ev Event) {
 		delete(v.running, ev.Stage)
 		v.failed++
 	}
-	if ev.Type != EvCached || ev.Shared {
+	// Finished stages scroll above the block; running ones are in it.
+	if (ev.Type != EvCached || ev.Shared) && (ev.Type != EvStart || ev.Resumed) {
 		v.plain(ev)
 	}
 	if ev.Type != EvFinish {

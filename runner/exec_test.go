@@ -203,3 +203,34 @@ func TestExecuteKeepsCheckpoints(t *testing.T) {
 		t.Fatal("checkpoints stored as output")
 	}
 }
+
+// TestExecuteInterrupted cancels a run in the middle of a stage: the stage
+// and everything after it are reported as not run, nothing is stored, and
+// the stage's work directory (its checkpoints) is kept for the next run.
+func TestExecuteInterrupted(t *testing.T) {
+	c, _ := cache.Open(t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	slow := &Stage{Name: "slow", Kind: "train", ActionID: aid("slow"), Run: func(ctx context.Context, sc *StageContext) error {
+		os.MkdirAll(filepath.Join(sc.OutDir, "checkpoints"), 0o777)
+		os.WriteFile(filepath.Join(sc.OutDir, "checkpoints", "step-1"), nil, 0o666)
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	after := &Stage{Name: "after", ActionID: aid("after"), Deps: []string{"slow"}, Run: func(context.Context, *StageContext) error { return nil }}
+	go func() { <-started; cancel() }()
+	s, err := Execute(ctx, []*Stage{slow, after}, Options{Cache: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Skipped != 2 || s.Failed != 0 || s.Err() == nil {
+		t.Fatalf("interrupted run: %+v, err %v", s, s.Err())
+	}
+	if _, ok := c.Lookup(aid("slow")); ok {
+		t.Fatal("interrupted stage stored")
+	}
+	if _, err := os.Stat(filepath.Join(c.WorkDir(aid("slow")), "out", "checkpoints", "step-1")); err != nil {
+		t.Fatalf("checkpoint of the interrupted stage lost: %v", err)
+	}
+}

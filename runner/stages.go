@@ -53,7 +53,7 @@ func stageFunc(p *plan.Plan, ps *plan.Stage, backends Backends) (func(context.Co
 		}
 		return func(ctx context.Context, sc *StageContext) error { return runEval(ctx, tr, ps, sc) }, nil
 	case plan.KindScore:
-		return func(ctx context.Context, sc *StageContext) error { return runScore(ps, sc) }, nil
+		return func(ctx context.Context, sc *StageContext) error { return runScore(ctx, p, ps, sc) }, nil
 	case plan.KindReport:
 		return func(ctx context.Context, sc *StageContext) error { return runReport(p, ps, sc) }, nil
 	}
@@ -320,8 +320,9 @@ func runEval(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *StageC
 		return err
 	}
 	ep := ps.Eval
-	if ep.Benchmark.Path == "" {
-		return fmt.Errorf("benchmark %s: hub benchmarks are not wired into the runner yet; use path:", ep.Benchmark.Name)
+	benchPath, err := benchmarkFile(ctx, ep.Benchmark, ep.Commit)
+	if err != nil {
+		return err
 	}
 	ev := ep.Eval
 	if ev.Benchmark == "" {
@@ -330,7 +331,7 @@ func runEval(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *StageC
 	job := &trainer.JobSpec{
 		Kind:  trainer.KindEval,
 		Model: modelRef(ep.Model, modelDir),
-		Data:  []string{ep.Benchmark.Path},
+		Data:  []string{benchPath},
 		Eval:  &ev,
 		Seed:  ep.Seed,
 	}
@@ -344,14 +345,21 @@ func runEval(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *StageC
 	return runJob(ctx, tr, job, sc)
 }
 
-func runScore(ps *plan.Stage, sc *StageContext) error {
+func runScore(ctx context.Context, p *plan.Plan, ps *plan.Stage, sc *StageContext) error {
 	evalDir, err := depOfKind(ps, sc, "predictions")
 	if err != nil {
 		return err
 	}
 	b := ps.Score.Benchmark
-	if b.Path == "" {
-		return fmt.Errorf("benchmark %s: hub benchmarks are not wired into the runner yet; use path:", b.Name)
+	commit := ""
+	for _, in := range ps.Inputs {
+		if es := p.Stage(in.Stage); es != nil && es.Eval != nil {
+			commit = es.Eval.Commit
+		}
+	}
+	benchPath, err := benchmarkFile(ctx, b, commit)
+	if err != nil {
+		return err
 	}
 	ev := b.Eval
 	if ev.Benchmark == "" {
@@ -360,7 +368,7 @@ func runScore(ps *plan.Stage, sc *StageContext) error {
 	ev.Languages = ps.Score.Languages
 	// Seed 0: scoring is a function of the predictions alone, so that an
 	// untuned model's eval (shared by every seed) scores once.
-	res, err := ScorePredictions(b.Path, &ev, 0, evalDir, sc.OutDir)
+	res, err := ScorePredictions(benchPath, &ev, 0, evalDir, sc.OutDir)
 	if err != nil {
 		return err
 	}
@@ -388,6 +396,23 @@ func runReport(p *plan.Plan, ps *plan.Stage, sc *StageContext) error {
 		return err
 	}
 	return RenderReport(sc.OutDir, set, ReportLayout(experimentLayout(p, ep)))
+}
+
+// benchmarkFile returns a local file with the benchmark's questions: its
+// path, or for a hub benchmark (SeaEval's repository: TASK.json at the
+// root) the file downloaded at the commit the plan pinned.
+func benchmarkFile(ctx context.Context, b *schema.Benchmark, commit string) (string, error) {
+	if b.Hub == nil {
+		return b.Path, nil
+	}
+	if commit == "" {
+		return "", fmt.Errorf("benchmark %s: hub revision %q of %s is not pinned to a commit", b.Name, b.Hub.Revision, b.Hub.Repo)
+	}
+	path, err := hub.NewClient().Download(ctx, hub.Dataset, b.Hub.Repo, commit, b.Task+".json")
+	if err != nil {
+		return "", fmt.Errorf("benchmark %s: %w", b.Name, err)
+	}
+	return path, nil
 }
 
 func copyFile(src, dst string) error {

@@ -80,6 +80,18 @@ func (c *Cache) GC(keep time.Duration) GCStats {
 		}
 		l.Unlock()
 	}
+	// Lock files: no runner is active while GC holds the exclusive lock,
+	// so none is held; they are recreated on demand.
+	locks, _ := os.ReadDir(filepath.Join(c.dir, "locks"))
+	for _, l := range locks {
+		if strings.HasSuffix(l.Name(), ".lock") {
+			a := strings.TrimSuffix(l.Name(), ".lock")
+			if _, err := os.Stat(filepath.Join(c.dir, "work", a)); err == nil {
+				continue // an abandoned work dir kept for resume
+			}
+			_ = os.Remove(filepath.Join(c.dir, "locks", l.Name()))
+		}
+	}
 	tmps, _ := os.ReadDir(filepath.Join(c.dir, "tmp"))
 	for _, t := range tmps {
 		p := filepath.Join(c.dir, "tmp", t.Name())
