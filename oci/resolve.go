@@ -151,6 +151,9 @@ func (c *Client) remoteOptions(ctx context.Context) []remote.Option {
 // connection: those will not heal within a retry, and planning offline must
 // fail fast with a clear message instead of backing off for seconds.
 func retryable(err error) bool {
+	if err == nil {
+		return false
+	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		return dnsErr.IsTimeout && !dnsErr.IsNotFound
