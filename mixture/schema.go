@@ -42,7 +42,8 @@ func FromSchema(s *schema.Spec, name string) (Spec, error) {
 			return fmt.Errorf("%s: mixture %q, %s: %w", ds.Pos, name, mode, err)
 		}
 		seed := uint64(p.Seed)
-		v := Variant{Mode: mode, Count: All, Seed: &seed, Languages: append([]string(nil), p.Languages...), Sources: src}
+		v := Variant{Mode: mode, Count: All, Seed: &seed, Languages: append([]string(nil), p.Languages...), Sources: src,
+			Marker: Marker(p.Marker), Sampling: Sampling(p.Sampling), Direction: p.Direction, AllowSame: p.AllowSame}
 		if !p.Volume.All {
 			v.Count = p.Volume.N
 		}
@@ -81,7 +82,7 @@ func sourcesOf(ds *schema.DataSource, mode Mode) (*Sources, error) {
 		}
 		return fmt.Sprintf("hf://datasets/%s@%s/%s", ds.Hub.Repo, rev, strings.TrimPrefix(p, "/"))
 	}
-	src := &Sources{ByIndex: ds.Align == "index"}
+	src := &Sources{ByIndex: ds.Align == "index", MinScore: ds.MinScore}
 	switch {
 	case ds.Format == "xllm":
 		if ds.Hub != nil {

@@ -503,6 +503,14 @@ func (l *loader) part(v cue.Value, s *Spec, variant string) *Part {
 			l.is.add(l.pos(v), pathOf(v), "%s needs at least two languages, got %s", variant, strings.Join(p.Languages, ", "))
 		}
 	}
+	if p.Direction != "" && variant != "trans" {
+		dv := v.LookupPath(cue.ParsePath("direction"))
+		l.is.add(l.pos(dv), pathOf(dv), "direction applies to trans only (remove it here)")
+	}
+	if p.AllowSame && variant != "x2x" {
+		av := v.LookupPath(cue.ParsePath("allow_same"))
+		l.is.add(l.pos(av), pathOf(av), "allow_same applies to x2x only (remove it here)")
+	}
 	return &p
 }
 

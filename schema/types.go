@@ -95,11 +95,13 @@ type DataSource struct {
 	// inside the hub repository when Hub is set.
 	Files map[string]string `json:"files,omitempty"`
 	// Path is one file or an x-llm directory (absolute, or inside Hub).
-	Path        string `json:"path,omitempty"`
-	Hub         *Hub   `json:"hub,omitempty"`
-	Description string `json:"description,omitempty"`
-	License     string `json:"license,omitempty"`
-	Pos         Pos    `json:"-"`
+	Path string `json:"path,omitempty"`
+	Hub  *Hub   `json:"hub,omitempty"`
+	// MinScore drops records whose "score" field is below it (0: keep all).
+	MinScore    float64 `json:"min_score"`
+	Description string  `json:"description,omitempty"`
+	License     string  `json:"license,omitempty"`
+	Pos         Pos     `json:"-"`
 }
 
 // Variants in their canonical order (the order of Mixture.Variants).
@@ -132,6 +134,10 @@ type Part struct {
 	Volume    Volume   `json:"volume"`
 	Languages []string `json:"languages"` // defaults to the source's languages
 	Seed      int64    `json:"seed"`
+	Sampling  string   `json:"sampling"`            // with_replacement or without_replacement
+	Marker    string   `json:"marker,omitempty"`    // code, instruction, none; "" = the variant's default
+	Direction string   `json:"direction,omitempty"` // trans: x2en, en2x, both, any
+	AllowSame bool     `json:"allow_same"`          // x2x: equal languages allowed
 }
 
 // VariantPart is a Part for one CrossIn variant.

@@ -217,6 +217,11 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 		if caches[s].m != m {
 			return nil, errors.New("model: cache belongs to another model")
 		}
+		for _, c := range caches[:s] {
+			if c == caches[s] {
+				return nil, fmt.Errorf("model: cache of sequence %d given twice in one step", s)
+			}
+		}
 		rows += len(t)
 	}
 	if rows == 0 {

@@ -758,6 +758,10 @@ func (b *builder) dataStage(m *schema.Mixture, cell string) (*Stage, error) {
 		Volume    schema.Volume `json:"volume"`
 		Languages []string      `json:"languages"`
 		Seed      int64         `json:"seed"`
+		Sampling  string        `json:"sampling"`
+		Marker    string        `json:"marker,omitempty"`
+		Direction string        `json:"direction,omitempty"`
+		AllowSame bool          `json:"allow_same,omitempty"`
 		Source    any           `json:"source"`
 	}
 	seen := map[string]bool{}
@@ -782,7 +786,8 @@ func (b *builder) dataStage(m *schema.Mixture, cell string) (*Stage, error) {
 			dp.Commits[src.Name] = commit
 		}
 		s.Unresolved = append(s.Unresolved, unres...)
-		parts = append(parts, partKey{Variant: variant, Volume: p.Volume, Languages: p.Languages, Seed: p.Seed, Source: content})
+		parts = append(parts, partKey{Variant: variant, Volume: p.Volume, Languages: p.Languages, Seed: p.Seed,
+			Sampling: p.Sampling, Marker: p.Marker, Direction: p.Direction, AllowSame: p.AllowSame, Source: content})
 		return nil
 	}
 	if m.Base != nil {
@@ -810,8 +815,9 @@ func (b *builder) sourceContent(d *schema.DataSource) (any, string, []string, er
 		Files     map[string]string `json:"files,omitempty"` // language -> sha256 (local) or repo path (hub)
 		Path      string            `json:"path,omitempty"`  // sha256 (local) or repo path (hub)
 		Hub       map[string]string `json:"hub,omitempty"`
+		MinScore  float64           `json:"min_score,omitempty"`
 	}
-	k := key{Format: d.Format, Align: d.Align, Languages: d.Languages}
+	k := key{Format: d.Format, Align: d.Align, Languages: d.Languages, MinScore: d.MinScore}
 	if b.content == nil {
 		b.content = map[string]any{}
 	}
