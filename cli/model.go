@@ -12,8 +12,8 @@ import (
 
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
-	"github.com/crossin-lab/crossin/engine/tensor"
 	"github.com/crossin-lab/crossin/engine/tokenizer"
+	"github.com/crossin-lab/crossin/engine/train"
 )
 
 func init() {
@@ -217,11 +217,13 @@ and outputs are JSON strings (special tokens skipped). --adapter applies a PEFT 
 				if err != nil {
 					return err
 				}
-				ad, err := newLoRAHook(a, m.Config.NumLayers)
+				// train.Apply also swaps in modules_to_save (a trained
+				// LM head or embedding), not only the LoRA pairs.
+				undo, err := train.Apply(m, a)
 				if err != nil {
 					return fmt.Errorf("%s: %w", adapterDir, err)
 				}
-				m.SetAdapter(ad)
+				defer undo()
 			}
 			var tk *tokenizer.Tokenizer
 			if text {
@@ -296,38 +298,4 @@ and outputs are JSON strings (special tokens skipped). --adapter applies a PEFT 
 	f.BoolVar(&text, "text", false, "prompts and outputs are JSON strings")
 	f.IntVar(&batch, "batch", 8, "prompts decoded together")
 	return cmd
-}
-
-// loraHook adapts a PEFT adapter from engine/lora to the model's Adapter
-// hook: y += (x·Aᵀ·Bᵀ)·scale, the order peft computes it in.
-type loraHook struct {
-	pairs [][model.NumProj]*lora.Pair
-	r     int
-	scale float32
-}
-
-func newLoRAHook(a *lora.Adapter, layers int) (*loraHook, error) {
-	h := &loraHook{pairs: make([][model.NumProj]*lora.Pair, layers), r: a.Config.R, scale: float32(a.Config.Scale())}
-	for _, p := range a.Pairs {
-		proj, ok := model.ParseProj(p.Module)
-		if !ok || p.Layer < 0 || p.Layer >= layers {
-			return nil, fmt.Errorf("adapter pair layer %d module %q does not fit a %d-layer model", p.Layer, p.Module, layers)
-		}
-		h.pairs[p.Layer][proj] = p
-	}
-	return h, nil
-}
-
-func (h *loraHook) AddDelta(l int, p model.Proj, x []float32, n int, y []float32) {
-	pr := h.pairs[l][p]
-	if pr == nil {
-		return
-	}
-	t := make([]float32, n*h.r)
-	tensor.MatMulNT(t, x, pr.A, n, h.r, pr.In, false)
-	d := make([]float32, n*pr.Out)
-	tensor.MatMulNT(d, t, pr.B, n, pr.Out, h.r, false)
-	for i, v := range d {
-		y[i] += v * h.scale
-	}
 }
