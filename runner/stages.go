@@ -125,120 +125,24 @@ func runModel(ctx context.Context, mp *plan.ModelParams, sc *StageContext) error
 }
 
 // MixtureSpec converts a mixture declared in a spec into the data
-// builder's spec. A mixture's variants must share one parallel source (the
-// CrossIn setting: one multilingual set aligned by id); trans takes its
-// sentences from its own source.
+// builder's spec with mixture.FromSchema, the same mapping `crossin data
+// build` uses, so a data stage writes the same bytes as the CLI. Hub data
+// sources are pinned to the commits the plan resolved.
 func MixtureSpec(dp *plan.DataParams) (mixture.Spec, error) {
-	m := dp.Mixture
-	src := map[string]*schema.DataSource{}
-	for _, s := range dp.Sources {
-		src[s.Name] = s
-	}
-	sp := mixture.Spec{Name: m.Name}
-	// A hub source's files are read through hf:// references pinned to
-	// the commit the plan resolved (the data builder downloads them into
-	// the hub cache once).
-	ref := func(d *schema.DataSource, p string) string {
-		if d.Hub == nil || p == "" {
-			return p
-		}
-		return "hf://datasets/" + d.Hub.Repo + "@" + dp.Commits[d.Name] + "/" + p
-	}
-	localPath := func(d *schema.DataSource) (string, error) {
-		if d.Hub != nil && dp.Commits[d.Name] == "" {
-			return "", fmt.Errorf("mixture %s: hub data source %s is not pinned to a commit", m.Name, d.Name)
-		}
-		return ref(d, d.Path), nil
-	}
-	refFiles := func(d *schema.DataSource) map[string]string {
-		out := map[string]string{}
-		for l, f := range d.Files {
-			out[l] = ref(d, f)
-		}
-		return out
-	}
-	langs := map[string]bool{}
-	if m.Base != nil {
-		d := src[m.Base.Source]
-		if d == nil {
-			return sp, fmt.Errorf("mixture %s: unknown source %q", m.Name, m.Base.Source)
-		}
-		p, err := localPath(d)
-		if err != nil {
-			return sp, err
-		}
-		if p == "" && d.Files != nil {
-			p = refFiles(d)["en"]
-		}
-		sp.Sources.English = p
-		seed := uint64(m.Base.Seed)
-		sp.Seed = seed
-		sp.Variants = append(sp.Variants, mixture.Variant{Mode: mixture.Base, Count: count(m.Base.Volume), Seed: &seed})
-	}
-	for i := range m.Variants {
-		v := &m.Variants[i]
-		d := src[v.Source]
-		if d == nil {
-			return sp, fmt.Errorf("mixture %s: unknown source %q", m.Name, v.Source)
-		}
-		path, err := localPath(d)
-		if err != nil {
-			return sp, err
-		}
-		seed := uint64(v.Seed)
-		mv := mixture.Variant{Mode: mixture.Mode(v.Variant), Count: count(v.Volume), Seed: &seed}
-		if v.Variant == "trans" {
-			if sp.Sources.Translation != "" && sp.Sources.Translation != path {
-				return sp, fmt.Errorf("mixture %s: trans variants use different sources", m.Name)
+	s := &schema.Spec{Mixtures: []*schema.Mixture{dp.Mixture}}
+	for _, d := range dp.Sources {
+		if d.Hub != nil {
+			c := dp.Commits[d.Name]
+			if c == "" {
+				return mixture.Spec{}, fmt.Errorf("mixture %s: hub data source %s is not pinned to a commit", dp.Mixture.Name, d.Name)
 			}
-			sp.Sources.Translation = path
-		} else {
-			files := refFiles(d)
-			if len(files) == 0 {
-				return sp, fmt.Errorf("mixture %s: variant %s needs a parallel source with one file per language (files:); %s has none", m.Name, v.Variant, d.Name)
-			}
-			if sp.Sources.Parallel != nil && !sameFiles(sp.Sources.Parallel, files) {
-				return sp, fmt.Errorf("mixture %s: variants use different parallel sources; CrossIn variants share one aligned set", m.Name)
-			}
-			sp.Sources.Parallel = files
+			pinned := *d
+			pinned.Hub = &schema.Hub{Repo: d.Hub.Repo, Revision: c}
+			d = &pinned
 		}
-		for _, l := range v.Languages {
-			langs[l] = true
-		}
-		if len(v.Languages) == 0 {
-			for _, l := range d.Languages {
-				langs[l] = true
-			}
-		}
-		sp.Variants = append(sp.Variants, mv)
+		s.Data = append(s.Data, d)
 	}
-	for l := range langs {
-		sp.Languages = append(sp.Languages, l)
-	}
-	sort.Strings(sp.Languages)
-	if m.Base == nil && len(m.Variants) > 0 {
-		sp.Seed = uint64(m.Variants[0].Seed)
-	}
-	return sp, nil
-}
-
-func sameFiles(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-func count(v schema.Volume) int {
-	if v.All {
-		return mixture.All
-	}
-	return v.N
+	return mixture.FromSchema(s, dp.Mixture.Name)
 }
 
 func runData(ctx context.Context, dp *plan.DataParams, sc *StageContext) error {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/engine/tokenizer"
 	"github.com/crossin-lab/crossin/engine/train"
@@ -175,92 +174,14 @@ func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trai
 	return trainer.WriteManifest(job.OutputDir, trainer.KindTrain, Name, summary)
 }
 
-// baseFromModel shares a loaded model's weights with the trainer (no copy).
+// baseFromModel shares a loaded model's weights with the trainer (no
+// copy). train.FromModel keeps the model's rope scaling and projection
+// biases, so training sees exactly the inference forward pass.
 func baseFromModel(m *model.Model) (*train.Base, error) {
-	c := m.Config
-	if c.Arch != "llama" && c.Arch != "mistral" {
-		return nil, fmt.Errorf("the embedded trainer trains Llama and Mistral models; %s is %q", m.Dir, c.Arch)
+	if w := train.MaxLength(m); w > 0 {
+		return nil, fmt.Errorf("the embedded trainer does not implement sliding-window attention (%s has a %d-token window)", m.Dir, w)
 	}
-	if c.AttentionBias || c.QKVBias || c.MLPBias {
-		return nil, fmt.Errorf("the embedded trainer does not train models with projection biases (%s)", m.Dir)
-	}
-	if c.Rope.Type != "" && c.Rope.Type != "default" {
-		return nil, fmt.Errorf("the embedded trainer does not support rope_scaling %q (%s)", c.Rope.Type, m.Dir)
-	}
-	if c.SlidingWindow > 0 {
-		return nil, fmt.Errorf("the embedded trainer does not support sliding-window attention (%s)", m.Dir)
-	}
-	w := m.Weights
-	b := &train.Base{
-		Dims: train.Dims{
-			Vocab: c.VocabSize, Hidden: c.HiddenSize, Inter: c.IntermediateSize, Layers: c.NumLayers,
-			Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: c.HeadDim, NormEps: c.RMSNormEps,
-			InvFreq: train.DefaultInvFreq(c.RopeTheta, c.HeadDim),
-		},
-		Embed: w.Embed, LMHead: w.LMHead, FinalNorm: w.Norm,
-	}
-	for _, l := range w.Layers {
-		b.Layers = append(b.Layers, train.Layer{
-			AttnNorm: l.InputNorm,
-			Q:        l.Proj[model.ProjQ].W, K: l.Proj[model.ProjK].W, V: l.Proj[model.ProjV].W, O: l.Proj[model.ProjO].W,
-			MLPNorm: l.PostAttnNorm,
-			Gate:    l.Proj[model.ProjGate].W, Up: l.Proj[model.ProjUp].W, Down: l.Proj[model.ProjDown].W,
-		})
-	}
-	if err := b.Validate(); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// loraDelta applies a PEFT adapter to the inference forward pass without
-// merging: y += scale·(x·Aᵀ)·Bᵀ, accumulated in float64 per output row
-// element as PEFT's float32 matmuls do up to rounding.
-type loraDelta struct {
-	pairs [][model.NumProj]*lora.Pair
-	r     int
-	scale float32
-}
-
-func newLoRADelta(a *lora.Adapter, layers int) (*loraDelta, error) {
-	d := &loraDelta{pairs: make([][model.NumProj]*lora.Pair, layers), r: a.Config.R, scale: float32(a.Config.Scale())}
-	for _, p := range a.Pairs {
-		pr, ok := model.ParseProj(p.Module)
-		if !ok || p.Layer < 0 || p.Layer >= layers {
-			return nil, fmt.Errorf("adapter pair layer %d module %q does not fit the model", p.Layer, p.Module)
-		}
-		d.pairs[p.Layer][pr] = p
-	}
-	return d, nil
-}
-
-func (d *loraDelta) AddDelta(layer int, p model.Proj, x []float32, n int, y []float32) {
-	pair := d.pairs[layer][p]
-	if pair == nil {
-		return
-	}
-	r, in, out := d.r, pair.In, pair.Out
-	t := make([]float32, r)
-	for i := 0; i < n; i++ {
-		xi := x[i*in : (i+1)*in]
-		for k := 0; k < r; k++ {
-			var s float32
-			ak := pair.A[k*in : (k+1)*in]
-			for j, v := range xi {
-				s += ak[j] * v
-			}
-			t[k] = s * d.scale
-		}
-		yi := y[i*out : (i+1)*out]
-		for o := 0; o < out; o++ {
-			bo := pair.B[o*r : (o+1)*r]
-			var s float32
-			for k, v := range t {
-				s += bo[k] * v
-			}
-			yi[o] += s
-		}
-	}
+	return train.FromModel(m)
 }
 
 // WithLog returns a trainer that logs to w (the runner passes the stage's

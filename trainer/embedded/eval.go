@@ -12,6 +12,7 @@ import (
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/engine/tokenizer"
+	"github.com/crossin-lab/crossin/engine/train"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -58,11 +59,12 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 		if err != nil {
 			return nil, err
 		}
-		d, err := newLoRADelta(a, m.Config.NumLayers)
+		// train.Apply adds the LoRA deltas and swaps in modules_to_save.
+		undo, err := train.Apply(m, a)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", job.Adapter, err)
 		}
-		m.SetAdapter(d)
+		defer undo()
 	}
 	format := bench.PromptFormat(ev.Prompt)
 	maxNew := ev.MaxNewTokens
