@@ -53,6 +53,30 @@ type RunResult struct {
 	Reports []Report
 }
 
+// unresolvedError lists, once each, the references that keep stages of p
+// from having final keys.
+func unresolvedError(p *plan.Plan) error {
+	seen := map[string]bool{}
+	var msgs []string
+	n := 0
+	for _, s := range p.Stages {
+		if len(s.Unresolved) == 0 {
+			continue
+		}
+		n++
+		for _, u := range s.Unresolved {
+			if !seen[u] {
+				seen[u] = true
+				msgs = append(msgs, "  "+u)
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d stages cannot be keyed, nothing was run:\n%s\npin them with `crossin lock` (check that the registry or hub is reachable and the image exists)", n, strings.Join(msgs, "\n"))
+}
+
 // Run plans the specs and executes the plan against the cache: it builds
 // data, trains, evaluates, scores and reports every experiment, reusing
 // every stage whose output is cached. Each experiment's results are
@@ -72,6 +96,13 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 	p, err := plan.Build(spec, popts...)
 	if err != nil {
 		return nil, err
+	}
+	// An image or hub revision that cannot be pinned (registry unreachable,
+	// image missing, unpinned under --locked) stops the run before any work
+	// starts: its stages' keys are not final, and running the rest first
+	// would only postpone the error.
+	if err := unresolvedError(p); err != nil {
+		return &RunResult{Plan: p}, err
 	}
 	records := plan.OpenRecords(opt.Cache.Dir())
 	var mu sync.Mutex // guards the plan's stages while they are rekeyed
