@@ -36,6 +36,9 @@ func ParseLayouts(raw json.RawMessage) ([]Layout, error) {
 				return nil, fmt.Errorf("report layout %q: %w", name, err)
 			}
 			l.Name = name
+			if l.Title == "" {
+				l.Title = byName[name].Title // the built-in layout's, if any
+			}
 			if _, err := l.normalize(); err != nil {
 				return nil, err
 			}

@@ -70,10 +70,18 @@ var benchmarkTitles = map[string]string{
 	"cross_xquad":  "Cross-XQuAD",
 }
 
-// BenchmarkTitle returns the display name of a benchmark.
+// BenchmarkTitle returns the display name of a benchmark: the paper's name
+// for a task ("Cross-MMLU"), and for a spec's benchmark named after a task
+// with a suffix ("cross_mmlu-sample"), that name with the suffix
+// ("Cross-MMLU (sample)").
 func BenchmarkTitle(b string) string {
 	if t, ok := benchmarkTitles[b]; ok {
 		return t
+	}
+	for task, t := range benchmarkTitles {
+		if rest, ok := strings.CutPrefix(b, task); ok && len(rest) > 1 && (rest[0] == '-' || rest[0] == '_') {
+			return t + " (" + rest[1:] + ")"
+		}
 	}
 	return b
 }
