@@ -13,15 +13,11 @@ build:
 test:
 	$(GO) test ./...
 
-# demo runs the quickstart grid on the embedded CPU engine (a few minutes
-# on a laptop). Until a build has the run command it shows the plan.
+# demo is the main job: the quickstart grid on the embedded CPU engine
+# (about 2 minutes on 2 cores from a cold cache; a warm run only prints the
+# table). Results land in results/quickstart/.
 demo: build
-	@if ./$(BIN) run --help >/dev/null 2>&1; then \
-		./$(BIN) run $(SPEC); \
-	else \
-		echo "crossin run is not available in this build; planning instead"; \
-		./$(BIN) plan $(SPEC); \
-	fi
+	./$(BIN) run $(SPEC)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
