@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/engine/safetensors"
 	"github.com/crossin-lab/crossin/engine/tokenizer"
 )
@@ -192,10 +192,7 @@ func jsonIndent(v any) ([]byte, error) {
 }
 
 func writeFileAtomic(path string, data []byte) error {
-	return safetensors.AtomicWrite(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	return atomicfile.Write(path, data, 0o644)
 }
 
 // randomTensors draws every weight in a fixed order from one PCG stream,

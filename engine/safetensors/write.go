@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/crossin-lab/crossin/atomicfile"
 )
 
 // Tensor is one tensor to write.
@@ -133,72 +133,5 @@ func WriteFile(path string, tensors []Tensor, metadata map[string]string) error 
 // AtomicWrite writes a file through fn into a temporary file beside path and
 // renames it into place only when fn and the sync succeed.
 func AtomicWrite(path string, fn func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	bw := &bufWriter{w: tmp}
-	if err := fn(bw); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := bw.flush(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(name, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(name, path); err != nil {
-		return err
-	}
-	ok = true
-	return nil
-}
-
-type bufWriter struct {
-	w   io.Writer
-	buf []byte
-	err error
-}
-
-func (b *bufWriter) Write(p []byte) (int, error) {
-	if b.err != nil {
-		return 0, b.err
-	}
-	if len(b.buf)+len(p) > 1<<20 {
-		if err := b.flush(); err != nil {
-			return 0, err
-		}
-		if len(p) > 1<<20 {
-			_, b.err = b.w.Write(p)
-			return len(p), b.err
-		}
-	}
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *bufWriter) flush() error {
-	if b.err != nil {
-		return b.err
-	}
-	if len(b.buf) > 0 {
-		_, b.err = b.w.Write(b.buf)
-		b.buf = b.buf[:0]
-	}
-	return b.err
+	return atomicfile.WriteFunc(path, 0o644, fn)
 }

@@ -42,6 +42,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/crossin-lab/crossin/atomicfile"
 )
 
 // EnvDir names the environment variable that moves the cache.
@@ -511,36 +513,12 @@ func (c *Cache) Verify() (ok int, problems []Problem) {
 // writeFileAtomic writes data to a temp file in path's directory, syncs it
 // and renames it over path.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, perm)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return atomicfile.Write(path, data, perm)
 }
 
 // WriteFileAtomic is the cache's atomic write, exported for the runner.
 func WriteFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
-		return err
-	}
-	return writeFileAtomic(path, data, 0o666)
+	return atomicfile.WriteAll(path, data, 0o666)
 }
 
 func makeWritable(dir string) {

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+
+	"github.com/crossin-lab/crossin/atomicfile"
 )
 
 // DefaultCacheDir is $CROSSIN_CACHE, or the user cache directory's
@@ -89,23 +91,5 @@ func (r *Records) SavePlan(p *Plan) error {
 // WriteFileAtomic writes data to a temporary file in path's directory and
 // renames it into place, so readers never see a partial file.
 func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.WriteAll(path, data, 0o666)
 }
