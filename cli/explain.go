@@ -62,9 +62,14 @@ func PrintExplanations(w io.Writer, p *plan.Plan, ex []plan.Explanation) {
 		}
 		fmt.Fprintf(w, "%s: changed\n", e.Stage)
 		s := p.Stage(e.Stage)
+		shown := map[string]bool{} // an input can differ in several fields; name it once
 		for _, c := range e.Changes {
 			if plan.IsInput(c.Component) {
 				name := strings.TrimPrefix(c.Component, plan.InputPrefix)
+				if shown[name] {
+					continue
+				}
+				shown[name] = true
 				up := ""
 				for _, in := range s.Inputs {
 					if in.Name == name {

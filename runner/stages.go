@@ -176,10 +176,15 @@ func modelRef(m *schema.Model, dir string) trainer.ModelRef {
 
 // runJob runs a trainer job whose output directory is the stage's, and
 // checks the manifest the trainer wrote against the files.
-func runJob(ctx context.Context, tr trainer.Trainer, job *trainer.JobSpec, sc *StageContext) error {
+func runJob(ctx context.Context, tr trainer.Trainer, job *trainer.JobSpec, sc *StageContext, be *schema.Backend) error {
 	job.Contract = trainer.ContractV1
 	job.OutputDir = sc.OutDir
 	job.Threads = sc.Threads
+	// A backend's threads setting caps the stage's share of the CPUs (it
+	// never changes results: trainers are deterministic across threads).
+	if be != nil && be.Threads > 0 && (job.Threads == 0 || be.Threads < job.Threads) {
+		job.Threads = be.Threads
+	}
 	if err := job.Validate(); err != nil {
 		return err
 	}
@@ -215,7 +220,7 @@ func runTrain(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *Stage
 		Data:  []string{filepath.Join(dataDir, MixtureFile)},
 		Train: &tp,
 		Seed:  ps.Train.Seed,
-	}, sc)
+	}, sc, ps.Backend)
 }
 
 func runEval(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *StageContext) error {
@@ -246,7 +251,7 @@ func runEval(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *StageC
 		}
 		job.Adapter = filepath.Join(ad, trainer.AdapterDir)
 	}
-	return runJob(ctx, tr, job, sc)
+	return runJob(ctx, tr, job, sc, ps.Backend)
 }
 
 func runScore(ctx context.Context, p *plan.Plan, ps *plan.Stage, sc *StageContext) error {

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -741,7 +742,18 @@ func (b *builder) modelStage(m *schema.Model, cell string) (*Stage, error) {
 		}
 		cfg := *m.Init
 		cfg.Tokenizer = tok
-		source = map[string]any{"init": cfg}
+		init := map[string]any{"init": cfg}
+		// model.Init copies the tokenizer_config.json beside the tokenizer
+		// (its BOS/EOS and chat template); it counts when present.
+		tc := strings.TrimSuffix(m.Init.Tokenizer, "tokenizer.json") + "tokenizer_config.json"
+		if _, err := os.Stat(tc); err == nil && tc != m.Init.Tokenizer {
+			h, err := b.cfg.hashFile(tc)
+			if err != nil {
+				return nil, fmt.Errorf("model %s: tokenizer config: %w", m.Name, err)
+			}
+			init["tokenizer_config"] = h
+		}
+		source = init
 	}
 	s.static = []Component{
 		{Name: "source", Value: value(source)},
