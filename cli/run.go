@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -77,20 +78,9 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			if err != nil {
 				return err
 			}
-			// Container and Slurm trainers depend on the spec's backends
-			// (images pinned through crossin.lock).
-			backends := runner.Backends{}
-			for k, t := range runBackends {
-				backends[k] = t
-			}
-			if needsRemoteBackend(spec, experiments) {
-				bt, err := BackendTrainers(cmd.Context(), spec, c.Dir(), false)
-				if err != nil {
-					return err
-				}
-				for k, t := range bt {
-					backends[k] = t
-				}
+			backends, err := backendsFor(cmd.Context(), spec, c.Dir(), experiments)
+			if err != nil {
+				return err
 			}
 			stdout := cmd.OutOrStdout()
 			var events func(runner.Event)
@@ -116,7 +106,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 				Events:        events,
 				Version:       Version,
 				PlanOptions:   popts,
-				Backends:      runner.Backends{schema.BackendEmbedded: embedded.New()},
+				Backends:      backends,
 			})
 			if live != nil {
 				live.Close()
@@ -149,6 +139,27 @@ stage is kept with its outputs: crossin logs STAGE.`,
 
 // needsRemoteBackend reports whether an experiment to run uses a container
 // or Slurm backend (whose trainers need images and engines to be set up).
+// backendsFor returns the trainers for the experiments to run: the
+// embedded engine, plus the container and Slurm trainers of the spec's
+// backends (images pinned through crossin.lock) when an experiment uses
+// them.
+func backendsFor(ctx context.Context, spec *schema.Spec, cacheDir string, experiments []string) (runner.Backends, error) {
+	backends := runner.Backends{}
+	for k, t := range runBackends {
+		backends[k] = t
+	}
+	if needsRemoteBackend(spec, experiments) {
+		bt, err := BackendTrainers(ctx, spec, cacheDir, false)
+		if err != nil {
+			return nil, err
+		}
+		for k, t := range bt {
+			backends[k] = t
+		}
+	}
+	return backends, nil
+}
+
 func needsRemoteBackend(spec *schema.Spec, only []string) bool {
 	for _, e := range spec.Experiments {
 		if len(only) > 0 && !slices.Contains(only, e.Name) {

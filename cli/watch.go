@@ -18,7 +18,6 @@ import (
 	"github.com/crossin-lab/crossin/runner/cache"
 	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/schema"
-	"github.com/crossin-lab/crossin/trainer/embedded"
 	"github.com/crossin-lab/crossin/watch"
 )
 
@@ -101,10 +100,14 @@ func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string,
 			mu  sync.Mutex
 			ran []string
 		)
+		backends, err := backendsFor(ctx, spec, c.Dir(), experiments)
+		if err != nil {
+			return nil, err
+		}
 		res, runErr := runner.Run(ctx, spec, runner.RunOptions{
 			Cache: c, Experiments: experiments, Jobs: jobs, OutDir: out,
 			Version: Version, PlanOptions: popts,
-			Backends: runner.Backends{schema.BackendEmbedded: embedded.New()},
+			Backends: backends,
 			Events: func(e runner.Event) {
 				if e.Type == runner.EvDone && !e.Shared && e.Seconds > 0 || e.Type == runner.EvFailed {
 					mu.Lock()

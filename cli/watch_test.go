@@ -48,19 +48,9 @@ func TestWatchRerunsWhatAnEditMadeStale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a model")
 	}
-	repo, _ := filepath.Abs("..")
 	work := t.TempDir()
 	t.Setenv("CROSSIN_CACHE", filepath.Join(work, "cache"))
-	if err := os.Symlink(filepath.Join(repo, "experiments"), filepath.Join(work, "experiments")); err != nil {
-		t.Fatal(err)
-	}
-	specDir := filepath.Join(work, "a", "b", "spec")
-	os.MkdirAll(specDir, 0o755)
-	mini, err := os.ReadFile(filepath.Join(repo, "runner", "testdata", "mini", "mini.cue"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(specDir, "mini.cue"), mini, 0o644)
+	specDir := miniSpec(t, work)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
