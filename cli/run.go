@@ -35,6 +35,7 @@ func init() {
 		retries     string
 		out         string
 		asJSON      bool
+		remoteRepo  string
 		experiments []string
 	)
 	cmd := &cobra.Command{
@@ -82,6 +83,10 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			if err != nil {
 				return err
 			}
+			remote, err := remoteFor(spec, experiments, remoteRepo)
+			if err != nil {
+				return err
+			}
 			stdout := cmd.OutOrStdout()
 			var events func(runner.Event)
 			var live *runner.LiveView
@@ -107,6 +112,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 				Version:       Version,
 				PlanOptions:   popts,
 				Backends:      backends,
+				Remote:        remote,
 			})
 			if live != nil {
 				live.Close()
@@ -133,6 +139,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 	cmd.Flags().StringVar(&retries, "retries", "0", "extra attempts for a failed stage: N for every stage, or per kind, e.g. train=2,eval=1")
 	cmd.Flags().StringVarP(&out, "out", "o", runner.DefaultOutDir, "directory for the results (one subdirectory per experiment)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON-line events on stdout")
+	cmd.Flags().StringVar(&remoteRepo, "remote", "", "remote cache REGISTRY/REPOSITORY: pull finished stages from it, push what runs (default $CROSSIN_REMOTE_CACHE, else the experiments' remote)")
 	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "run only these experiments")
 	AddCommand(cmd)
 }

@@ -16,6 +16,7 @@ const (
 	EvCached   = "cached"   // stage reused (Shared: run by another process)
 	EvWaiting  = "waiting"  // another process is running this stage
 	EvCorrupt  = "corrupt"  // a cache entry failed verification; it will be rebuilt
+	EvRemote   = "remote"   // remote cache: a stage pushed (Message) or a pull/push that failed (Error)
 	EvStart    = "start"    // stage started (Resumed: from checkpoints)
 	EvProgress = "progress" // Done of StageTotal, ETA seconds
 	EvRetry    = "retry"
@@ -34,6 +35,7 @@ type Event struct {
 	Action     string    `json:"action,omitempty"`
 	Output     string    `json:"output,omitempty"`
 	Shared     bool      `json:"shared,omitempty"`
+	Remote     bool      `json:"remote,omitempty"` // EvCached: pulled from the remote cache
 	Resumed    bool      `json:"resumed,omitempty"`
 	Attempt    int       `json:"attempt,omitempty"`
 	Done       int       `json:"done,omitempty"`
@@ -88,6 +90,15 @@ func PlainEvents(w io.Writer) func(Event) {
 		case EvCached:
 			if ev.Shared {
 				fmt.Fprintf(w, "shared   %s (run by another crossin process)\n", ev.Stage)
+			}
+			if ev.Remote {
+				fmt.Fprintf(w, "pulled   %s (from the remote cache)\n", ev.Stage)
+			}
+		case EvRemote:
+			if ev.Error != "" {
+				fmt.Fprintf(w, "remote   %s: %s (continuing without it)\n", ev.Stage, ev.Error)
+			} else {
+				fmt.Fprintf(w, "pushed   %s\n", ev.Stage)
 			}
 		case EvWaiting:
 			fmt.Fprintf(w, "waiting  %s (another crossin process is running it)\n", ev.Stage)

@@ -69,6 +69,7 @@ const (
 	StatusCached  = "cached"  // reused from the cache
 	StatusRan     = "ran"     // run by this process
 	StatusShared  = "shared"  // run by another process sharing the cache, reused
+	StatusPulled  = "pulled"  // fetched from the remote cache, verified and stored locally
 	StatusFailed  = "failed"  // ran and failed (after retries)
 	StatusSkipped = "skipped" // not run: a dependency failed or the run stopped
 )
@@ -107,6 +108,21 @@ type Options struct {
 	// whose output is available (run, cached or shared); the runner saves
 	// the stage's key description there for explain.
 	OnDone func(st *Stage, r *Result)
+	// Remote, when set, is consulted after a local cache miss (a stage
+	// someone else already ran is pulled instead of recomputed) and is
+	// given every stage this process runs.
+	Remote RemoteCache
+}
+
+// RemoteCache is a cache of stage outputs shared through a registry (see
+// oci.PushCache and oci.PullCache); entries are addressed by ActionID and
+// verified by digest on the way in.
+type RemoteCache interface {
+	// Fetch writes the outputs stored for actionID into dest (which must
+	// not exist) and reports whether there were any.
+	Fetch(ctx context.Context, actionID, dest string) (bool, error)
+	// Store uploads the output directory dir under actionID.
+	Store(ctx context.Context, actionID, dir string, meta map[string]string) error
 }
 
 // Summary is the outcome of Execute.
@@ -360,7 +376,7 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 		switch e.results[n].Status {
 		case StatusRan:
 			s.Ran++
-		case StatusCached, StatusShared: // shared: run by another process
+		case StatusCached, StatusShared, StatusPulled: // shared: run by another process
 			s.Cached++
 		case StatusFailed:
 			s.Failed++
@@ -416,7 +432,8 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 		res.Status = status
 		res.OutputID = ent.OutputID
 		res.OutputDir = c.OutputDir(ent.OutputID)
-		e.events.emit(Event{Type: EvCached, Stage: st.Name, Kind: st.Kind, Output: ent.OutputID, Shared: status == StatusShared})
+		e.events.emit(Event{Type: EvCached, Stage: st.Name, Kind: st.Kind, Output: ent.OutputID,
+			Shared: status == StatusShared, Remote: status == StatusPulled})
 		return res
 	}
 	lookup := func() (*cache.Entry, bool) {
@@ -457,6 +474,10 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 		res.Status = StatusSkipped
 		res.Err = ctx.Err()
 		return res
+	}
+
+	if ent, ok := e.pull(ctx, st, action); ok {
+		return hit(ent, StatusPulled)
 	}
 
 	work := c.WorkDir(action)
@@ -535,11 +556,58 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 		_ = c.PutLog(action, b)
 	}
 	_ = os.RemoveAll(work)
+	e.push(ctx, st, action, ent, res.Duration)
 	res.Status = StatusRan
 	res.OutputID = ent.OutputID
 	res.OutputDir = c.OutputDir(ent.OutputID)
 	e.events.emit(Event{Type: EvDone, Stage: st.Name, Kind: st.Kind, Output: ent.OutputID, Seconds: res.Duration.Seconds()})
 	return res
+}
+
+// pull fetches a stage's outputs from the remote cache into the local one.
+// A remote that fails is reported and the stage runs locally: a remote
+// cache only saves work, it never blocks it.
+func (e *executor) pull(ctx context.Context, st *Stage, action string) (*cache.Entry, bool) {
+	r := e.opt.Remote
+	if r == nil {
+		return nil, false
+	}
+	c := e.opt.Cache
+	tmp, err := os.MkdirTemp(c.Dir(), ".pull-")
+	if err != nil {
+		return nil, false
+	}
+	defer os.RemoveAll(tmp)
+	dest := filepath.Join(tmp, "out")
+	ok, err := r.Fetch(ctx, action, dest)
+	if err != nil {
+		e.events.emit(Event{Type: EvRemote, Stage: st.Name, Kind: st.Kind, Error: "pull: " + err.Error()})
+		return nil, false
+	}
+	if !ok {
+		return nil, false
+	}
+	host, _ := os.Hostname()
+	ent, err := c.Put(action, dest, cache.Meta{Stage: st.Name, Kind: st.Kind, Engine: "remote cache", Host: host})
+	if err != nil {
+		e.events.emit(Event{Type: EvRemote, Stage: st.Name, Kind: st.Kind, Error: "pull: " + err.Error()})
+		return nil, false
+	}
+	return ent, true
+}
+
+// push gives a stage this process ran to the remote cache (best effort).
+func (e *executor) push(ctx context.Context, st *Stage, action string, ent *cache.Entry, took time.Duration) {
+	r := e.opt.Remote
+	if r == nil {
+		return
+	}
+	meta := map[string]string{"stage": st.Name, "kind": st.Kind, "engine": e.opt.Engine, "duration": took.Round(time.Millisecond).String()}
+	if err := r.Store(ctx, action, e.opt.Cache.OutputDir(ent.OutputID), meta); err != nil {
+		e.events.emit(Event{Type: EvRemote, Stage: st.Name, Kind: st.Kind, Error: "push: " + err.Error()})
+		return
+	}
+	e.events.emit(Event{Type: EvRemote, Stage: st.Name, Kind: st.Kind, Output: ent.OutputID, Message: "pushed"})
 }
 
 // prepareOut empties out, except checkpoints/ (a resumable training's

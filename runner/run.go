@@ -36,6 +36,8 @@ type RunOptions struct {
 	PlanOptions []plan.Option
 	// Backends run the train and eval jobs, by backend kind.
 	Backends Backends
+	// Remote is the shared remote cache (nil: none).
+	Remote RemoteCache
 }
 
 // Report is one experiment's rendered results.
@@ -153,6 +155,7 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 		FailFast: opt.FailFast,
 		Engine:   engine,
 		Events:   opt.Events,
+		Remote:   opt.Remote,
 		OnDone: func(st *Stage, r *Result) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -172,7 +175,7 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 		dir := filepath.Join(opt.OutDir, ep.Name)
 		r := Report{Experiment: ep.Name, Dir: dir}
 		rr := sum.Results[ep.Report]
-		if rr != nil && (rr.Status == StatusRan || rr.Status == StatusCached || rr.Status == StatusShared) {
+		if rr != nil && (rr.Status == StatusRan || rr.Status == StatusCached || rr.Status == StatusShared || rr.Status == StatusPulled) {
 			if err := CopyReport(rr.OutputDir, dir); err != nil {
 				return res, fmt.Errorf("writing results of %s: %w", ep.Name, err)
 			}
@@ -184,7 +187,7 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 					return "", resultset.StatusMissing, ""
 				}
 				switch r.Status {
-				case StatusRan, StatusCached, StatusShared:
+				case StatusRan, StatusCached, StatusShared, StatusPulled:
 					return r.OutputDir, resultset.StatusOK, ""
 				case StatusFailed:
 					return "", resultset.StatusFailed, r.Err.Error()

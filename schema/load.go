@@ -701,11 +701,13 @@ func (l *loader) experiment(v cue.Value, s *Spec, defaults trainer.TrainParams) 
 		Backend     string          `json:"backend"`
 		Benchmarks  []string        `json:"benchmarks"`
 		Report      json.RawMessage `json:"report"`
+		Remote      string          `json:"remote"`
 	}
 	if !l.decodeInto(v, &raw) {
 		return nil
 	}
-	e := &Experiment{Name: label(v), Description: raw.Description, Backend: raw.Backend, Benchmarks: raw.Benchmarks, Report: raw.Report, Pos: l.pos(v)}
+	e := &Experiment{Name: label(v), Description: raw.Description, Backend: raw.Backend, Benchmarks: raw.Benchmarks,
+		Report: raw.Report, Remote: raw.Remote, Pos: l.pos(v)}
 	if bv := v.LookupPath(cue.ParsePath("backend")); s.Backend(raw.Backend) == nil {
 		l.is.add(l.pos(bv), pathOf(bv), "unknown backend %q (declared: %s)", raw.Backend, names(s.Backends))
 	}

@@ -237,7 +237,10 @@ type Experiment struct {
 	// Report is the experiment's report layout as JSON (nil if none); the
 	// reports package interprets it.
 	Report json.RawMessage `json:"report,omitempty"`
-	Pos    Pos             `json:"-"`
+	// Remote is the remote cache (REGISTRY/REPOSITORY) the experiment's
+	// stage outputs are pulled from and pushed to; "" for none.
+	Remote string `json:"remote,omitempty"`
+	Pos    Pos    `json:"-"`
 }
 
 // Cell is one model x mixture x seed of an experiment.
