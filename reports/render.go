@@ -65,13 +65,7 @@ func renderTerm(w io.Writer, t *Table) error {
 			sub = append(sub, c)
 		}
 	}
-	align := make([]tw.Align, len(header))
-	for i := range align {
-		align[i] = tw.AlignRight
-		if i < nd {
-			align[i] = tw.AlignLeft
-		}
-	}
+	align := alignments(nd, len(header))
 	table := tablewriter.NewTable(w,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
 			Settings: tw.Settings{Separators: tw.Separators{BetweenRows: tw.Off, BetweenColumns: tw.On}},
@@ -114,6 +108,19 @@ func renderTerm(w io.Writer, t *Table) error {
 	return err
 }
 
+// alignments left-aligns the nd label columns and right-aligns the n-nd
+// number columns.
+func alignments(nd, n int) []tw.Align {
+	align := make([]tw.Align, n)
+	for i := range align {
+		align[i] = tw.AlignRight
+		if i < nd {
+			align[i] = tw.AlignLeft
+		}
+	}
+	return align
+}
+
 // legend explains the marks used in a rendered table.
 func legend(t *Table, bestMark string) string {
 	parts := []string{bestMark + " best in column", "– not run"}
@@ -138,13 +145,7 @@ func renderMarkdown(w io.Writer, t *Table) error {
 	}
 	nd := len(t.RowDims)
 	header := append(append([]string(nil), t.RowDims...), t.columnNames()...)
-	align := make([]tw.Align, len(header))
-	for i := range align {
-		align[i] = tw.AlignRight
-		if i < nd {
-			align[i] = tw.AlignLeft
-		}
-	}
+	align := alignments(nd, len(header))
 	table := tablewriter.NewTable(w,
 		tablewriter.WithRenderer(renderer.NewMarkdown()),
 		tablewriter.WithConfig(tablewriter.Config{

@@ -179,13 +179,7 @@ func Build(set *resultset.Set, layout Layout) (*Table, error) {
 
 	benchmarks := l.Benchmarks
 	if len(benchmarks) == 0 {
-		seen := map[string]bool{}
-		for _, r := range set.Rows {
-			if !seen[r.Benchmark] {
-				seen[r.Benchmark] = true
-				benchmarks = append(benchmarks, r.Benchmark)
-			}
-		}
+		benchmarks = benchmarksOf(set)
 	}
 
 	// Columns of each group.
