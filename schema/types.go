@@ -134,7 +134,7 @@ type Part struct {
 	Volume    Volume   `json:"volume"`
 	Languages []string `json:"languages"` // defaults to the source's languages
 	Seed      int64    `json:"seed"`
-	Sampling  string   `json:"sampling"`            // with_replacement or without_replacement
+	Sampling  string   `json:"sampling"`            // with_replacement, without_replacement or numpy
 	Marker    string   `json:"marker,omitempty"`    // code, instruction, none; "" = the variant's default
 	Direction string   `json:"direction,omitempty"` // trans: x2en, en2x, both, any
 	AllowSame bool     `json:"allow_same"`          // x2x: equal languages allowed
