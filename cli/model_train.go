@@ -213,7 +213,7 @@ command again after an interruption resumes from the newest one.`,
 	f.IntVar(&p.CheckpointEvery, "checkpoint-every", 0, fmt.Sprintf("checkpoint interval in steps (default %d)", train.DefaultCheckpointEvery))
 	f.StringVar(&ckptDir, "checkpoints", "", "checkpoint directory")
 	f.BoolVar(&keepCkpt, "keep-checkpoints", false, "keep the checkpoints after a successful run")
-	f.StringVar(&template, "template", "alpaca", "prompt template for instruction records: alpaca or plain")
+	f.StringVar(&template, "template", "alpaca", "prompt template for instruction records: alpaca, llama or gemma")
 	f.StringVar(&lossPath, "loss", "", "loss curve JSON (default ADAPTER_DIR/loss.json)")
 	f.StringVar(&initAdapter, "init-adapter", "", "start from this PEFT adapter instead of a fresh one")
 	f.Int64Var(&seed, "seed", 0, "seed of the adapter init, data order and dropout")

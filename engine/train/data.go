@@ -8,7 +8,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"strings"
+
+	"github.com/crossin-lab/crossin/template"
 )
 
 // Example is one tokenized training pair. The loss covers Response only
@@ -26,38 +27,15 @@ type Encoder interface {
 	Encode(text string, addSpecial bool) ([]int, error)
 }
 
-// Template renders an instruction record into the prompt text.
-type Template string
+// Template names a prompt template; the templates, and the split of a
+// record into prompt and response tokens, live in package template.
+type Template = template.Template
 
-// Prompt templates. Alpaca is Stanford Alpaca's (the CrossIn paper's data
-// format); Plain is the instruction, the input on its own line, and a
-// newline, for models with no chat format.
+// Prompt templates (see package template).
 const (
-	TemplateAlpaca Template = "alpaca"
-	TemplatePlain  Template = "plain"
+	TemplateAlpaca = template.Alpaca
+	TemplatePlain  = template.Plain
 )
-
-const (
-	alpacaInput   = "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n### Instruction:\n%s\n\n### Input:\n%s\n\n### Response:\n"
-	alpacaNoInput = "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n%s\n\n### Response:\n"
-)
-
-// Render returns the prompt text for an instruction and optional input.
-func (t Template) Render(instruction, input string) (string, error) {
-	switch t {
-	case TemplateAlpaca, "":
-		if strings.TrimSpace(input) == "" {
-			return fmt.Sprintf(alpacaNoInput, instruction), nil
-		}
-		return fmt.Sprintf(alpacaInput, instruction, input), nil
-	case TemplatePlain:
-		if strings.TrimSpace(input) == "" {
-			return instruction + "\n", nil
-		}
-		return instruction + "\n" + input + "\n", nil
-	}
-	return "", fmt.Errorf("prompt template %q: want %q or %q", t, TemplateAlpaca, TemplatePlain)
-}
 
 // Record is an instruction record as the mixture files hold it. A line may
 // instead carry prompt/response text or already tokenized ids.
@@ -106,27 +84,11 @@ func (r *Record) Tokenize(enc Encoder, tmpl Template, eos int) (Example, error) 
 	if response == "" {
 		return Example{}, fmt.Errorf("empty response")
 	}
-	p, err := enc.Encode(prompt, true)
+	p, q, err := template.Encode(enc, prompt, response, eos)
 	if err != nil {
 		return Example{}, err
 	}
-	q, err := enc.Encode(response, false)
-	if err != nil {
-		return Example{}, err
-	}
-	ex := Example{Prompt: toInt32(p), Response: toInt32(q)}
-	if eos >= 0 {
-		ex.Response = append(ex.Response, int32(eos))
-	}
-	return ex, nil
-}
-
-func toInt32(v []int) []int32 {
-	out := make([]int32, len(v))
-	for i, x := range v {
-		out[i] = int32(x)
-	}
-	return out
+	return Example{Prompt: p, Response: q}, nil
 }
 
 // ReadJSONL reads records, one JSON object per line; name is used in errors,
@@ -174,27 +136,10 @@ func ReadJSONLFile(path string, enc Encoder, tmpl Template, eos int) ([]Example,
 
 // truncate cuts an example to maxLen tokens from the right, as a tokenizer
 // with truncation_side="right" does; it reports whether any response token
-// is left to learn from.
+// is left to learn from. The labels come from template.Labels.
 func (e Example) truncate(maxLen int) (ids, labels []int32, ok bool) {
-	ids = append(append([]int32(nil), e.Prompt...), e.Response...)
-	labels = make([]int32, len(ids))
-	for i := range labels {
-		if i < len(e.Prompt) {
-			labels[i] = IgnoreIndex
-		} else {
-			labels[i] = ids[i]
-		}
-	}
-	if maxLen > 0 && len(ids) > maxLen {
-		ids, labels = ids[:maxLen], labels[:maxLen]
-	}
-	// A label at position 0 is never predicted (nothing precedes it).
-	for _, l := range labels[1:] {
-		if l != IgnoreIndex {
-			return ids, labels, true
-		}
-	}
-	return ids, labels, false
+	ids, labels, _, ok = template.Labels(e.Prompt, e.Response, maxLen)
+	return ids, labels, ok
 }
 
 // collate right-pads examples to the longest one (DataCollatorForSeq2Seq

@@ -85,16 +85,14 @@ type nopProgress struct{}
 
 func (nopProgress) Update(int, int, string) {}
 
-// template maps the spec's prompt template to the engine's.
+// template checks the spec's prompt template; package template holds the
+// reference's alpaca, llama and gemma templates ("" is alpaca).
 func template(name string) (train.Template, error) {
-	switch name {
-	case "", "alpaca":
-		return train.TemplateAlpaca, nil
-	case "gemma", "plain":
-		// The reference gemma template is "{instruction}\n{input}\n".
-		return train.TemplatePlain, nil
+	t := train.Template(name)
+	if err := t.Validate(); err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("prompt template %q is not supported by the embedded trainer (supported: alpaca, gemma)", name)
+	return t, nil
 }
 
 // encoder adapts the tokenizer to train.Encoder.
