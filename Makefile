@@ -12,6 +12,7 @@ build:
 
 test:
 	$(GO) test ./...
+	sh scripts/test-python.sh
 
 # demo is the main job: the quickstart grid on the embedded CPU engine
 # (about 2 minutes on 2 cores from a cold cache; a warm run only prints the
