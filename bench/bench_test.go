@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -274,10 +276,8 @@ func checkCrossXQuAD(t *testing.T, b *Benchmark, n int) {
 }
 
 func TestBuildXQuADShared(t *testing.T) {
-	dir := "../../shared/data/xquad"
-	if _, err := os.Stat(filepath.Join(dir, "xquad.en.json")); err != nil {
-		t.Skip("../shared/data/xquad is absent; skipping the full Cross-XQuAD build")
-	}
+	sharedtest.Path(t, "data/xquad/xquad.en.json")
+	dir := sharedtest.Path(t, "data/xquad")
 	b, err := BuildXQuAD(dir, XQuADOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -342,10 +342,7 @@ func TestQuickstartSamples(t *testing.T) {
 // TestSharedSeaEval loads the team's full SeaEval files when present.
 func TestSharedSeaEval(t *testing.T) {
 	for n, want := range map[string]int{"cross_mmlu": 150, "cross_logiqa": 176} {
-		path := "../../shared/data/seaeval/" + n + ".jsonl"
-		if _, err := os.Stat(path); err != nil {
-			t.Skip("../shared/data/seaeval is absent")
-		}
+		path := sharedtest.Path(t, "data/seaeval/"+n+".jsonl")
 		b, err := Load(path)
 		if err != nil {
 			t.Fatal(err)

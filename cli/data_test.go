@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 )
 
 // TestDataBuildShared runs `crossin data build` on the paper-scale data in
@@ -21,11 +23,9 @@ func TestDataBuildShared(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads 56 MB of shared data")
 	}
-	sh := filepath.Join("..", "..", "shared", "data")
+	sh := sharedtest.Path(t, "data")
 	in := filepath.Join(sh, "instructions")
-	if _, err := os.Stat(filepath.Join(in, "alpaca_en", "alpaca_data.json")); err != nil {
-		t.Skipf("shared data not available: %v", err)
-	}
+	sharedtest.Path(t, "data/instructions/alpaca_en/alpaca_data.json")
 	dir := t.TempDir()
 	args := func(out string) []string {
 		return []string{"data", "build",

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-const refModel = "../../shared/reference/hf-tiny-llama"
+	"github.com/crossin-lab/crossin/internal/sharedtest"
+)
 
 // TestModelNLLReference runs `crossin model nll` on the reference tiny
 // Llama and compares with transformers' per-token NLLs.
@@ -20,9 +20,10 @@ func TestModelNLLReference(t *testing.T) {
 	old := ErrorFormatter
 	ErrorFormatter = func(err error, cwd string) string { return err.Error() }
 	defer func() { ErrorFormatter = old }()
+	refModel := sharedtest.Path(t, "reference/hf-tiny-llama")
 	b, err := os.ReadFile(filepath.Join(refModel, "tiny_llama_forward.json"))
 	if err != nil {
-		t.Skipf("reference data not available (%v); it lives in ../shared beside the repo", err)
+		t.Fatal(err)
 	}
 	var cases []struct {
 		IDs []int     `json:"ids"`

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -231,14 +232,11 @@ func TestSentences(t *testing.T) {
 }
 
 // shared returns the path of a file in ../shared/data, skipping the test
-// when the team's data is not beside the repository.
+// when the team's data is not beside the repository (failing under
+// CROSSIN_REQUIRE_SHARED=1).
 func shared(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared data not available (%s): %v", p, err)
-	}
-	return p
+	return sharedtest.Path(t, "data/"+rel)
 }
 
 func TestSharedAlpaca(t *testing.T) {

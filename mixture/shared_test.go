@@ -3,10 +3,11 @@ package mixture
 import (
 	"context"
 	"encoding/json"
-	"os"
+	"strings"
 	"testing"
 
 	"github.com/crossin-lab/crossin/dataset"
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 )
 
 // The team's full data beside the repository (see ../shared/data/*/SOURCE.md).
@@ -19,12 +20,12 @@ var sharedFiles = struct{ en, zh, vi, flores string }{
 	flores: sharedData + "/flores_seaeval/flores200_dev_en_vi_zh_id_ms.jsonl",
 }
 
+// needShared skips without the shared files (fails under
+// CROSSIN_REQUIRE_SHARED=1).
 func needShared(t testing.TB) {
 	t.Helper()
 	for _, p := range []string{sharedFiles.en, sharedFiles.zh, sharedFiles.vi, sharedFiles.flores} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("shared data not available (%s): %v", p, err)
-		}
+		sharedtest.Path(t, strings.TrimPrefix(p, "../../shared/"))
 	}
 }
 

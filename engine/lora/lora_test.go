@@ -10,15 +10,16 @@ import (
 	"testing"
 
 	"github.com/crossin-lab/crossin/engine/safetensors"
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 )
 
 const refAdapter = "../../../shared/reference/hf-tiny-llama/tiny-llama-lora-init"
 
+// needRef skips (or fails under CROSSIN_REQUIRE_SHARED=1) without peft's
+// reference adapter in ../shared.
 func needRef(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(refAdapter); err != nil {
-		t.Skipf("reference adapter %s is absent (team data beside the repo): %v", refAdapter, err)
-	}
+	sharedtest.Path(t, "reference/hf-tiny-llama/tiny-llama-lora-init")
 }
 
 // TestPEFTRoundTrip loads peft's own adapter and writes it back: the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/crossin-lab/crossin/engine/safetensors"
@@ -38,7 +37,7 @@ func (t *testLoRA) AddDelta(l int, p Proj, x []float32, n int, y []float32) {
 func loadTestLoRA(t *testing.T, path string, r int, alpha float64) *testLoRA {
 	f, err := safetensors.Open(path)
 	if err != nil {
-		t.Skipf("reference adapter not available: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
 	lo := &testLoRA{a: map[string][]float32{}, b: map[string][]float32{}, r: r, scale: float32(alpha / float64(r))}
@@ -77,8 +76,8 @@ func TestReferenceGenerateWithAdapter(t *testing.T) {
 			Generated []int `json:"generated_ids"`
 		} `json:"generate"`
 	}
-	readJSON(t, filepath.Join(refDir, "tiny_llama_lora_step.json"), &step)
-	m.SetAdapter(loadTestLoRA(t, filepath.Join(refDir, "tiny_llama_lora_after_adamw.safetensors"), 8, 16))
+	readJSON(t, ref(t, "tiny_llama_lora_step.json"), &step)
+	m.SetAdapter(loadTestLoRA(t, ref(t, "tiny_llama_lora_after_adamw.safetensors"), 8, 16))
 	defer m.SetAdapter(nil)
 	var prompts [][]int
 	for _, g := range step.Generate {

@@ -4,18 +4,22 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 )
 
-const refDir = "../../../shared/reference/hf-tiny-llama"
+// ref returns the path of a file of the Hugging Face reference outputs in
+// ../shared/reference/hf-tiny-llama, skipping the test without it (failing
+// under CROSSIN_REQUIRE_SHARED=1).
+func ref(t testing.TB, name string) string {
+	t.Helper()
+	return sharedtest.Path(t, "reference/hf-tiny-llama/"+name)
+}
 
 func loadRef(t testing.TB) *Model {
 	t.Helper()
-	dir := filepath.Join(refDir, "tiny-llama")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("reference model not available (%v); it lives in ../shared beside the repo", err)
-	}
+	dir := ref(t, "tiny-llama")
 	m, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +40,7 @@ func readJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Skipf("reference data not available: %v", err)
+		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatal(err)
@@ -48,7 +52,7 @@ func readJSON(t testing.TB, path string, v any) {
 func TestReferenceForward(t *testing.T) {
 	m := loadRef(t)
 	var cases []fwdCase
-	readJSON(t, filepath.Join(refDir, "tiny_llama_forward.json"), &cases)
+	readJSON(t, ref(t, "tiny_llama_forward.json"), &cases)
 	if len(cases) == 0 {
 		t.Fatal("no cases")
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 )
 
 func sample() []Tensor {
@@ -179,10 +181,10 @@ func TestSharded(t *testing.T) {
 // TestReferenceFile reads a file written by Hugging Face and re-encodes it:
 // the writer must reproduce it byte for byte.
 func TestReferenceFile(t *testing.T) {
-	p := "../../../shared/reference/hf-tiny-llama/tiny-llama/model.safetensors"
+	p := sharedtest.Path(t, "reference/hf-tiny-llama/tiny-llama/model.safetensors")
 	raw, err := os.ReadFile(p)
 	if err != nil {
-		t.Skipf("reference data not available (%v); it lives in ../shared beside the repo", err)
+		t.Fatal(err)
 	}
 	f, err := Open(p)
 	if err != nil {

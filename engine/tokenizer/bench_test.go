@@ -7,19 +7,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 )
 
 // benchCorpus returns about 600 Alpaca records per language (instruction,
 // input and output joined by newlines) from ../shared, and the 25 XQuAD /
 // Alpaca / edge-case strings of texts.json as "mixed".
 func benchCorpus(b *testing.B) map[string][]string {
-	dir := filepath.Join(sharedDir(b), "data", "instructions")
 	const n = 600
 	out := map[string][]string{}
 	var en []struct{ Instruction, Input, Output string }
-	data, err := os.ReadFile(filepath.Join(dir, "alpaca_en", "alpaca_data.json"))
+	data, err := os.ReadFile(sharedtest.Path(b, "data/instructions/alpaca_en/alpaca_data.json"))
 	if err != nil {
-		b.Skipf("Alpaca data not present: %v", err)
+		b.Fatal(err)
 	}
 	if err := json.Unmarshal(data, &en); err != nil {
 		b.Fatal(err)
@@ -28,9 +29,9 @@ func benchCorpus(b *testing.B) map[string][]string {
 		out["en"] = append(out["en"], r.Instruction+"\n"+r.Input+"\n"+r.Output)
 	}
 	readJSONL := func(path string, f func(m map[string]any) string) []string {
-		fh, err := os.Open(path)
+		fh, err := os.Open(sharedtest.Path(b, path))
 		if err != nil {
-			b.Skipf("Alpaca data not present: %v", err)
+			b.Fatal(err)
 		}
 		defer fh.Close()
 		sc := bufio.NewScanner(fh)
@@ -45,10 +46,10 @@ func benchCorpus(b *testing.B) map[string][]string {
 		return res
 	}
 	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
-	out["zh"] = readJSONL(filepath.Join(dir, "alpaca_zh_hikariming", "alpaca_zh_aligned.jsonl"), func(m map[string]any) string {
+	out["zh"] = readJSONL("data/instructions/alpaca_zh_hikariming/alpaca_zh_aligned.jsonl", func(m map[string]any) string {
 		return str(m, "instruction") + "\n" + str(m, "input") + "\n" + str(m, "output")
 	})
-	out["vi"] = readJSONL(filepath.Join(dir, "alpaca_vi_gpt4vn", "alpaca_vi_aligned.jsonl"), func(m map[string]any) string {
+	out["vi"] = readJSONL("data/instructions/alpaca_vi_gpt4vn/alpaca_vi_aligned.jsonl", func(m map[string]any) string {
 		return str(m, "prompt") + "\n" + str(m, "response")
 	})
 	var texts []struct{ Text string }

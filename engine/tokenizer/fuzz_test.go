@@ -1,8 +1,6 @@
 package tokenizer
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -10,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 )
 
 var (
@@ -27,10 +27,15 @@ func assetTokenizer(t testing.TB) *Tokenizer {
 	return assetTok
 }
 
-// qwenIfPresent returns the Qwen3 reference tokenizer, or nil without ../shared.
+// qwenIfPresent returns the Qwen3 reference tokenizer, or nil without
+// ../shared (the fuzz test then runs on Llama-2 alone), except under
+// CROSSIN_REQUIRE_SHARED=1 where its absence fails the test.
 func qwenIfPresent(t testing.TB) *Tokenizer {
-	d, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "reference", "tokenizers", "qwen3.tokenizer.json"))
-	if _, err := os.Stat(d); err != nil {
+	t.Helper()
+	if _, err := sharedtest.Lookup("reference/tokenizers/qwen3.tokenizer.json"); err != nil {
+		if sharedtest.Required() {
+			t.Fatal(err)
+		}
 		return nil
 	}
 	return refTokenizer(t, "qwen3")

@@ -8,19 +8,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 )
 
-// sharedDir is the team's data beside the repository (../shared).
+// sharedDir is the team's data beside the repository (../shared); without
+// its Hugging Face golden outputs the test skips (fails under
+// CROSSIN_REQUIRE_SHARED=1).
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	d, err := filepath.Abs(filepath.Join("..", "..", "..", "shared"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(d, "reference", "tokenizers", "golden.json")); err != nil {
-		t.Skipf("../shared/reference/tokenizers not present (%v); skipping the Hugging Face golden comparison", err)
-	}
-	return d
+	sharedtest.Path(t, "reference/tokenizers/golden.json")
+	return sharedtest.Path(t, "")
 }
 
 type goldenRow struct {

@@ -9,15 +9,17 @@ import (
 
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/safetensors"
+	"github.com/crossin-lab/crossin/internal/sharedtest"
 )
 
+// refDir is ../shared/reference/hf-tiny-llama; tests call needRef first.
 const refDir = "../../../shared/reference/hf-tiny-llama"
 
+// needRef skips (or fails under CROSSIN_REQUIRE_SHARED=1) without the
+// team's reference data.
 func needRef(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(refDir); err != nil {
-		t.Skipf("reference data %s is absent (it lives in the team's shared folder beside the repo): %v", refDir, err)
-	}
+	sharedtest.Path(t, "reference/hf-tiny-llama")
 }
 
 type stepRef struct {
