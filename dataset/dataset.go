@@ -33,6 +33,9 @@ type Record struct {
 	// Line is the 1-based line of the source file where the record starts
 	// (for Parquet, the 1-based row number).
 	Line int
+	// File is the shard the record came from when the set spans several
+	// files (a folder of Parquet shards); empty for a single file.
+	File string
 }
 
 // Skips counts records a loader left out, by reason. They are reported,
@@ -115,13 +118,14 @@ type Fields struct {
 func (f Fields) isDefault() bool { return f == Fields{} }
 
 type config struct {
-	lang     string
-	minScore float64
-	hasMin   bool
-	fields   Fields
-	workers  int
-	format   string
-	byIndex  bool
+	lang      string
+	minScore  float64
+	hasMin    bool
+	fields    Fields
+	workers   int
+	format    string
+	byIndex   bool
+	keepEmpty bool
 }
 
 // Option configures a loader.
@@ -146,6 +150,11 @@ func WithAlignByIndex() Option { return func(c *config) { c.byIndex = true } }
 // WithFormat sets the format (".json", ".jsonl", ".parquet") when the file
 // name does not say it, as for content-addressed cache blobs.
 func WithFormat(ext string) Option { return func(c *config) { c.format = ext } }
+
+// WithKeepEmpty keeps records with an empty instruction or output instead
+// of skipping them. The reference builder filters nothing, so replaying its
+// draws needs every row at its position.
+func WithKeepEmpty() Option { return func(c *config) { c.keepEmpty = true } }
 
 // WithWorkers bounds the goroutines used for decoding (default GOMAXPROCS).
 // Output never depends on it.
@@ -199,7 +208,8 @@ var ErrFormat = errors.New("unrecognised data format")
 
 // Load reads one instruction set. The format follows the extension: .jsonl
 // or .ndjson (one object a line), .json (an array of objects, or JSONL if the
-// file starts with an object), .parquet.
+// file starts with an object), .parquet. A folder is read as the Parquet
+// shards of a data set's train split (see LoadDir).
 func Load(path string, opts ...Option) (*Set, error) {
 	cfg := config{}
 	for _, o := range opts {
@@ -209,6 +219,9 @@ func Load(path string, opts ...Option) (*Set, error) {
 		if err := CheckLang(cfg.lang); err != nil {
 			return nil, err
 		}
+	}
+	if isDir(path) {
+		return loadDir(path, &cfg)
 	}
 	var (
 		raws []rawRecord
@@ -220,7 +233,7 @@ func Load(path string, opts ...Option) (*Set, error) {
 	}
 	switch ext {
 	case ".parquet":
-		raws, err = readParquet(path, &cfg)
+		raws, err = readParquet(path, path, &cfg)
 	case ".json", ".jsonl", ".ndjson":
 		data, rerr := os.ReadFile(path)
 		if rerr != nil {
@@ -267,6 +280,7 @@ type rawRecord struct {
 	score       float64
 	hasScore    bool
 	line        int
+	file        string // the shard, when a set spans several files
 }
 
 type idState uint8
@@ -303,7 +317,7 @@ func finish(path string, raws []rawRecord, cfg *config) (*Set, error) {
 			if s.ByIndex {
 				want = "no"
 			}
-			return nil, &PosError{File: path, Line: r.line, Msg: fmt.Sprintf("record has %s %q field but the first record has %s; give every record an id, or none (then records align by position)", map[bool]string{true: "no", false: "an"}[r.idState == idAbsent], idName, want)}
+			return nil, &PosError{File: orPath(r.file, path), Line: r.line, Msg: fmt.Sprintf("record has %s %q field but the first record has %s; give every record an id, or none (then records align by position)", map[bool]string{true: "no", false: "an"}[r.idState == idAbsent], idName, want)}
 		}
 		switch r.idState {
 		case idAbsent:
@@ -313,10 +327,14 @@ func finish(path string, raws []rawRecord, cfg *config) (*Set, error) {
 			continue
 		}
 		if prev, dup := s.index[r.id]; dup {
-			return nil, &PosError{File: path, Line: r.line, Msg: fmt.Sprintf("duplicate id %s (first at line %d); ids must be unique within a language", r.id, s.Records[prev].Line)}
+			first := fmt.Sprintf("line %d", s.Records[prev].Line)
+			if r.file != "" {
+				first = fmt.Sprintf("%s:%d", s.Records[prev].File, s.Records[prev].Line)
+			}
+			return nil, &PosError{File: orPath(r.file, path), Line: r.line, Msg: fmt.Sprintf("duplicate id %s (first at %s); ids must be unique within a language", r.id, first)}
 		}
 		// Empty before score, as FilterScore after loading counts them.
-		if strings.TrimSpace(r.instruction) == "" || strings.TrimSpace(r.output) == "" {
+		if !cfg.keepEmpty && (strings.TrimSpace(r.instruction) == "" || strings.TrimSpace(r.output) == "") {
 			s.Skipped.Empty++
 			continue
 		}
@@ -327,7 +345,7 @@ func finish(path string, raws []rawRecord, cfg *config) (*Set, error) {
 		s.index[r.id] = len(s.Records)
 		s.Records = append(s.Records, Record{
 			ID: r.id, Instruction: r.instruction, Input: r.input, Output: r.output,
-			Score: r.score, HasScore: r.hasScore, Line: r.line,
+			Score: r.score, HasScore: r.hasScore, Line: r.line, File: r.file,
 		})
 	}
 	if len(s.Records) == 0 {
@@ -338,6 +356,13 @@ func finish(path string, raws []rawRecord, cfg *config) (*Set, error) {
 		return nil, &PosError{File: path, Msg: fmt.Sprintf("no usable records (%s); check the field names (looked for %s) and the score filter", s.Skipped, names)}
 	}
 	return s, nil
+}
+
+func orPath(file, path string) string {
+	if file != "" {
+		return file
+	}
+	return path
 }
 
 func itoa(i int) string {

@@ -14,7 +14,8 @@ import (
 // readParquet reads a flat Parquet table (the layout Hugging Face datasets
 // writes for instruction sets): string columns instruction|prompt, input,
 // output|response, an optional id (string or integer) and score (float).
-func readParquet(path string, cfg *config) ([]rawRecord, error) {
+// name is the file's name in errors (a hub reference for a downloaded file).
+func readParquet(path, name string, cfg *config) ([]rawRecord, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -26,7 +27,7 @@ func readParquet(path string, cfg *config) ([]rawRecord, error) {
 	}
 	pf, err := parquet.OpenFile(f, st.Size())
 	if err != nil {
-		return nil, &PosError{File: path, Msg: fmt.Sprintf("not a readable Parquet file: %v", err)}
+		return nil, &PosError{File: name, Msg: fmt.Sprintf("not a readable Parquet file: %v", err)}
 	}
 	cols := map[string]int{}
 	var names []string
@@ -53,7 +54,7 @@ func readParquet(path string, cfg *config) ([]rawRecord, error) {
 	iID := pick(fl.ID, "id")
 	iScore := pick(fl.Score, "score")
 	if iInstr < 0 || iOutput < 0 {
-		return nil, &PosError{File: path, Msg: fmt.Sprintf("Parquet schema has no instruction/output columns (columns: %s); name them with field options", strings.Join(names, ", "))}
+		return nil, &PosError{File: name, Msg: fmt.Sprintf("Parquet schema has no instruction/output columns (columns: %s); name them with field options", strings.Join(names, ", "))}
 	}
 	r := parquet.NewReader(pf)
 	defer r.Close()
@@ -78,7 +79,7 @@ func readParquet(path string, cfg *config) ([]rawRecord, error) {
 					if !v.IsNull() {
 						s, ok := valueFloat(v)
 						if !ok {
-							return nil, &PosError{File: path, Line: rowNo, Msg: "score column: expected a number"}
+							return nil, &PosError{File: name, Line: rowNo, Msg: "score column: expected a number"}
 						}
 						rec.score, rec.hasScore = s, true
 					}
@@ -94,7 +95,7 @@ func readParquet(path string, cfg *config) ([]rawRecord, error) {
 					case parquet.ByteArray, parquet.FixedLenByteArray:
 						rec.id = string(v.ByteArray())
 					default:
-						return nil, &PosError{File: path, Line: rowNo, Msg: fmt.Sprintf("id column: expected a string or integer, found %s", v.Kind())}
+						return nil, &PosError{File: name, Line: rowNo, Msg: fmt.Sprintf("id column: expected a string or integer, found %s", v.Kind())}
 					}
 				}
 			}
@@ -104,7 +105,7 @@ func readParquet(path string, cfg *config) ([]rawRecord, error) {
 			break
 		}
 		if err != nil {
-			return nil, &PosError{File: path, Line: rowNo + 1, Msg: fmt.Sprintf("reading Parquet rows: %v", err)}
+			return nil, &PosError{File: name, Line: rowNo + 1, Msg: fmt.Sprintf("reading Parquet rows: %v", err)}
 		}
 	}
 	return out, nil
