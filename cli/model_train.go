@@ -15,7 +15,6 @@ import (
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/engine/tokenizer"
 	"github.com/crossin-lab/crossin/engine/train"
-	"github.com/crossin-lab/crossin/trainer"
 )
 
 func init() {
@@ -30,7 +29,7 @@ func (e tokEncoder) Encode(text string, addSpecial bool) ([]int, error) {
 }
 
 // parseLoRA parses "r=8,alpha=16,dropout=0.05,targets=q_proj+v_proj".
-func parseLoRA(s string, p *trainer.LoRA) error {
+func parseLoRA(s string, p *train.LoRAParams) error {
 	if s == "" {
 		return nil
 	}
@@ -79,8 +78,8 @@ func modelTrainCmd() *cobra.Command {
 		threads                                                                 int
 		keepCkpt, quiet                                                         bool
 	)
-	p := trainer.TrainParams{
-		LoRA:         trainer.LoRA{R: 8, Alpha: 16, Dropout: 0.05, TargetModules: []string{"q_proj", "v_proj"}},
+	p := train.Config{
+		LoRA:         train.LoRAParams{R: 8, Alpha: 16, Dropout: 0.05, TargetModules: []string{"q_proj", "v_proj"}},
 		LearningRate: 2e-4, Epochs: 1, BatchSize: 4, GradAccum: 1, MaxLength: 512,
 		Scheduler: "cosine", WarmupRatio: 0.03, MaxGradNorm: 1.0,
 	}

@@ -216,19 +216,3 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatalf("empty dir: %v", err)
 	}
 }
-
-func TestExpf(t *testing.T) {
-	worst := 0.0
-	for x := float32(-87); x < 88; x += 0.00731 { // normal results
-		got, want := float64(expf(x)), math.Exp(float64(x))
-		if rel := math.Abs(got-want) / want; rel > worst {
-			worst = rel
-		}
-	}
-	if worst > 3e-7 {
-		t.Fatalf("expf worst relative error %g", worst)
-	}
-	if expf(-200) != 0 || !math.IsInf(float64(expf(100)), 1) || expf(0) != 1 {
-		t.Fatal("expf edge cases")
-	}
-}

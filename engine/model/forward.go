@@ -500,7 +500,7 @@ func (m *Model) NLLBatch(seqs [][]int) ([][]float64, error) {
 		tensor.Parallel(c1-c0, 8, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				r := lg[i*V : (i+1)*V]
-				nlls[c0+i] = LogSumExp(r) - float64(r[target[c0+i]])
+				nlls[c0+i] = tensor.LogSumExpExact(r) - float64(r[target[c0+i]])
 			}
 		})
 	}

@@ -162,7 +162,7 @@ func (m *Model) ScoreOptionsBatch(prompts [][]int, options [][][]int) ([][]float
 	var which []ref
 	for q := range prompts {
 		row := first[q*V : (q+1)*V]
-		lse := LogSumExp(row)
+		lse := tensor.LogSumExpExact(row)
 		scores[q] = make([]float64, len(options[q]))
 		for i, opt := range options[q] {
 			if len(opt) == 0 {
@@ -193,7 +193,7 @@ func (m *Model) ScoreOptionsBatch(prompts [][]int, options [][][]int) ([][]float
 			tensor.Parallel(c1-c0, 4, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
 					row := lg[r*V : (r+1)*V]
-					lp[c0+r] = float64(row[targets[c0+r]]) - LogSumExp(row)
+					lp[c0+r] = float64(row[targets[c0+r]]) - tensor.LogSumExpExact(row)
 				}
 			})
 		}

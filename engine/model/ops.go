@@ -2,6 +2,8 @@ package model
 
 import (
 	"math"
+
+	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
 // RMSNorm writes rows of x normalised by their root mean square and scaled
@@ -51,7 +53,7 @@ func Activation(name string) func(float32) float32 {
 }
 
 // Silu is x·sigmoid(x) = x / (1 + e^−x), in float32 as PyTorch computes it.
-func Silu(x float32) float32 { return x / (1 + expf(-x)) }
+func Silu(x float32) float32 { return x / (1 + tensor.Exp(-x)) }
 
 // SoftmaxRow replaces a row of scores by their softmax (max-subtracted,
 // float32 exponentials as PyTorch's float32 softmax, summed in float64).
@@ -66,7 +68,7 @@ func SoftmaxRow(s []float32) {
 	}
 	var sum float64
 	for i, v := range s {
-		e := expf(v - mx)
+		e := tensor.Exp(v - mx)
 		s[i] = e
 		sum += float64(e)
 	}
@@ -74,45 +76,4 @@ func SoftmaxRow(s []float32) {
 	for i := range s {
 		s[i] *= inv
 	}
-}
-
-// LogSumExp of a row, in float64.
-func LogSumExp(row []float32) float64 {
-	mx := math.Inf(-1)
-	for _, v := range row {
-		mx = math.Max(mx, float64(v))
-	}
-	var s float64
-	for _, v := range row {
-		s += math.Exp(float64(v) - mx)
-	}
-	return mx + math.Log(s)
-}
-
-// expf is a float32 exponential accurate to about 2 ulp: x = n·ln2 + r
-// with |r| ≤ ln2/2, exp(r) by a degree-7 Taylor polynomial, times 2ⁿ.
-// It is 3–4× faster than math.Exp and used where transformers computes in
-// float32 anyway (the SiLU gate).
-func expf(x float32) float32 {
-	switch {
-	case x != x:
-		return x
-	case x > 88.72283:
-		return float32(math.Inf(1))
-	case x < -103.97:
-		return 0
-	}
-	const (
-		log2e = 1.44269504088896341
-		ln2hi = 0.693145751953125
-		ln2lo = 1.42860682030941723212e-6
-	)
-	n := float32(math.Floor(float64(x*log2e) + 0.5))
-	r := x - n*ln2hi - n*ln2lo
-	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
-	ni := int32(n)
-	if ni < -126 { // subnormal result: scale in two steps
-		return p * math.Float32frombits(uint32(ni+126+127)<<23) * math.Float32frombits(1<<23)
-	}
-	return p * math.Float32frombits(uint32(ni+127)<<23)
 }

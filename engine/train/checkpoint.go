@@ -12,7 +12,6 @@ import (
 
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/safetensors"
-	"github.com/crossin-lab/crossin/trainer"
 )
 
 // A checkpoint is a directory checkpoints/step-NNNNNNNN holding
@@ -35,11 +34,11 @@ type ckptState struct {
 	// The RNG state: every random stream (data order per epoch, dropout per
 	// micro-batch) is a PCG derived from the seed and a counter, so the
 	// seed and the next micro-batch index restore all of them exactly.
-	Seed           int64             `json:"seed"`
-	NextMicroBatch int               `json:"next_micro_batch"`
-	OptimizerStep  int               `json:"optimizer_step"`
-	Tokens         int               `json:"tokens"`
-	Curve          trainer.LossCurve `json:"curve"`
+	Seed           int64     `json:"seed"`
+	NextMicroBatch int       `json:"next_micro_batch"`
+	OptimizerStep  int       `json:"optimizer_step"`
+	Tokens         int       `json:"tokens"`
+	Curve          LossCurve `json:"curve"`
 }
 
 var ckptRE = regexp.MustCompile(`^step-(\d{8})$`)
@@ -196,9 +195,9 @@ func loadLatest(dir, fingerprint string, net *Net, opt *AdamW) (*ckptState, erro
 }
 
 // WriteLossCurve writes loss.json atomically.
-func WriteLossCurve(path string, c trainer.LossCurve) error {
+func WriteLossCurve(path string, c LossCurve) error {
 	if c.Steps == nil {
-		c.Steps = []trainer.LossPoint{}
+		c.Steps = []LossPoint{}
 	}
 	data, err := json.MarshalIndent(c, "", " ")
 	if err != nil {

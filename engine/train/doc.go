@@ -19,6 +19,12 @@
 //     train on a loaded model's weights, apply an adapter during inference,
 //     or merge it into the weights.
 //
+// Layout: each op family keeps its forward and backward pass together
+// (norm.go, linear.go, rope.go, attention.go, mlp.go, head.go); pass.go
+// chains them into the decoder; net.go holds the trainable state;
+// config.go the engine's own configuration, progress and loss-curve types,
+// which the trainer contract (trainer/embedded) translates into.
+//
 // Determinism: matrix products use engine/tensor, whose per-element
 // arithmetic is fixed; every other parallel loop splits work by output
 // rows, and all reductions run in a fixed order. So the same data, seed and

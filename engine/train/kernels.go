@@ -1,9 +1,6 @@
 package train
 
 import (
-	"runtime"
-	"sync"
-
 	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
@@ -12,59 +9,14 @@ import (
 // makes training byte-identical for any thread count: parallelism changes
 // who computes a value, never the order of the additions that produce it.
 
-// pool runs index ranges on a bounded number of goroutines.
+// pool bounds the trainer's own parallel loops to threads goroutines
+// (0 = GOMAXPROCS).
 type pool struct{ threads int }
 
-func (p pool) n() int {
-	t := p.threads
-	if t <= 0 {
-		t = runtime.GOMAXPROCS(0)
-	}
-	return t
-}
-
-// parallel calls fn on contiguous sub-ranges covering [0, n). grain is the
-// smallest range worth a goroutine.
+// parallel calls fn on contiguous sub-ranges covering [0, n), each of at
+// least grain items (tensor.ParallelN).
 func (p pool) parallel(n, grain int, fn func(lo, hi int)) {
-	if n <= 0 {
-		return
-	}
-	t := p.n()
-	if grain < 1 {
-		grain = 1
-	}
-	if t > (n+grain-1)/grain {
-		t = (n + grain - 1) / grain
-	}
-	if t <= 1 {
-		fn(0, n)
-		return
-	}
-	// More chunks than threads balances uneven rows (causal attention).
-	chunks := t * 4
-	if chunks > n {
-		chunks = n
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	next := 0
-	for w := 0; w < t; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				c := next
-				next++
-				mu.Unlock()
-				if c >= chunks {
-					return
-				}
-				fn(c*n/chunks, (c+1)*n/chunks)
-			}
-		}()
-	}
-	wg.Wait()
+	tensor.ParallelN(p.threads, n, grain, fn)
 }
 
 // matABt sets (or with acc adds to) out[m,n] = a[m,k] · b[n,k]ᵀ: the linear

@@ -30,25 +30,9 @@ func FromModel(m *model.Model) (*Base, error) {
 	for i := range w.Layers {
 		L := &w.Layers[i]
 		l := Layer{AttnNorm: L.InputNorm, MLPNorm: L.PostAttnNorm}
-		for p := model.Proj(0); p < model.NumProj; p++ {
-			lin := &L.Proj[p]
-			switch p {
-			case model.ProjQ:
-				l.Q = lin.W
-			case model.ProjK:
-				l.K = lin.W
-			case model.ProjV:
-				l.V = lin.W
-			case model.ProjO:
-				l.O = lin.W
-			case model.ProjGate:
-				l.Gate = lin.W
-			case model.ProjUp:
-				l.Up = lin.W
-			case model.ProjDown:
-				l.Down = lin.W
-			}
-			l.Bias[p] = lin.B
+		for p := model.Proj(0); p < numProj; p++ {
+			*l.slot(p) = L.Proj[p].W
+			l.Bias[p] = L.Proj[p].B
 		}
 		b.Layers = append(b.Layers, l)
 	}

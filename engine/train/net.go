@@ -2,247 +2,161 @@ package train
 
 import (
 	"fmt"
-	"math"
-	"math/rand/v2"
+	"sync"
 
 	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
-// Dims are the shapes of a Llama-family decoder.
-type Dims struct {
-	Vocab, Hidden, Inter int
-	Layers               int
-	Heads, KVHeads       int
-	HeadDim              int
-	NormEps              float64
-	// InvFreq are RoPE's inverse frequencies (HeadDim/2 values), already
-	// adjusted for any rope_scaling variant, as the inference engine uses.
-	InvFreq []float32
+// Net runs the training forward and backward pass of a frozen Base with a
+// trainable LoRA adapter. The forward pass is written for training (it keeps
+// the activations the backward pass needs) and computes exactly what the
+// inference forward computes.
+type Net struct {
+	Base    *Base
+	Adapter *lora.Adapter
+	// Grads holds one gradient per adapter tensor, in Params order.
+	Grads [][]float32
+
+	pool    pool
+	scale   float32
+	dropout float64
+	pairs   [][numProj]*lora.Pair // [layer][projection]
+	gradIdx map[*lora.Pair]int
+	cos     [][]float32 // [position][HeadDim/2]
+	sin     [][]float32
+	// wt caches the transposes ([in, out]) of the frozen projections and
+	// the LM head: the input gradient dx = dy·W then runs on the A·Bᵀ GEMM
+	// without transposing W on every call. It costs one extra copy of the
+	// weights, built lazily on the first backward pass.
+	wt     [][numProj][]float32
+	headT  []float32
+	wtOnce sync.Once
+	// head and embed are the trained copies (modules_to_save), or nil.
+	headMod, embedMod *lora.Full
+	savedIdx          []int // Grads index of each Adapter.Saved
 }
 
-// DefaultInvFreq computes 1/theta^(2i/d) the way transformers' default
-// rope init does, in float32 (arange(0, d, 2).float()/d, then pow, then
-// reciprocal), so the tables agree with PyTorch to the last bit or so.
-func DefaultInvFreq(theta float64, headDim int) []float32 {
-	inv := make([]float32, headDim/2)
-	for i := range inv {
-		e := float32(2*i) / float32(headDim)
-		p := float32(math.Pow(float64(float32(theta)), float64(e)))
-		inv[i] = 1 / p
-	}
-	return inv
-}
-
-// Layer holds one decoder layer's frozen weights in Hugging Face layout
-// ([out, in] row-major for projections).
-type Layer struct {
-	AttnNorm, Q, K, V, O []float32
-	MLPNorm, Gate, Up    []float32
-	Down                 []float32
-	// Bias holds each projection's bias, indexed like lora.Modules; nil
-	// entries have none (Llama has none; Qwen2 has q/k/v biases).
-	Bias [7][]float32
-}
-
-// Rotator applies rotary embeddings: the inference engine's *model.Rope
-// satisfies it, so training rotates exactly as inference does, rope_scaling
-// variants included.
-type Rotator interface {
-	Apply(x []float32, rows, heads int, pos []int)
-	ApplyInverse(x []float32, rows, heads int, pos []int)
-}
-
-// Base is the frozen model a LoRA adapter is trained on. Its slices may
-// alias the inference engine's weights: training never writes to them.
-type Base struct {
-	Dims
-	Embed     []float32 // [Vocab, Hidden]
-	LMHead    []float32 // [Vocab, Hidden]; equal to Embed when tied
-	FinalNorm []float32
-	Layers    []Layer
-	// Rope, when set, replaces the tables built from Dims.InvFreq.
-	Rope Rotator
-}
-
-// Shape gives a projection's [out, in] shape.
-func (d Dims) Shape(module string) (in, out int) {
-	q, kv := d.Heads*d.HeadDim, d.KVHeads*d.HeadDim
-	switch module {
-	case "q_proj":
-		return d.Hidden, q
-	case "k_proj", "v_proj":
-		return d.Hidden, kv
-	case "o_proj":
-		return q, d.Hidden
-	case "gate_proj", "up_proj":
-		return d.Hidden, d.Inter
-	case "down_proj":
-		return d.Inter, d.Hidden
-	}
-	return 0, 0
-}
-
-func (l *Layer) weight(module string) []float32 {
-	switch module {
-	case "q_proj":
-		return l.Q
-	case "k_proj":
-		return l.K
-	case "v_proj":
-		return l.V
-	case "o_proj":
-		return l.O
-	case "gate_proj":
-		return l.Gate
-	case "up_proj":
-		return l.Up
-	case "down_proj":
-		return l.Down
-	}
-	return nil
-}
-
-// Validate checks every weight's length against the dimensions.
-func (b *Base) Validate() error {
-	d := b.Dims
-	if d.Hidden <= 0 || d.Vocab <= 0 || d.Heads <= 0 || d.KVHeads <= 0 || d.Heads%d.KVHeads != 0 || d.HeadDim%2 != 0 {
-		return fmt.Errorf("train: bad dimensions %+v", d)
-	}
-	if b.Rope == nil && len(d.InvFreq) != d.HeadDim/2 {
-		return fmt.Errorf("train: %d RoPE frequencies for head dim %d", len(d.InvFreq), d.HeadDim)
-	}
-	check := func(name string, v []float32, n int) error {
-		if len(v) != n {
-			return fmt.Errorf("train: %s has %d values, want %d", name, len(v), n)
-		}
-		return nil
-	}
-	if err := check("embed_tokens", b.Embed, d.Vocab*d.Hidden); err != nil {
-		return err
-	}
-	if err := check("lm_head", b.LMHead, d.Vocab*d.Hidden); err != nil {
-		return err
-	}
-	if err := check("norm", b.FinalNorm, d.Hidden); err != nil {
-		return err
-	}
-	if len(b.Layers) != d.Layers {
-		return fmt.Errorf("train: %d layers, config says %d", len(b.Layers), d.Layers)
-	}
-	for i := range b.Layers {
-		l := &b.Layers[i]
-		for _, m := range lora.Modules {
-			in, out := d.Shape(m)
-			if err := check(fmt.Sprintf("layers.%d.%s", i, m), l.weight(m), in*out); err != nil {
-				return err
+func (n *Net) transposes() {
+	n.wtOnce.Do(func() {
+		d := n.Base.Dims
+		n.wt = make([][numProj][]float32, d.Layers)
+		n.pool.parallel(d.Layers*int(numProj)+1, 1, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				if t == d.Layers*int(numProj) {
+					if n.headMod != nil {
+						continue // trained: it changes every step
+					}
+					n.headT = make([]float32, d.Vocab*d.Hidden)
+					tensor.Transpose(n.headT, n.Base.LMHead, d.Vocab, d.Hidden)
+					continue
+				}
+				l, mi := t/int(numProj), model.Proj(t%int(numProj))
+				in, out := d.Shape(mi.String())
+				w := make([]float32, in*out)
+				tensor.Transpose(w, n.Base.Layers[l].proj(mi), out, in)
+				n.wt[l][mi] = w
 			}
+		})
+	})
+}
+
+// NewNet checks that the adapter fits the base model and allocates gradients.
+// threads bounds the goroutines used (0 = GOMAXPROCS); it never changes a
+// result.
+func NewNet(base *Base, ad *lora.Adapter, threads int) (*Net, error) {
+	if err := base.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ad.Config.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Net{Base: base, Adapter: ad, pool: pool{threads}, gradIdx: map[*lora.Pair]int{}}
+	n.scale = float32(ad.Config.Scale())
+	n.dropout = ad.Config.Dropout
+	n.pairs = make([][numProj]*lora.Pair, base.Dims.Layers)
+	r := ad.Config.R
+	for _, p := range ad.Pairs {
+		if p.Layer < 0 || p.Layer >= base.Dims.Layers {
+			return nil, fmt.Errorf("train: adapter has layer %d; the model has %d layers", p.Layer, base.Dims.Layers)
 		}
-		if err := check(fmt.Sprintf("layers.%d.input_layernorm", i), l.AttnNorm, d.Hidden); err != nil {
-			return err
+		in, out := base.Shape(p.Module)
+		if p.In != in || p.Out != out || len(p.A) != r*in || len(p.B) != out*r {
+			return nil, fmt.Errorf("train: adapter layer %d %s is [%d,%d]×[%d,%d]; the model needs A [%d,%d], B [%d,%d]",
+				p.Layer, p.Module, r, p.In, p.Out, r, r, in, out, r)
 		}
-		if err := check(fmt.Sprintf("layers.%d.post_attention_layernorm", i), l.MLPNorm, d.Hidden); err != nil {
-			return err
+		proj, ok := model.ParseProj(p.Module)
+		if !ok {
+			return nil, fmt.Errorf("train: adapter layer %d has unknown module %q", p.Layer, p.Module)
+		}
+		n.pairs[p.Layer][proj] = p
+		n.gradIdx[p] = len(n.Grads)
+		n.Grads = append(n.Grads, make([]float32, len(p.A)), make([]float32, len(p.B)))
+	}
+	if len(ad.Saved) != len(ad.Config.ModulesToSave) {
+		return nil, fmt.Errorf("train: modules_to_save %v but the adapter holds %d trained modules", ad.Config.ModulesToSave, len(ad.Saved))
+	}
+	for _, f := range ad.Saved {
+		if f.Rows != base.Vocab || f.Cols != base.Hidden || len(f.W) != f.Rows*f.Cols {
+			return nil, fmt.Errorf("train: trained %s is [%d, %d]; the model needs [%d, %d]", f.Module, f.Rows, f.Cols, base.Vocab, base.Hidden)
+		}
+		if &base.Embed[0] == &base.LMHead[0] {
+			return nil, fmt.Errorf("train: modules_to_save %s on a model with tied embeddings is not supported (the LM head and the embedding share one tensor)", f.Module)
+		}
+		switch f.Module {
+		case "lm_head":
+			n.headMod = f
+		case "embed_tokens":
+			n.embedMod = f
+		}
+		n.savedIdx = append(n.savedIdx, len(n.Grads))
+		n.Grads = append(n.Grads, make([]float32, len(f.W)))
+	}
+	return n, nil
+}
+
+// headW and embedW are the LM head and embedding in use: the trained copies
+// when they are modules_to_save, else the frozen base weights.
+func (n *Net) headW() []float32 {
+	if n.headMod != nil {
+		return n.headMod.W
+	}
+	return n.Base.LMHead
+}
+
+func (n *Net) embedW() []float32 {
+	if n.embedMod != nil {
+		return n.embedMod.W
+	}
+	return n.Base.Embed
+}
+
+func (n *Net) savedGrad(f *lora.Full) []float32 {
+	for i, g := range n.Adapter.Saved {
+		if g == f {
+			return n.Grads[n.savedIdx[i]]
 		}
 	}
 	return nil
 }
 
-// RandomBase returns a seeded random Llama with small weights: for tests
-// and benchmarks that must not depend on files.
-func RandomBase(d Dims, seed uint64) *Base {
-	rng := rand.New(rand.NewPCG(seed, 0xba5e))
-	fill := func(n int, std float64) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64() * std)
-		}
-		return v
+// Params returns the trainable tensors (A then B of each pair, in adapter
+// order), aligned with Grads.
+func (n *Net) Params() [][]float32 {
+	var ps [][]float32
+	for _, p := range n.Adapter.Pairs {
+		ps = append(ps, p.A, p.B)
 	}
-	ones := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(1 + 0.1*rng.NormFloat64())
-		}
-		return v
+	for _, f := range n.Adapter.Saved {
+		ps = append(ps, f.W)
 	}
-	b := &Base{Dims: d}
-	b.Embed = fill(d.Vocab*d.Hidden, 0.5)
-	b.LMHead = fill(d.Vocab*d.Hidden, 0.1)
-	b.FinalNorm = ones(d.Hidden)
-	for i := 0; i < d.Layers; i++ {
-		var l Layer
-		l.AttnNorm, l.MLPNorm = ones(d.Hidden), ones(d.Hidden)
-		for _, m := range lora.Modules {
-			in, out := d.Shape(m)
-			w := fill(in*out, 1/math.Sqrt(float64(in)))
-			switch m {
-			case "q_proj":
-				l.Q = w
-			case "k_proj":
-				l.K = w
-			case "v_proj":
-				l.V = w
-			case "o_proj":
-				l.O = w
-			case "gate_proj":
-				l.Gate = w
-			case "up_proj":
-				l.Up = w
-			case "down_proj":
-				l.Down = w
-			}
-		}
-		b.Layers = append(b.Layers, l)
-	}
-	return b
+	return ps
 }
 
-// IgnoreIndex marks a label that does not count in the loss (PyTorch's
-// CrossEntropyLoss ignore_index).
-const IgnoreIndex = -100
-
-// Batch is a right-padded micro-batch, row-major [B, T].
-type Batch struct {
-	B, T   int
-	IDs    []int32
-	Labels []int32 // unshifted, as in Hugging Face: position t is predicted from t-1; IgnoreIndex on prompt and padding
-	Mask   []uint8 // attention mask: 1 for tokens, 0 for padding
-	// DropSeed seeds this micro-batch's LoRA dropout masks.
-	DropSeed uint64
-}
-
-// Items counts the tokens that contribute to the loss (labels after the
-// shift that are not IgnoreIndex): Hugging Face's num_items_in_batch.
-func (b *Batch) Items() int {
-	n := 0
-	for r := 0; r < b.B; r++ {
-		for t := 1; t < b.T; t++ {
-			if b.Labels[r*b.T+t] != IgnoreIndex {
-				n++
-			}
-		}
+// ZeroGrads clears the gradients (optimizer.zero_grad).
+func (n *Net) ZeroGrads() {
+	for _, g := range n.Grads {
+		clear(g)
 	}
-	return n
-}
-
-// Validate checks ids against the vocabulary and the shapes.
-func (b *Batch) Validate(vocab int) error {
-	n := b.B * b.T
-	if b.B <= 0 || b.T <= 0 || len(b.IDs) != n || len(b.Labels) != n || len(b.Mask) != n {
-		return fmt.Errorf("train: batch %d×%d with %d ids, %d labels, %d mask values", b.B, b.T, len(b.IDs), len(b.Labels), len(b.Mask))
-	}
-	for i, id := range b.IDs {
-		if id < 0 || int(id) >= vocab {
-			return fmt.Errorf("train: token id %d at row %d position %d is outside the vocabulary (size %d)", id, i/b.T, i%b.T, vocab)
-		}
-		if l := b.Labels[i]; l != IgnoreIndex && (l < 0 || int(l) >= vocab) {
-			return fmt.Errorf("train: label %d at row %d position %d is outside the vocabulary (size %d)", l, i/b.T, i%b.T, vocab)
-		}
-	}
-	for r := 0; r < b.B; r++ {
-		if b.Mask[r*b.T] == 0 {
-			return fmt.Errorf("train: row %d starts with padding; batches must be right-padded", r)
-		}
-	}
-	return nil
 }

@@ -13,17 +13,16 @@ import (
 	"time"
 
 	"github.com/crossin-lab/crossin/engine/lora"
-	"github.com/crossin-lab/crossin/trainer"
 )
 
 // DefaultCheckpointEvery is the checkpoint interval in optimiser steps when
-// TrainParams.CheckpointEvery is 0.
+// Config.CheckpointEvery is 0.
 const DefaultCheckpointEvery = 50
 
 // Result is what a finished run produced.
 type Result struct {
 	Adapter *lora.Adapter
-	Curve   trainer.LossCurve
+	Curve   LossCurve
 	Steps   int
 	Tokens  int // non-padding tokens seen
 	Skipped int // examples with no response token left after truncation
@@ -37,7 +36,7 @@ type options struct {
 	ckptDir       string
 	progress      io.Writer
 	live          bool
-	callback      trainer.Progress
+	callback      Progress
 	init          *lora.Adapter
 	pad           int32
 	now           func() time.Time
@@ -68,10 +67,10 @@ func WithProgress(w io.Writer, live bool) Option {
 }
 
 // WithCallback reports each optimiser step to p (the runner's progress).
-func WithCallback(p trainer.Progress) Option { return func(o *options) { o.callback = p } }
+func WithCallback(p Progress) Option { return func(o *options) { o.callback = p } }
 
 // WithAdapter starts from a given adapter (e.g. a PEFT adapter) instead of a
-// freshly initialised one; its config then overrides TrainParams.LoRA.
+// freshly initialised one; its config then overrides Config.LoRA.
 func WithAdapter(a *lora.Adapter) Option { return func(o *options) { o.init = a } }
 
 // WithPadID sets the id written into padding positions (default 0; it is
@@ -84,7 +83,7 @@ func withStopAfter(step int) Option { return func(o *options) { o.stopAfterStep 
 // LoRAConfig converts the contract's LoRA parameters, defaulting to PEFT's
 // defaults (r 8, alpha 8) and to q_proj and v_proj when no targets are given,
 // as peft does for Llama.
-func LoRAConfig(p trainer.LoRA) lora.Config {
+func LoRAConfig(p LoRAParams) lora.Config {
 	c := lora.Config{R: p.R, Alpha: p.Alpha, Dropout: p.Dropout, TargetModules: slices.Clone(p.TargetModules),
 		ModulesToSave: slices.Clone(p.ModulesToSave), InitWeights: true}
 	if c.R == 0 {
@@ -110,7 +109,7 @@ type plan struct {
 	fingerprint string
 }
 
-func makePlan(base *Base, data []Example, p trainer.TrainParams, seed int64, cfg lora.Config) (*plan, error) {
+func makePlan(base *Base, data []Example, p Config, seed int64, cfg lora.Config) (*plan, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("train: no training examples")
 	}
@@ -189,7 +188,7 @@ func (pl *plan) microBatch(m int, seed int64, maxLen int, pad int32) *Batch {
 // byte-identical adapter for any thread count. With WithCheckpoints, a run
 // that was killed resumes from its newest checkpoint and ends identical to
 // an uninterrupted one.
-func Run(ctx context.Context, base *Base, data []Example, p trainer.TrainParams, opts ...Option) (*Result, error) {
+func Run(ctx context.Context, base *Base, data []Example, p Config, opts ...Option) (*Result, error) {
 	o := options{now: time.Now}
 	for _, f := range opts {
 		f(&o)
@@ -283,7 +282,7 @@ func Run(ctx context.Context, base *Base, data []Example, p trainer.TrainParams,
 		}
 		res.Tokens += tokens
 		tokensRun += tokens
-		res.Curve.Steps = append(res.Curve.Steps, trainer.LossPoint{Step: step + 1, Loss: loss, LearningRate: lr, GradNorm: norm, Tokens: tokens})
+		res.Curve.Steps = append(res.Curve.Steps, LossPoint{Step: step + 1, Loss: loss, LearningRate: lr, GradNorm: norm, Tokens: tokens})
 		done := step + 1
 		if o.ckptDir != "" && (done%every == 0 || done == pl.total) {
 			if err := saveCheckpoint(o.ckptDir, &ckptState{Step: done, Total: pl.total, Fingerprint: pl.fingerprint,

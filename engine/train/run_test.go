@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/crossin-lab/crossin/engine/lora"
-	"github.com/crossin-lab/crossin/trainer"
 )
 
 func tinyDims() Dims {
@@ -42,9 +41,9 @@ func syntheticData(n int, vocab int, seed uint64) []Example {
 	return out
 }
 
-func tinyParams(steps int) trainer.TrainParams {
-	return trainer.TrainParams{
-		LoRA:         trainer.LoRA{R: 4, Alpha: 8, Dropout: 0.1, TargetModules: lora.Modules},
+func tinyParams(steps int) Config {
+	return Config{
+		LoRA:         LoRAParams{R: 4, Alpha: 8, Dropout: 0.1, TargetModules: lora.Modules},
 		LearningRate: 2e-2, MaxSteps: steps, BatchSize: 3, GradAccum: 2, MaxLength: 12,
 		Scheduler: "cosine", WarmupRatio: 0.1, WeightDecay: 0.01, MaxGradNorm: 1.0, CheckpointEvery: 2,
 	}
@@ -67,7 +66,7 @@ func TestRunDeterministicAcrossThreads(t *testing.T) {
 	base := RandomBase(tinyDims(), 5)
 	data := syntheticData(20, base.Vocab, 9)
 	var ref []byte
-	var refCurve trainer.LossCurve
+	var refCurve LossCurve
 	for _, procs := range []int{1, 2, 3} {
 		old := runtime.GOMAXPROCS(procs)
 		res, err := Run(context.Background(), base, data, tinyParams(12), WithSeed(42), WithThreads(procs))
@@ -224,18 +223,18 @@ func TestRunBadInput(t *testing.T) {
 	cases := []struct {
 		name string
 		data []Example
-		p    func(*trainer.TrainParams)
+		p    func(*Config)
 		want string
 	}{
 		{"no data", nil, nil, "no training examples"},
 		{"oov", []Example{{Prompt: []int32{1}, Response: []int32{999}}}, nil, "outside the model's vocabulary"},
-		{"truncated away", []Example{{Prompt: []int32{1, 2, 3, 4}, Response: []int32{5}}}, func(p *trainer.TrainParams) { p.MaxLength = 3 }, "has a response token within max_length"},
-		{"lr", good, func(p *trainer.TrainParams) { p.LearningRate = 0 }, "learning_rate"},
-		{"steps", good, func(p *trainer.TrainParams) { p.MaxSteps, p.Epochs = 0, 0 }, "epochs or max_steps"},
-		{"scheduler", good, func(p *trainer.TrainParams) { p.Scheduler = "step" }, "scheduler"},
-		{"rank", good, func(p *trainer.TrainParams) { p.LoRA.R = -1 }, "rank"},
-		{"target", good, func(p *trainer.TrainParams) { p.LoRA.TargetModules = []string{"lm_head"} }, "unknown target module"},
-		{"modules_to_save", good, func(p *trainer.TrainParams) { p.LoRA.ModulesToSave = []string{"norm"} }, "modules_to_save \"norm\""},
+		{"truncated away", []Example{{Prompt: []int32{1, 2, 3, 4}, Response: []int32{5}}}, func(p *Config) { p.MaxLength = 3 }, "has a response token within max_length"},
+		{"lr", good, func(p *Config) { p.LearningRate = 0 }, "learning_rate"},
+		{"steps", good, func(p *Config) { p.MaxSteps, p.Epochs = 0, 0 }, "epochs or max_steps"},
+		{"scheduler", good, func(p *Config) { p.Scheduler = "step" }, "scheduler"},
+		{"rank", good, func(p *Config) { p.LoRA.R = -1 }, "rank"},
+		{"target", good, func(p *Config) { p.LoRA.TargetModules = []string{"lm_head"} }, "unknown target module"},
+		{"modules_to_save", good, func(p *Config) { p.LoRA.ModulesToSave = []string{"norm"} }, "modules_to_save \"norm\""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

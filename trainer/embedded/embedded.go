@@ -30,7 +30,7 @@ const Name = "crossin-embedded/v1"
 // CodeVersion enters the cache keys of train and eval stages run by this
 // trainer (plan.WithCodeVersion): bump it whenever a change makes the same
 // job produce different bytes, so that stale outputs are never reused.
-const CodeVersion = "crossin-embedded/2"
+const CodeVersion = "crossin-embedded/3"
 
 // Trainer is the embedded trainer.
 type Trainer struct {
@@ -145,7 +145,7 @@ func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trai
 		pad = m.Config.PadTokenID
 	}
 	fmt.Fprintf(logw, "training on %d examples from %d files\n", len(examples), len(job.Data))
-	res, err := train.Run(ctx, base, examples, *job.Train,
+	res, err := train.Run(ctx, base, examples, trainConfig(job.Train),
 		train.WithSeed(job.Seed),
 		train.WithThreads(job.Threads),
 		train.WithCheckpoints(filepath.Join(job.OutputDir, trainer.CheckpointDir)),
@@ -170,6 +170,19 @@ func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trai
 		summary["final_loss"] = res.Curve.Steps[n-1].Loss
 	}
 	return trainer.WriteManifest(job.OutputDir, trainer.KindTrain, Name, summary)
+}
+
+// trainConfig translates the contract's train parameters into the
+// engine's configuration.
+func trainConfig(p *trainer.TrainParams) train.Config {
+	return train.Config{
+		LoRA: train.LoRAParams{R: p.LoRA.R, Alpha: p.LoRA.Alpha, Dropout: p.LoRA.Dropout,
+			TargetModules: p.LoRA.TargetModules, ModulesToSave: p.LoRA.ModulesToSave},
+		LearningRate: p.LearningRate, Epochs: p.Epochs, MaxSteps: p.MaxSteps,
+		BatchSize: p.BatchSize, GradAccum: p.GradAccum, MaxLength: p.MaxLength,
+		Scheduler: p.Scheduler, WarmupRatio: p.WarmupRatio, WeightDecay: p.WeightDecay,
+		MaxGradNorm: p.MaxGradNorm, CheckpointEvery: p.CheckpointEvery,
+	}
 }
 
 // baseFromModel shares a loaded model's weights with the trainer (no

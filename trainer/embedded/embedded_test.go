@@ -165,3 +165,18 @@ func BenchmarkEvalLogLik(b *testing.B) {
 		}
 	}
 }
+
+// TestTrainConfigCarriesEveryField: the translation from the contract to the
+// engine loses nothing (both encode to the same JSON, field for field).
+func TestTrainConfigCarriesEveryField(t *testing.T) {
+	p := trainer.TrainParams{
+		LoRA:         trainer.LoRA{R: 64, Alpha: 128, Dropout: 0.05, TargetModules: []string{"k_proj"}, ModulesToSave: []string{"lm_head"}},
+		LearningRate: 1e-4, Epochs: 3, MaxSteps: 9, BatchSize: 1, GradAccum: 16, MaxLength: 4096,
+		Scheduler: "cosine", WarmupRatio: 0.03, WeightDecay: 0.01, MaxGradNorm: 1, CheckpointEvery: 7,
+	}
+	want, _ := json.Marshal(p)
+	got, _ := json.Marshal(trainConfig(&p))
+	if string(got) != string(want) {
+		t.Errorf("engine config %s\ncontract params %s", got, want)
+	}
+}

@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"runtime"
-	"sync"
 
 	"github.com/crossin-lab/crossin/bench"
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/engine/tensor"
 	"github.com/crossin-lab/crossin/engine/tokenizer"
 	"github.com/crossin-lab/crossin/engine/train"
 	"github.com/crossin-lab/crossin/trainer"
@@ -217,19 +216,12 @@ func (s *scorer) logLik(prompt string, options []string) ([]float64, []int, erro
 	}
 	logits := s.m.Logits(hidden, len(rowIdx))
 	lp := make([]float64, len(rowIdx))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(rowIdx)/8))
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for k := w; k < len(rowIdx); k += workers {
-				r := logits[k*V : (k+1)*V]
-				lp[k] = float64(r[targets[k]]) - logSumExp(r)
-			}
-		}(w)
-	}
-	wg.Wait()
+	tensor.Parallel(len(rowIdx), 8, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			r := logits[k*V : (k+1)*V]
+			lp[k] = float64(r[targets[k]]) - tensor.LogSumExp(r)
+		}
+	})
 	// Sum in token order per option: a fixed reduction order.
 	ll := make([]float64, len(options))
 	for k, i := range owner {

@@ -1,0 +1,127 @@
+package train
+
+import (
+	"math"
+
+	"github.com/crossin-lab/crossin/engine/tensor"
+)
+
+// gatherHead copies head h of x ([rows, heads*D], rows r0..r0+T) into dst [T, D].
+func gatherHead(dst, x []float32, r0, T, heads, h, D int) {
+	for t := 0; t < T; t++ {
+		o := (r0+t)*heads*D + h*D
+		copy(dst[t*D:t*D+D], x[o:o+D])
+	}
+}
+
+// scatterHead writes src [T, D] into head h of x.
+func scatterHead(x, src []float32, r0, T, heads, h, D int) {
+	for t := 0; t < T; t++ {
+		o := (r0+t)*heads*D + h*D
+		copy(x[o:o+D], src[t*D:t*D+D])
+	}
+}
+
+// attention computes causal grouped-query attention with the padding mask,
+// writing out [N, Heads*D] and the probabilities p [B, Heads, T, T]. Each
+// (row, head) is three GEMMs: S = QKᵀ, softmax, O = PV.
+func (n *Net) attention(out, p, q, k, v []float32, b *Batch) {
+	d := n.Base.Dims
+	D, H, KV, T := d.HeadDim, d.Heads, d.KVHeads, b.T
+	group := H / KV
+	scale := float32(1 / math.Sqrt(float64(D)))
+	n.pool.parallel(b.B*H, 1, func(lo, hi int) {
+		qh := make([]float32, T*D)
+		kh := make([]float32, T*D)
+		vh := make([]float32, T*D)
+		oh := make([]float32, T*D)
+		for bh := lo; bh < hi; bh++ {
+			bi, h := bh/H, bh%H
+			kvh := h / group
+			gatherHead(qh, q, bi*T, T, H, h, D)
+			gatherHead(kh, k, bi*T, T, KV, kvh, D)
+			gatherHead(vh, v, bi*T, T, KV, kvh, D)
+			P := p[bh*T*T : (bh+1)*T*T]
+			tensor.MatMulNT(P, qh, kh, T, T, D, false)
+			mask := b.Mask[bi*T : bi*T+T]
+			for i := 0; i < T; i++ {
+				pi := P[i*T : i*T+T]
+				m := float32(math.Inf(-1))
+				for j := 0; j <= i; j++ {
+					if mask[j] != 0 {
+						pi[j] *= scale
+						m = max(m, pi[j])
+					}
+				}
+				var sum float64
+				for j := 0; j <= i; j++ {
+					if mask[j] != 0 {
+						e := math.Exp(float64(pi[j] - m))
+						pi[j] = float32(e)
+						sum += e
+					} else {
+						pi[j] = 0
+					}
+				}
+				inv := float32(1 / sum)
+				for j := 0; j <= i; j++ {
+					pi[j] *= inv
+				}
+				clear(pi[i+1:])
+			}
+			tensor.MatMulNN(oh, P, vh, T, D, T, false)
+			scatterHead(out, oh, bi*T, T, H, h, D)
+		}
+	})
+}
+
+// attentionBack turns dOut into dq, dk, dv (all set, not accumulated). Work
+// is split by (batch row, KV head) so each dk/dv element has one writer,
+// and the heads of a group are added in a fixed order.
+func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, b *Batch) {
+	d := n.Base.Dims
+	D, H, KV, T := d.HeadDim, d.Heads, d.KVHeads, b.T
+	group := H / KV
+	scale := float32(1 / math.Sqrt(float64(D)))
+	n.pool.parallel(b.B*KV, 1, func(lo, hi int) {
+		qh := make([]float32, T*D)
+		kh := make([]float32, T*D)
+		vh := make([]float32, T*D)
+		doh := make([]float32, T*D)
+		dqh := make([]float32, T*D)
+		dkh := make([]float32, T*D)
+		dvh := make([]float32, T*D)
+		dP := make([]float32, T*T)
+		for bk := lo; bk < hi; bk++ {
+			bi, kvh := bk/KV, bk%KV
+			gatherHead(kh, k, bi*T, T, KV, kvh, D)
+			gatherHead(vh, v, bi*T, T, KV, kvh, D)
+			clear(dkh)
+			clear(dvh)
+			for h := kvh * group; h < (kvh+1)*group; h++ {
+				P := p[(bi*H+h)*T*T : (bi*H+h+1)*T*T]
+				gatherHead(doh, dOut, bi*T, T, H, h, D)
+				gatherHead(qh, q, bi*T, T, H, h, D)
+				tensor.MatMulTN(dvh, P, doh, T, D, T, true)
+				tensor.MatMulNT(dP, doh, vh, T, T, D, false)
+				for i := 0; i < T; i++ {
+					pi, di := P[i*T:i*T+T], dP[i*T:i*T+T]
+					var s float64
+					for j := 0; j <= i; j++ {
+						s += float64(pi[j]) * float64(di[j])
+					}
+					sf := float32(s)
+					for j := 0; j <= i; j++ {
+						di[j] = pi[j] * (di[j] - sf) * scale
+					}
+					clear(di[i+1:])
+				}
+				tensor.MatMulNN(dqh, dP, kh, T, D, T, false)
+				scatterHead(dq, dqh, bi*T, T, H, h, D)
+				tensor.MatMulTN(dkh, dP, qh, T, D, T, true)
+			}
+			scatterHead(dk, dkh, bi*T, T, KV, kvh, D)
+			scatterHead(dv, dvh, bi*T, T, KV, kvh, D)
+		}
+	})
+}

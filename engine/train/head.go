@@ -1,0 +1,82 @@
+package train
+
+import (
+	"math"
+
+	"github.com/crossin-lab/crossin/engine/tensor"
+)
+
+// headRows is how many positions share one pass over the LM head: enough
+// for the GEMM to be efficient, few enough that the logits stay small.
+const headRows = 192
+
+// head computes, for every position with a label after the shift, the
+// cross-entropy of the next token. With dh, it also writes into dh the
+// gradient of gscale·Σ CE with respect to the final hidden states. It
+// returns the per-position losses (zero where ignored).
+func (n *Net) head(hN []float32, b *Batch, dh []float32, gscale float32) []float64 {
+	d := n.Base.Dims
+	Hd, V := d.Hidden, d.Vocab
+	var rows []int
+	for r := 0; r < b.B; r++ {
+		for t := 0; t+1 < b.T; t++ {
+			if b.Labels[r*b.T+t+1] != IgnoreIndex {
+				rows = append(rows, r*b.T+t)
+			}
+		}
+	}
+	loss := make([]float64, b.B*b.T)
+	W := n.headW()
+	logits := make([]float32, min(headRows, len(rows))*V)
+	hs := make([]float32, min(headRows, len(rows))*Hd)
+	out := make([]float32, min(headRows, len(rows))*Hd)
+	for c0 := 0; c0 < len(rows); c0 += headRows {
+		rs := rows[c0:min(len(rows), c0+headRows)]
+		R := len(rs)
+		for i, r := range rs {
+			copy(hs[i*Hd:i*Hd+Hd], hN[r*Hd:r*Hd+Hd])
+		}
+		n.pool.matABt(logits, hs, W, R, Hd, V, false)
+		n.pool.parallel(R, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				r := rs[i]
+				lg := logits[i*V : i*V+V]
+				label := int(b.Labels[r+1])
+				m := float32(math.Inf(-1))
+				for _, v := range lg {
+					m = max(m, v)
+				}
+				target := lg[label]
+				// One exp per logit: keep exp(v-m) and scale it afterwards.
+				var s float64
+				for j, v := range lg {
+					e := tensor.ExpNeg(v - m)
+					s += float64(e)
+					lg[j] = e
+				}
+				lse := float64(m) + math.Log(s)
+				loss[r] = lse - float64(target)
+				if dh != nil {
+					f := gscale / float32(s)
+					for j := range lg {
+						lg[j] *= f
+					}
+					lg[label] -= gscale
+				}
+			}
+		})
+		if dh != nil {
+			if n.headMod != nil {
+				// Trained LM head: dW += dlogitsᵀ·h, and dh from the current W.
+				n.pool.matAtB(n.savedGrad(n.headMod), logits[:R*V], hs[:R*Hd], R, V, Hd, true)
+				n.pool.matAB(out, logits, W, R, V, Hd, false)
+			} else {
+				n.pool.matABt(out, logits, n.headT, R, V, Hd, false)
+			}
+			for i, r := range rs {
+				copy(dh[r*Hd:r*Hd+Hd], out[i*Hd:i*Hd+Hd])
+			}
+		}
+	}
+	return loss
+}
