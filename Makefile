@@ -10,8 +10,11 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/crossin
 
+# The engine's tests run twice: with the assembly tiles (where the CPU has
+# them) and with the pure-Go tiles of the noasm build tag.
 test:
 	$(GO) test ./...
+	$(GO) test -tags noasm ./engine/...
 	sh scripts/test-python.sh
 
 # demo is the main job: the quickstart grid on the embedded CPU engine

@@ -56,9 +56,7 @@ func MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
 		}
 		return
 	}
-	mt := (m + blockM - 1) / blockM
-	nt := (n + blockN - 1) / blockN
-	tasks := mt * nt
+	mt, tasks := ntTasks(m, n)
 	tile := ntTile
 	if k < smallK && m >= smallKMinM {
 		tile = outerTile
@@ -69,7 +67,7 @@ func MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
 		tile(c, a, b, m, n, k, i0, min(i0+blockM, m), j0, min(j0+blockN, n), accumulate)
 	}
 	workers := runtime.GOMAXPROCS(0)
-	if workers == 1 || tasks == 1 || m*n*k < serialWork {
+	if workers == 1 || !RunsParallel(m, n, k) {
 		for t := 0; t < tasks; t++ {
 			run(t)
 		}
@@ -93,6 +91,22 @@ func MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
 	}
 	body()
 	wg.Wait()
+}
+
+// ntTasks returns the row tiles and all tiles of an m×n product.
+func ntTasks(m, n int) (mt, tasks int) {
+	mt = (m + blockM - 1) / blockM
+	nt := (n + blockN - 1) / blockN
+	return mt, mt * nt
+}
+
+// RunsParallel reports whether an m×n×k product (any of the three layouts)
+// is split over several goroutines when more than one may run. Tests of
+// determinism across thread counts use it to prove their shapes exercise
+// the parallel split rather than the serial path of small products.
+func RunsParallel(m, n, k int) bool {
+	_, tasks := ntTasks(m, n)
+	return tasks > 1 && m*n*k >= serialWork
 }
 
 // ntTile computes rows [i0,i1) × columns [j0,j1) of C = A·Bᵀ.

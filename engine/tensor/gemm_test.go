@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -44,89 +45,165 @@ func naive(a, b []float32, m, n, k int, ta, tb bool) []float64 {
 	return c
 }
 
+// kernelPaths lists the kernel paths this build can run on this CPU: the
+// pure-Go tiles always, the assembly tiles where they exist (not under the
+// noasm tag) and the CPU has AVX2 and FMA.
+func kernelPaths() []bool {
+	if hasAsm {
+		return []bool{false, true}
+	}
+	return []bool{false}
+}
+
+func pathName(asm bool) string {
+	if asm {
+		return "asm"
+	}
+	return "go"
+}
+
+// useKernels switches the kernel path for the rest of the test; the
+// switch is restored when the test ends, whatever happens.
+func useKernels(t *testing.T, asm bool) {
+	t.Helper()
+	prev := useAVX2
+	t.Cleanup(func() { setAVX2(prev) })
+	setAVX2(asm)
+	if useAVX2 != asm {
+		t.Fatalf("kernel switch: asm=%v requested, got %v", asm, useAVX2)
+	}
+}
+
+// TestMatMul checks each kernel path against the float64 product, in the
+// three layouts, with and without accumulation, on shapes that reach the
+// dot-product and outer-product tiles, their edges and the parallel split.
 func TestMatMul(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	shapes := [][3]int{{1, 1, 1}, {1, 4, 8}, {3, 4, 8}, {5, 7, 13}, {2, 130, 67}, {100, 65, 9}, {97, 129, 200}, {4, 3, 0}, {200, 70, 64}}
-	for _, s := range shapes {
-		m, n, k := s[0], s[1], s[2]
-		for _, op := range []string{"NT", "NN", "TN"} {
-			for _, acc := range []bool{false, true} {
-				a := randSlice(r, m*k)
-				b := randSlice(r, n*k)
-				c := randSlice(r, m*n)
-				c0 := append([]float32(nil), c...)
-				var want []float64
-				switch op {
-				case "NT":
-					MatMulNT(c, a, b, m, n, k, acc)
-					want = naive(a, b, m, n, k, false, true)
-				case "NN":
-					MatMulNN(c, a, b, m, n, k, acc)
-					want = naive(a, b, m, n, k, false, false)
-				case "TN":
-					MatMulTN(c, a, b, m, n, k, acc)
-					want = naive(a, b, m, n, k, true, false)
-				}
-				for i := range want {
-					w := want[i]
-					if acc {
-						w += float64(c0[i])
+	shapes := [][3]int{{1, 1, 1}, {1, 4, 8}, {3, 4, 8}, {5, 7, 13}, {2, 130, 67}, {100, 65, 9}, {97, 129, 200}, {4, 3, 0}, {200, 70, 64}, {13, 17, 159}}
+	for _, asm := range kernelPaths() {
+		t.Run(pathName(asm), func(t *testing.T) {
+			useKernels(t, asm)
+			r := rand.New(rand.NewPCG(1, 2))
+			for _, s := range shapes {
+				m, n, k := s[0], s[1], s[2]
+				for _, op := range []string{"NT", "NN", "TN"} {
+					for _, acc := range []bool{false, true} {
+						a := randSlice(r, m*k)
+						b := randSlice(r, n*k)
+						c := randSlice(r, m*n)
+						c0 := append([]float32(nil), c...)
+						var want []float64
+						switch op {
+						case "NT":
+							MatMulNT(c, a, b, m, n, k, acc)
+							want = naive(a, b, m, n, k, false, true)
+						case "NN":
+							MatMulNN(c, a, b, m, n, k, acc)
+							want = naive(a, b, m, n, k, false, false)
+						case "TN":
+							MatMulTN(c, a, b, m, n, k, acc)
+							want = naive(a, b, m, n, k, true, false)
+						}
+						for i := range want {
+							w := want[i]
+							if acc {
+								w += float64(c0[i])
+							}
+							if d := math.Abs(float64(c[i]) - w); d > 1e-4*(1+math.Sqrt(float64(k))) {
+								t.Fatalf("%s %v acc=%v: c[%d] = %v want %v", op, s, acc, i, c[i], w)
+							}
+						}
 					}
-					if d := math.Abs(float64(c[i]) - w); d > 1e-4*(1+math.Sqrt(float64(k))) {
-						t.Fatalf("%s %v acc=%v: c[%d] = %v want %v", op, s, acc, i, c[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestDeterministic checks, for each kernel path, byte-identical results
+// for any GOMAXPROCS on shapes that really split over goroutines, and that
+// a row's result does not depend on its position in the batch.
+func TestDeterministic(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	results := map[bool]map[int][]float32{}
+	for _, asm := range kernelPaths() {
+		results[asm] = map[int][]float32{}
+		t.Run(pathName(asm), func(t *testing.T) {
+			useKernels(t, asm)
+			for _, k := range []int{203, 77} { // dot-product and outer-product paths
+				r := rand.New(rand.NewPCG(3, uint64(k)))
+				m, n := 301, 259
+				if !RunsParallel(m, n, k) {
+					t.Fatalf("%d×%d×%d does not run in parallel: the test would not test determinism", m, n, k)
+				}
+				a, b := randSlice(r, m*k), randSlice(r, n*k)
+				var ref []float32
+				for _, procs := range []int{1, 2, 3, 8} {
+					runtime.GOMAXPROCS(procs)
+					c := make([]float32, m*n)
+					MatMulNT(c, a, b, m, n, k, false)
+					if ref == nil {
+						ref = c
+						continue
+					}
+					for i := range c {
+						if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+							t.Fatalf("k=%d GOMAXPROCS=%d: c[%d] differs", k, procs, i)
+						}
 					}
 				}
+				results[asm][k] = ref
+				// Row 100 with a few (dot path) or many (any path) other
+				// rows equals row 100 of the batch.
+				rows := 3
+				if k < smallK {
+					rows = smallKMinM
+				}
+				part := make([]float32, rows*n)
+				MatMulNT(part, a[(100-rows+1)*k:101*k], b, rows, n, k, false)
+				one := part[(rows-1)*n:]
+				for j := range one {
+					if one[j] != ref[100*n+j] {
+						t.Fatalf("k=%d: row result depends on batch position at col %d", k, j)
+					}
+				}
+			}
+		})
+	}
+	// The two paths really are two: fused and separate multiply-adds
+	// round differently somewhere in 78,000 sums of 77 or 203 products. Were
+	// the switch not to reach the assembly, both runs would be the Go tiles
+	// and agree bit for bit.
+	if hasAsm {
+		for _, k := range []int{203, 77} {
+			same := true
+			for i, v := range results[true][k] {
+				if math.Float32bits(v) != math.Float32bits(results[false][k][i]) {
+					same = false
+					break
+				}
+			}
+			if same {
+				t.Errorf("k=%d: assembly and Go tiles agree bit for bit; the assembly path did not run", k)
 			}
 		}
 	}
 }
 
-// TestDeterministic checks byte-identical results for any GOMAXPROCS, for
-// the assembly and the Go kernel alike, and that a row's result does not
-// depend on its position in the batch.
-func TestDeterministic(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, k := range []int{203, 77} { // dot-product and outer-product paths
-		r := rand.New(rand.NewPCG(3, uint64(k)))
-		m, n := 301, 259
-		a, b := randSlice(r, m*k), randSlice(r, n*k)
-		for _, asm := range []bool{false, true} {
-			if asm && !useAVX2 {
-				continue
+// TestArithmeticPath checks the path name follows the kernel switch.
+func TestArithmeticPath(t *testing.T) {
+	for _, asm := range kernelPaths() {
+		t.Run(pathName(asm), func(t *testing.T) {
+			useKernels(t, asm)
+			p := ArithmeticPath()
+			want := "-generic"
+			if asm {
+				want = "-avx2-fma"
 			}
-			setAVX2(asm)
-			var ref []float32
-			for _, procs := range []int{1, 2, 3, 8} {
-				runtime.GOMAXPROCS(procs)
-				c := make([]float32, m*n)
-				MatMulNT(c, a, b, m, n, k, false)
-				if ref == nil {
-					ref = c
-					continue
-				}
-				for i := range c {
-					if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
-						t.Fatalf("k=%d asm=%v GOMAXPROCS=%d: c[%d] differs", k, asm, procs, i)
-					}
-				}
+			if !strings.HasPrefix(p, runtime.GOARCH) || !strings.HasSuffix(p, want) {
+				t.Errorf("ArithmeticPath() = %q, want %s…%s", p, runtime.GOARCH, want)
 			}
-			// Row 100 with a few (dot path) or many (any path) other rows
-			// equals row 100 of the batch.
-			rows := 3
-			if k < smallK {
-				rows = smallKMinM
-			}
-			part := make([]float32, rows*n)
-			MatMulNT(part, a[(100-rows+1)*k:101*k], b, rows, n, k, false)
-			one := part[(rows-1)*n:]
-			for j := range one {
-				if one[j] != ref[100*n+j] {
-					t.Fatalf("k=%d asm=%v: row result depends on batch position at col %d", k, asm, j)
-				}
-			}
-		}
+		})
 	}
-	setAVX2(true)
 }
 
 func TestParallel(t *testing.T) {

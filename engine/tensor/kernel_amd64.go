@@ -1,10 +1,18 @@
+//go:build !noasm
+
 package tensor
 
 import "golang.org/x/sys/cpu"
 
-// useAVX2 selects the assembly tiles; the GODEBUG-free switch lets tests
-// compare both paths.
-var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// hasAsm reports whether this CPU can run the assembly tiles.
+var hasAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// useAVX2 selects the assembly tiles; the switch (setAVX2) lets tests run
+// both paths in one process.
+var useAVX2 = hasAsm
+
+// asmPath names the assembly tiles' arithmetic in ArithmeticPath.
+const asmPath = "avx2-fma"
 
 //go:noescape
 func dot3x4AVX2(a *float32, b *float32, k int, k8 int, out *[12]float32)
@@ -32,7 +40,7 @@ func kernel1x4(a, b []float32, k, k8 int, out *[12]float32) {
 	kernelGo(a, b, k, k8, 1, out)
 }
 
-func setAVX2(on bool) { useAVX2 = on && cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+func setAVX2(on bool) { useAVX2 = on && hasAsm }
 
 //go:noescape
 func outer6x16AVX2(a *float32, lda int, b *float32, k int, out *[96]float32)

@@ -1,3 +1,5 @@
+//go:build !noasm
+
 #include "textflag.h"
 
 // Reduce the 8 lanes of Y<n> as ((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7)) and

@@ -1,8 +1,16 @@
-//go:build !amd64
+//go:build !amd64 || noasm
+
+// The pure-Go tiles: on every architecture without assembly tiles, and
+// everywhere under the noasm build tag (as gonum's), which CI uses to test
+// the portable path on amd64 too.
 
 package tensor
 
-const useAVX2 = false
+const (
+	hasAsm  = false
+	useAVX2 = false
+	asmPath = ""
+)
 
 func kernel3x4(a, b []float32, k, k8 int, out *[12]float32) { kernelGo(a, b, k, k8, 3, out) }
 

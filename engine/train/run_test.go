@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
 func tinyDims() Dims {
@@ -62,14 +63,36 @@ func adapterBytes(t *testing.T, a *lora.Adapter) []byte {
 	return b
 }
 
+// parallelDims is a model just large enough that its products split over
+// goroutines (tensor.RunsParallel): with tinyDims every product would run
+// on one goroutine and a determinism test across threads could not fail.
+func parallelDims() Dims {
+	d := Dims{Vocab: 256, Hidden: 64, Inter: 128, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, NormEps: 1e-5}
+	d.InvFreq = DefaultInvFreq(10000, d.HeadDim)
+	return d
+}
+
 func TestRunDeterministicAcrossThreads(t *testing.T) {
-	base := RandomBase(tinyDims(), 5)
-	data := syntheticData(20, base.Vocab, 9)
+	d := parallelDims()
+	base := RandomBase(d, 5)
+	data := syntheticData(40, base.Vocab, 9)
+	params := tinyParams(12)
+	params.BatchSize = 8
+	params.MaxLength = 16
+	// Every micro-batch has at least BatchSize × 6 token rows (the
+	// shortest synthetic example); the LM head and MLP products of that
+	// many rows must run in parallel.
+	rows := params.BatchSize * 6
+	for _, s := range [][3]int{{rows, d.Vocab, d.Hidden}, {rows, d.Inter, d.Hidden}} {
+		if !tensor.RunsParallel(s[0], s[1], s[2]) {
+			t.Fatalf("product %v runs serially: enlarge parallelDims", s)
+		}
+	}
 	var ref []byte
 	var refCurve LossCurve
 	for _, procs := range []int{1, 2, 3} {
 		old := runtime.GOMAXPROCS(procs)
-		res, err := Run(context.Background(), base, data, tinyParams(12), WithSeed(42), WithThreads(procs))
+		res, err := Run(context.Background(), base, data, params, WithSeed(42), WithThreads(procs))
 		runtime.GOMAXPROCS(old)
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +114,7 @@ func TestRunDeterministicAcrossThreads(t *testing.T) {
 		}
 	}
 	// A different seed must give a different adapter (the test can fail).
-	res, err := Run(context.Background(), base, data, tinyParams(12), WithSeed(43))
+	res, err := Run(context.Background(), base, data, params, WithSeed(43))
 	if err != nil {
 		t.Fatal(err)
 	}
