@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/crossin
 SPEC    ?= experiments/quickstart.cue
 
-.PHONY: all build test demo bench lint clean
+.PHONY: all build test demo paper-smoke bench lint clean
 
 all: build
 
@@ -22,6 +22,14 @@ test:
 # table). Results land in results/quickstart/.
 demo: build
 	./$(BIN) run $(SPEC)
+
+# paper-smoke proves that the paper's whole grid runs from the spec to its
+# tables: a local stand-in Hugging Face hub, `crossin run --smoke` (tiny
+# random models with the real tokenizers, a few items per data part and
+# benchmark) with a fresh cache, every table printed; fails unless all 51
+# cells reach the table.
+paper-smoke: build
+	BIN=$(BIN) EXPECT_CELLS=51 scripts/paper-smoke.sh experiments/paper.cue
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

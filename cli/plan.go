@@ -29,10 +29,20 @@ func AddPlanHook(h PlanHook) { planHooks = append(planHooks, h) }
 // LoadPlan loads the spec at paths (default ".") and builds its plan with
 // every registered hook's options, then opts.
 func LoadPlan(ctx context.Context, paths []string, opts ...plan.Option) (*schema.Spec, *plan.Plan, error) {
+	return loadPlan(ctx, paths, false, opts...)
+}
+
+// loadPlan is LoadPlan, of the smoke version of the spec when smoke is set.
+func loadPlan(ctx context.Context, paths []string, smoke bool, opts ...plan.Option) (*schema.Spec, *plan.Plan, error) {
 	spec, err := schema.Load(specPaths(paths)...)
 	if err != nil {
 		return nil, nil, err
 	}
+	spec, sopts, err := smokeSpec(spec, smoke)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(sopts, opts...)
 	cacheDir, err := plan.DefaultCacheDir()
 	if err != nil {
 		return nil, nil, err
@@ -58,6 +68,7 @@ func init() {
 		asJSON      bool
 		verbose     bool
 		record      bool
+		smokeRun    bool
 		experiments []string
 	)
 	cmd := &cobra.Command{
@@ -75,7 +86,7 @@ compares against (the runner records keys as it runs stages).`,
 			if len(experiments) > 0 {
 				opts = append(opts, plan.WithExperiments(experiments...))
 			}
-			_, p, err := LoadPlan(cmd.Context(), args, opts...)
+			_, p, err := loadPlan(cmd.Context(), args, smokeRun, opts...)
 			if err != nil {
 				return err
 			}
@@ -94,6 +105,7 @@ compares against (the runner records keys as it runs stages).`,
 				enc.SetEscapeHTML(false)
 				return enc.Encode(p)
 			}
+			printSmokeBanner(cmd.OutOrStdout(), p)
 			PrintPlan(cmd.OutOrStdout(), p, verbose)
 			return nil
 		},
@@ -101,6 +113,7 @@ compares against (the runner records keys as it runs stages).`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show action IDs")
 	cmd.Flags().BoolVar(&record, "record", false, "record the planned keys for explain")
+	cmd.Flags().BoolVar(&smokeRun, "smoke", false, smokeUsage)
 	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "plan only these experiments")
 	AddCommand(cmd)
 }

@@ -16,11 +16,13 @@ import (
 // reportResults loads the results of the experiments in paths from the
 // cache without running anything, and the layouts they declare. The runner
 // wiring (cli/report_results.go) sets it.
-var reportResults func(paths []string, experiment string) (*resultset.Set, []reports.Layout, error)
+// With smoke, they are the results of the spec's smoke run.
+var reportResults func(paths []string, experiment string, smoke bool) (*resultset.Set, []reports.Layout, error)
 
 func init() {
 	var (
 		layout, format, out, resultsFile, experiment string
+		smokeRun                                     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "report [PATH...]",
@@ -51,14 +53,25 @@ built-in main, volume and languages.`,
 				if len(args) == 0 {
 					args = []string{"."}
 				}
-				set, layouts, err = reportResults(args, experiment)
+				set, layouts, err = reportResults(args, experiment, smokeRun)
 			}
 			if err != nil {
 				return err
 			}
-			l, err := reports.FindLayout(layouts, layout)
+			chosen, err := chooseLayouts(layouts, layout)
 			if err != nil {
-				return Usagef("%v", err)
+				return err
+			}
+			write := func(w io.Writer) error {
+				for i, l := range chosen {
+					if i > 0 {
+						fmt.Fprintln(w)
+					}
+					if err := reports.Write(w, set, l, format); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			var w io.Writer = cmd.OutOrStdout()
 			if out != "" {
@@ -67,7 +80,7 @@ built-in main, volume and languages.`,
 					return err
 				}
 				defer os.Remove(f.Name())
-				if err := reports.Write(f, set, l, format); err != nil {
+				if err := write(f); err != nil {
 					f.Close()
 					return err
 				}
@@ -76,14 +89,15 @@ built-in main, volume and languages.`,
 				}
 				return os.Rename(f.Name(), out)
 			}
-			return reports.Write(w, set, l, format)
+			return write(w)
 		},
 	}
-	cmd.Flags().StringVar(&layout, "layout", "main", "layout name")
+	cmd.Flags().StringVar(&layout, "layout", "main", "layout name, or \"all\" for every layout in turn")
 	cmd.Flags().StringVar(&format, "format", reports.FormatTerm, "term, md, latex, csv, json or html")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file (atomically) instead of stdout")
 	cmd.Flags().StringVar(&resultsFile, "results", "", "render this results.json instead of reading the cache")
 	cmd.Flags().StringVar(&experiment, "experiment", "", "experiment name (default: every experiment in PATH)")
+	cmd.Flags().BoolVar(&smokeRun, "smoke", false, "render the results of the spec's smoke run (crossin run --smoke)")
 	AddCommand(cmd)
 }
 
@@ -98,4 +112,25 @@ func readResults(path string) (*resultset.Set, error) {
 		return nil, fmt.Errorf("%s: not a crossin results file: %w", path, err)
 	}
 	return &set, nil
+}
+
+// chooseLayouts returns the layout named name, or for "all" every layout
+// once (the first of each name: declared layouts come before built-ins).
+func chooseLayouts(layouts []reports.Layout, name string) ([]reports.Layout, error) {
+	if name != "all" {
+		l, err := reports.FindLayout(layouts, name)
+		if err != nil {
+			return nil, Usagef("%v", err)
+		}
+		return []reports.Layout{l}, nil
+	}
+	var out []reports.Layout
+	seen := map[string]bool{}
+	for _, l := range layouts {
+		if !seen[l.Name] {
+			seen[l.Name] = true
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }

@@ -13,8 +13,12 @@ import (
 // `crossin report PATH` reads an experiment's results from the cache
 // without running anything.
 func init() {
-	reportResults = func(paths []string, experiment string) (*resultset.Set, []reports.Layout, error) {
+	reportResults = func(paths []string, experiment string, smoke bool) (*resultset.Set, []reports.Layout, error) {
 		spec, err := schema.Load(specPaths(paths)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		spec, smokeOpts, err := smokeSpec(spec, smoke)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -26,7 +30,7 @@ func init() {
 		if err != nil {
 			return nil, nil, err
 		}
-		set, p, err := runner.Results(spec, c, experiment, popts...)
+		set, p, err := runner.Results(spec, c, experiment, append(popts, smokeOpts...)...)
 		if err != nil {
 			return nil, nil, err
 		}

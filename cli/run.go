@@ -36,6 +36,7 @@ func init() {
 		out         string
 		asJSON      bool
 		remoteRepo  string
+		smokeRun    bool
 		experiments []string
 	)
 	cmd := &cobra.Command{
@@ -71,6 +72,13 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			if err != nil {
 				return err
 			}
+			spec, smokeOpts, err := smokeSpec(spec, smokeRun)
+			if err != nil {
+				return err
+			}
+			if smokeRun && !cmd.Flags().Changed("out") {
+				out = smokeOutDir
+			}
 			c, err := cache.OpenDefault()
 			if err != nil {
 				return err
@@ -79,13 +87,16 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			if err != nil {
 				return err
 			}
+			popts = append(popts, smokeOpts...)
 			backends, err := backendsFor(cmd.Context(), spec, c.Dir(), experiments)
 			if err != nil {
 				return err
 			}
-			remote, err := remoteFor(spec, experiments, remoteRepo)
-			if err != nil {
-				return err
+			var remote runner.RemoteCache
+			if !smokeRun { // smoke outputs stay on this machine
+				if remote, err = remoteFor(spec, experiments, remoteRepo); err != nil {
+					return err
+				}
 			}
 			stdout := cmd.OutOrStdout()
 			var events func(runner.Event)
@@ -118,6 +129,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 				live.Close()
 			}
 			if res != nil && !asJSON {
+				printSmokeBanner(stdout, res.Plan)
 				for _, r := range res.Reports {
 					if len(res.Reports) > 1 {
 						fmt.Fprintf(stdout, "== %s\n", r.Experiment)
@@ -141,6 +153,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON-line events on stdout")
 	cmd.Flags().StringVar(&remoteRepo, "remote", "", "remote cache REGISTRY/REPOSITORY: pull finished stages from it, push what runs (default $CROSSIN_REMOTE_CACHE, else the experiments' remote)")
 	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "run only these experiments")
+	cmd.Flags().BoolVar(&smokeRun, "smoke", false, smokeUsage+"; results go to "+smokeOutDir+"/ unless -o is given")
 	AddCommand(cmd)
 }
 

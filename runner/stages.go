@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +18,7 @@ import (
 	"github.com/crossin-lab/crossin/resultset"
 	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/schema"
+	"github.com/crossin-lab/crossin/smoke"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -34,11 +36,22 @@ type Backends map[string]trainer.Trainer
 
 // stageFunc returns the function that produces a plan stage's outputs.
 func stageFunc(p *plan.Plan, ps *plan.Stage, backends Backends) (func(context.Context, *StageContext) error, error) {
+	var sm *smoke.Options
+	if p.Smoke != nil {
+		o, err := smoke.FromKey(p.Smoke)
+		if err != nil {
+			return nil, err
+		}
+		sm = &o
+	}
 	switch ps.Kind {
 	case plan.KindModel:
+		if sm != nil {
+			return func(ctx context.Context, sc *StageContext) error { return runSmokeModel(ctx, ps.Model, *sm, sc) }, nil
+		}
 		return func(ctx context.Context, sc *StageContext) error { return runModel(ctx, ps.Model, sc) }, nil
 	case plan.KindData:
-		return func(ctx context.Context, sc *StageContext) error { return runData(ctx, ps.Data, sc) }, nil
+		return func(ctx context.Context, sc *StageContext) error { return runData(ctx, ps.Data, sm, sc) }, nil
 	case plan.KindTrain, plan.KindEval:
 		kind := schema.BackendEmbedded
 		if ps.Backend != nil {
@@ -124,6 +137,58 @@ func runModel(ctx context.Context, mp *plan.ModelParams, sc *StageContext) error
 	return fmt.Errorf("model %s: no source", m.Name)
 }
 
+// runSmokeModel makes a smoke run's model: a tiny random model of the
+// architecture of the real one's config.json, with its real tokenizer,
+// both read through the hub client (or from the local model directory).
+// A model that is already a random init is made as it is declared.
+func runSmokeModel(ctx context.Context, mp *plan.ModelParams, o smoke.Options, sc *StageContext) error {
+	m := mp.Model
+	var cfg, tok, tokCfg string
+	switch {
+	case m.Init != nil:
+		return runModel(ctx, mp, sc)
+	case m.Path != "":
+		cfg, tok = filepath.Join(m.Path, "config.json"), filepath.Join(m.Path, "tokenizer.json")
+		if _, err := os.Stat(filepath.Join(m.Path, "tokenizer_config.json")); err == nil {
+			tokCfg = filepath.Join(m.Path, "tokenizer_config.json")
+		}
+	case m.Hub != nil:
+		if mp.Commit == "" {
+			return fmt.Errorf("model %s: hub revision %q of %s is not pinned to a commit", m.Name, m.Hub.Revision, m.Hub.Repo)
+		}
+		hc := hub.NewClient()
+		fmt.Fprintf(sc.Log, "smoke model: config and tokenizer of %s@%s from %s\n", m.Hub.Repo, mp.Commit, hc.Endpoint())
+		get := func(name string, optional bool) (string, error) {
+			p, err := hc.Download(ctx, hub.Model, m.Hub.Repo, mp.Commit, name)
+			if err != nil && optional && errors.Is(err, hub.ErrNotFound) {
+				return "", nil
+			}
+			if err != nil {
+				return "", fmt.Errorf("model %s: %w", m.Name, err)
+			}
+			return p, nil
+		}
+		var err error
+		if cfg, err = get("config.json", false); err != nil {
+			return err
+		}
+		if tok, err = get("tokenizer.json", false); err != nil {
+			return err
+		}
+		if tokCfg, err = get("tokenizer_config.json", true); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("model %s: no source", m.Name)
+	}
+	desc, err := smoke.Model(sc.OutDir, cfg, tok, tokCfg, o)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", m.Name, err)
+	}
+	fmt.Fprintf(sc.Log, "smoke model %s: %s\n", m.Name, desc)
+	return nil
+}
+
 // MixtureSpec converts a mixture declared in a spec into the data
 // builder's spec with mixture.FromSchema, the same mapping `crossin data
 // build` uses, so a data stage writes the same bytes as the CLI. Hub data
@@ -145,10 +210,14 @@ func MixtureSpec(dp *plan.DataParams) (mixture.Spec, error) {
 	return mixture.FromSchema(s, dp.Mixture.Name)
 }
 
-func runData(ctx context.Context, dp *plan.DataParams, sc *StageContext) error {
+func runData(ctx context.Context, dp *plan.DataParams, sm *smoke.Options, sc *StageContext) error {
 	sp, err := MixtureSpec(dp)
 	if err != nil {
 		return err
+	}
+	if sm != nil {
+		sp = smoke.Mixture(sp, *sm)
+		fmt.Fprintf(sc.Log, "smoke run: every part capped to %d records\n", sm.Items)
 	}
 	res, err := mixture.Build(ctx, sp)
 	if err != nil {

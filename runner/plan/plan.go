@@ -76,6 +76,8 @@ type config struct {
 	// take together: resolvers may use the network, and an offline
 	// machine must still get its plan (with the rest unresolved).
 	resolveBudget time.Duration
+	// smoke, when set, enters every stage's key (see WithSmoke).
+	smoke json.RawMessage
 }
 
 // Option configures Build.
@@ -116,6 +118,13 @@ func WithCodeVersion(k Kind, version string) Option {
 // unresolved instead of being asked for.
 func WithResolveTimeout(d time.Duration) Option {
 	return func(cf *config) { cf.resolveBudget = d }
+}
+
+// WithSmoke marks the plan as a smoke run (package smoke): desc, the
+// smoke bounds, enters every stage's key as the component "smoke", so
+// smoke outputs never share a key with a real run's.
+func WithSmoke(desc json.RawMessage) Option {
+	return func(cf *config) { cf.smoke = desc }
 }
 
 // WithExperiments restricts the plan to the named experiments.
@@ -236,6 +245,8 @@ type Plan struct {
 	// Stages in dependency order (every stage after its deps; ties by kind
 	// and ID), each once however many cells share it.
 	Stages []*Stage `json:"stages"`
+	// Smoke is the smoke run's description when the plan is one (WithSmoke).
+	Smoke json.RawMessage `json:"smoke,omitempty"`
 
 	index map[string]*Stage
 	cfg   *config
@@ -358,6 +369,7 @@ func Build(spec *schema.Spec, opts ...Option) (*Plan, error) {
 			return nil, err
 		}
 	}
+	b.p.Smoke = cf.smoke
 	b.p.order()
 	b.p.Rekey(nil)
 	return b.p, nil
@@ -402,6 +414,9 @@ func (b *builder) add(s *Stage, experiment string) *Stage {
 		{Name: "schema", Value: value(schema.Version)},
 		{Name: "code", Value: value(b.code(s.Kind))},
 	}, s.static...)
+	if b.cfg.smoke != nil {
+		s.static = append(s.static, Component{Name: "smoke", Value: value(b.cfg.smoke)})
+	}
 	if old := b.p.index[s.ID]; old != nil {
 		if sameStatic(old, s) {
 			old.Cells = mergeSorted(old.Cells, s.Cells)
