@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Write replaces path with data, created with permissions perm (before
@@ -28,7 +29,7 @@ func Write(path string, data []byte, perm os.FileMode) error {
 // WriteFunc replaces path with what fn writes (buffered). Nothing is
 // renamed into place unless fn, the flush and the sync all succeed.
 func WriteFunc(path string, perm os.FileMode, fn func(io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+tempInfix+"*")
 	if err != nil {
 		return err
 	}
@@ -56,6 +57,29 @@ func WriteFunc(path string, perm os.FileMode, fn func(io.Writer) error) (err err
 		return err
 	}
 	return os.Rename(name, path)
+}
+
+// tempInfix separates a target's name from the random suffix in the name
+// of its temporary file: ".NAME.tmp12345".
+const tempInfix = ".tmp"
+
+// IsTemp reports whether name (a base name) is one of the temporary files
+// Write creates, so that a cleaner (cache gc) can remove the leftovers of
+// writes interrupted by a crash without knowing how they are spelled.
+func IsTemp(name string) bool {
+	if !strings.HasPrefix(name, ".") {
+		return false
+	}
+	i := strings.LastIndex(name, tempInfix)
+	if i <= 1 {
+		return false
+	}
+	for _, c := range name[i+len(tempInfix):] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // WriteAll is Write after creating path's parent directories.

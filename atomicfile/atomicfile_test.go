@@ -55,3 +55,29 @@ func TestWriteAllCreatesParents(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestIsTempMatchesWriteTempNames(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "entry.json")
+	// A write that fails leaves no temp file; make one that survives by
+	// creating it the way WriteFunc does and checking its name.
+	var name string
+	err := WriteFunc(p, 0o644, func(w io.Writer) error {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			name = e.Name()
+		}
+		return errors.New("stop")
+	})
+	if err == nil || name == "" {
+		t.Fatalf("no temp file seen (err %v)", err)
+	}
+	if !IsTemp(name) {
+		t.Errorf("IsTemp(%q) = false for Write's own temp name", name)
+	}
+	for _, n := range []string{"entry.json", ".tmp-123", "x.tmp123", ".a.tmpx1", ".tmp1", "README"} {
+		if IsTemp(n) {
+			t.Errorf("IsTemp(%q) = true", n)
+		}
+	}
+}

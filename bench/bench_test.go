@@ -199,7 +199,9 @@ func TestBuildXQuAD(t *testing.T) {
 	b.Write(&got)
 	golden := filepath.Join("testdata", "cross_xquad.golden.jsonl")
 	if *update {
-		os.WriteFile(golden, got.Bytes(), 0o644)
+		if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -40,11 +42,29 @@ func init() {
 					fmt.Fprintf(w, "%-12s  %-6s  %-40s  %9s  %8s  %s\n", e.ActionID[:12], e.Kind, e.Stage,
 						cacheBytes(e.Size), e.Duration.Round(time.Millisecond), e.Time.Local().Format("2006-01-02 15:04:05"))
 				}
+			}
+			// A damaged entry is not absent: list it, and fail, so that
+			// neither a person nor a script takes it for a missing stage.
+			corrupt := 0
+			for _, err := range errs {
+				var ce *cache.CorruptError
+				if !errors.As(err, &ce) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%v\n", err)
+					continue
+				}
+				corrupt++
+				if lsJSON {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%v\n", err)
+				} else {
+					fmt.Fprintf(w, "%-12s  %-6s  %s\n", ce.ActionID[:12], "?", "corrupt: "+ce.Reason)
+				}
+			}
+			if !lsJSON {
 				n, size := c.Usage()
 				fmt.Fprintf(w, "%d entries, %s in %s\n", n, cacheBytes(size), c.Dir())
 			}
-			for _, err := range errs {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v (run `crossin cache verify`)\n", err)
+			if len(errs) > 0 {
+				return fmt.Errorf("cache ls: %d entries could not be read (%d corrupt); run `crossin cache verify`", len(errs), corrupt)
 			}
 			return nil
 		},
@@ -60,11 +80,14 @@ func init() {
 			if err != nil {
 				return err
 			}
-			ok, problems := c.Verify()
+			ok, problems, verr := c.Verify()
 			for _, p := range problems {
 				fmt.Fprintf(cmd.OutOrStdout(), "corrupt  %s  %s: %s (removed)\n", p.ActionID[:12], p.Stage, p.Reason)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d entries ok, %d corrupt\n", ok, len(problems))
+			if verr != nil {
+				return fmt.Errorf("cache verify: some entries could not be checked:\n%w", verr)
+			}
 			if len(problems) > 0 {
 				return fmt.Errorf("cache verify: %d corrupt entries removed; the next run rebuilds them", len(problems))
 			}
@@ -72,11 +95,20 @@ func init() {
 		},
 	}
 
-	var keepDays float64
+	var (
+		keepDays float64
+		force    bool
+	)
 	gc := &cobra.Command{
 		Use:   "gc",
 		Short: "Remove entries unused for --keep-days, unreferenced outputs and abandoned work",
-		Args:  cobra.NoArgs,
+		Long: `gc removes cache entries not used for --keep-days, output trees no entry
+refers to, work directories of stages no process is running, and the
+temporary files of writes a crash interrupted.
+
+--keep-days 0 removes every entry, which throws away all finished work: it
+asks first when stdin is a terminal, and otherwise needs --force.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keepDays < 0 {
 				return Usagef("--keep-days must be >= 0")
@@ -85,6 +117,17 @@ func init() {
 			if err != nil {
 				return err
 			}
+			if keepDays == 0 && !force {
+				n, size := c.Usage()
+				if !isTerminal(cmd.InOrStdin()) {
+					return Usagef("cache gc --keep-days 0 removes every entry (%d, %s in %s); add --force to do so without a terminal", n, cacheBytes(size), c.Dir())
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "remove every cache entry (%d, %s in %s)? [y/N] ", n, cacheBytes(size), c.Dir())
+				answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+					return errors.New("cache gc: nothing removed")
+				}
+			}
 			l, err := c.Exclusive(cmd.Context(), func() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "waiting for running crossin processes to finish...")
 			})
@@ -92,13 +135,17 @@ func init() {
 				return err
 			}
 			defer l.Unlock()
-			st := c.GC(time.Duration(keepDays * 24 * float64(time.Hour)))
+			st, gcErr := c.GC(time.Duration(keepDays * 24 * float64(time.Hour)))
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %d entries, %d outputs (%s), %d abandoned work dirs, %d temp files; kept %d entries (%s)\n",
 				st.Entries, st.Outputs, cacheBytes(st.Bytes), st.WorkDirs, st.TempFiles, st.KeptEntries, cacheBytes(st.KeptBytes))
+			if gcErr != nil {
+				return fmt.Errorf("cache gc: not everything could be collected:\n%w", gcErr)
+			}
 			return nil
 		},
 	}
-	gc.Flags().Float64Var(&keepDays, "keep-days", 30, "keep entries used within this many days (0 removes all)")
+	gc.Flags().Float64Var(&keepDays, "keep-days", 30, "keep entries used within this many days (0 removes all: asks, or needs --force)")
+	gc.Flags().BoolVarP(&force, "force", "f", false, "with --keep-days 0, remove every entry without asking")
 
 	var all bool
 	rm := &cobra.Command{
@@ -120,8 +167,11 @@ func init() {
 			}
 			defer l.Unlock()
 			if all {
-				st := c.GC(0)
+				st, err := c.GC(0)
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %d entries, %d outputs (%s)\n", st.Entries, st.Outputs, cacheBytes(st.Bytes))
+				if err != nil {
+					return fmt.Errorf("cache rm: not everything could be removed:\n%w", err)
+				}
 				return nil
 			}
 			removed := 0

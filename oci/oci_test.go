@@ -254,8 +254,12 @@ func TestBuildReproducible(t *testing.T) {
 	}
 	golden := filepath.Join("testdata", "build_digest.golden")
 	if *update {
-		os.MkdirAll("testdata", 0o755)
-		os.WriteFile(golden, []byte(a+"\n"), 0o644)
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(a+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {

@@ -573,7 +573,7 @@ func (e *executor) pull(ctx context.Context, st *Stage, action string) (*cache.E
 		return nil, false
 	}
 	c := e.opt.Cache
-	tmp, err := os.MkdirTemp(c.Dir(), ".pull-")
+	tmp, err := c.MkdirTemp("pull-")
 	if err != nil {
 		return nil, false
 	}

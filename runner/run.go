@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/crossin-lab/crossin/resultset"
 	"github.com/crossin-lab/crossin/runner/cache"
@@ -106,6 +108,13 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 	if err := unresolvedError(p); err != nil {
 		return &RunResult{Plan: p}, err
 	}
+	// A results directory that cannot be written would fail the run
+	// after all its compute: find it now.
+	for _, ep := range p.Experiments {
+		if err := checkWritableDir(filepath.Join(opt.OutDir, ep.Name)); err != nil {
+			return &RunResult{Plan: p}, fmt.Errorf("results of %s cannot be written, nothing was run: %w", ep.Name, err)
+		}
+	}
 	records := plan.OpenRecords(opt.Cache.Dir())
 	var mu sync.Mutex // guards the plan's stages while they are rekeyed
 	stages := make([]*Stage, 0, len(p.Stages))
@@ -161,8 +170,10 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 			defer mu.Unlock()
 			ps := byID[st.Name]
 			ps.OutputID, ps.Status = r.OutputID, plan.StatusCached
-			// The record is what explain compares the next plan with.
-			if err := records.Save(ps.ID, ps.Key); err != nil && recErr == nil {
+			// The record is what explain compares the next plan with. On
+			// a cache this process may only read, explain has to make do
+			// with the records there.
+			if err := records.Save(ps.ID, ps.Key); err != nil && recErr == nil && !readOnly(err) {
 				recErr = err
 			}
 		},
@@ -217,6 +228,25 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 		return res, fmt.Errorf("saving explain records: %w", recErr)
 	}
 	return res, sum.Err()
+}
+
+// checkWritableDir creates dir if needed and checks that a file can be
+// created in it.
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".crossin-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// readOnly reports whether err says a file may not be written.
+func readOnly(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
 }
 
 func retries(opt RunOptions, kind string) int {
@@ -290,16 +320,49 @@ func Results(spec *schema.Spec, c *cache.Cache, experiment string, popts ...plan
 		return nil, nil, fmt.Errorf("the spec has several experiments (%v); choose one", names)
 	}
 	ep := p.Experiments[0]
+	var corrupt CorruptResultsError
+	var readErrs []error
 	set, err := collect(p, ep, func(stageID string) (string, string, string) {
 		s := p.Stage(stageID)
 		if s == nil || s.Status != plan.StatusCached {
 			return "", resultset.StatusMissing, ""
 		}
 		e, err := c.Get(s.ActionID)
-		if err != nil {
-			return "", resultset.StatusMissing, ""
+		var ce *cache.CorruptError
+		switch {
+		case err == nil:
+			return c.OutputDir(e.OutputID), resultset.StatusOK, ""
+		case errors.As(err, &ce):
+			// Removed by Get; the row is missing now, and the caller
+			// must say so instead of showing a shorter table.
+			corrupt.Stages = append(corrupt.Stages, stageID)
+			corrupt.Errs = append(corrupt.Errs, ce)
+		case !errors.Is(err, cache.ErrNotFound):
+			readErrs = append(readErrs, fmt.Errorf("%s: %w", stageID, err))
 		}
-		return c.OutputDir(e.OutputID), resultset.StatusOK, ""
+		return "", resultset.StatusMissing, ""
 	})
-	return set, p, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(readErrs) > 0 {
+		return nil, nil, errors.Join(readErrs...)
+	}
+	if len(corrupt.Stages) > 0 {
+		return set, p, &corrupt
+	}
+	return set, p, nil
+}
+
+// CorruptResultsError is returned by Results (with the results) when
+// cached results failed verification: they were removed, their rows are
+// missing, and `crossin run` rebuilds them.
+type CorruptResultsError struct {
+	Stages []string
+	Errs   []error // one *cache.CorruptError per stage
+}
+
+func (e *CorruptResultsError) Error() string {
+	return fmt.Sprintf("%d cached results were corrupt and have been removed, so their rows are missing (%s); `crossin run` rebuilds them",
+		len(e.Stages), strings.Join(e.Stages, ", "))
 }

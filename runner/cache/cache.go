@@ -55,15 +55,19 @@ const entryVersion = 1
 // ErrNotFound is returned by Get when an action has no entry.
 var ErrNotFound = errors.New("cache: no entry")
 
-// CorruptError reports an entry that failed verification. The entry has
-// been removed by the time the caller sees it, so rerunning the stage
-// rebuilds it.
+// CorruptError reports an entry that failed verification. From Get (and
+// Verify) the entry has been removed by the time the caller sees it, so
+// rerunning the stage rebuilds it; List only reports it.
 type CorruptError struct {
 	ActionID string
 	Reason   string
+	kept     bool // found by List, which reports and does not remove
 }
 
 func (e *CorruptError) Error() string {
+	if e.kept {
+		return fmt.Sprintf("cache entry %s is corrupt (%s); `crossin cache verify` removes it", short(e.ActionID), e.Reason)
+	}
 	return fmt.Sprintf("cache entry %s is corrupt (%s); removed, it will be rebuilt", short(e.ActionID), e.Reason)
 }
 
@@ -130,6 +134,11 @@ func Open(dir string) (*Cache, error) {
 	}
 	for _, sub := range []string{"a", "o", "work", "locks", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o777); err != nil {
+			if _, serr := os.Stat(dir); serr == nil && isReadOnly(err) {
+				// A cache this process may only read: reading needs
+				// none of the directories it cannot create.
+				continue
+			}
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 	}
@@ -226,7 +235,8 @@ func (c *Cache) Get(actionID string) (*Entry, error) {
 	}
 	e, err := c.readEntry(a)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		var ioe *ioError
+		if errors.Is(err, ErrNotFound) || errors.As(err, &ioe) {
 			return nil, err
 		}
 		c.removeEntry(a)
@@ -235,6 +245,11 @@ func (c *Cache) Get(actionID string) (*Entry, error) {
 	dir := c.OutputDir(e.OutputID)
 	sum, err := TreeHash(dir)
 	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			// The tree may be intact; this process just cannot read it.
+			// Removing it would destroy another user's good entry.
+			return nil, fmt.Errorf("cache: reading output of %s: %w", short(a), err)
+		}
 		c.removeEntry(a)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &CorruptError{ActionID: a, Reason: "output " + short(e.OutputID) + " is missing"}
@@ -270,7 +285,7 @@ func (c *Cache) readEntry(a string) (*Entry, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, ErrNotFound
 		}
-		return nil, err
+		return nil, &ioError{err}
 	}
 	e, err := decodeEntry(data)
 	if err != nil {
@@ -284,6 +299,14 @@ func (c *Cache) readEntry(a string) (*Entry, error) {
 	}
 	return e, nil
 }
+
+// ioError is a failure to read an index entry (permissions, I/O), as
+// opposed to an entry that was read and is damaged: the entry is not
+// removed for it.
+type ioError struct{ err error }
+
+func (e *ioError) Error() string { return "cache: " + e.err.Error() }
+func (e *ioError) Unwrap() error { return e.err }
 
 func decodeEntry(data []byte) (*Entry, error) {
 	var e Entry
@@ -330,6 +353,13 @@ func (c *Cache) quarantine(dir string) {
 		makeWritable(tmp)
 	}
 	_ = os.RemoveAll(tmp)
+}
+
+// MkdirTemp creates a new directory under the cache's tmp/ (on the same
+// file system as the store, so Put can rename it into place); gc removes
+// what a killed process leaves there.
+func (c *Cache) MkdirTemp(pattern string) (string, error) {
+	return os.MkdirTemp(filepath.Join(c.dir, "tmp"), pattern)
 }
 
 // Put stores the tree at dir as the output of actionID and records the
@@ -420,29 +450,26 @@ func (c *Cache) Remove(actionID string) error {
 }
 
 // List returns every index entry, sorted by time then action. Damaged
-// entries are skipped and returned as errors alongside.
+// entries, and directories that cannot be read, are skipped and returned
+// as errors alongside (a *CorruptError for a damaged entry), so that no
+// caller mistakes them for absent.
 func (c *Cache) List() ([]*Entry, []error) {
 	var out []*Entry
 	var errs []error
-	root := filepath.Join(c.dir, "a")
-	shards, _ := os.ReadDir(root)
-	for _, s := range shards {
-		if !s.IsDir() {
+	for _, name := range c.entryIDs(&errs) {
+		e, err := c.readEntry(name)
+		if err != nil {
+			var ioe *ioError
+			if errors.Is(err, ErrNotFound) {
+				continue // removed meanwhile
+			}
+			if !errors.As(err, &ioe) {
+				err = &CorruptError{ActionID: name, Reason: err.Error(), kept: true}
+			}
+			errs = append(errs, err)
 			continue
 		}
-		files, _ := os.ReadDir(filepath.Join(root, s.Name()))
-		for _, f := range files {
-			name := f.Name()
-			if strings.Contains(name, ".") || checkID(name) != nil {
-				continue
-			}
-			e, err := c.readEntry(name)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("entry %s: %w", short(name), err))
-				continue
-			}
-			out = append(out, e)
-		}
+		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Time.Equal(out[j].Time) {
@@ -453,10 +480,24 @@ func (c *Cache) List() ([]*Entry, []error) {
 	return out, errs
 }
 
+// entryIDs returns the action IDs of every index entry file, sorted, and
+// appends a failure to read a directory of the index to errs.
+func (c *Cache) entryIDs(errs *[]error) []string {
+	var ids []string
+	c.walkShard("a", errs, func(p string) {
+		name := filepath.Base(p)
+		if !strings.Contains(name, ".") && checkID(name) == nil {
+			ids = append(ids, name)
+		}
+	})
+	sort.Strings(ids)
+	return ids
+}
+
 // Find returns the entries whose action ID starts with prefix or whose
 // stage name equals it.
 func (c *Cache) Find(key string) []*Entry {
-	entries, _ := c.List()
+	entries, _ := c.List() // damaged entries match nothing; ls and verify report them
 	var out []*Entry
 	k := NormalizeID(key)
 	for _, e := range entries {
@@ -475,21 +516,11 @@ type Problem struct {
 }
 
 // Verify re-hashes every entry's output tree. Damaged entries are removed
-// (so the next run rebuilds them) and reported.
-func (c *Cache) Verify() (ok int, problems []Problem) {
-	root := filepath.Join(c.dir, "a")
-	shards, _ := os.ReadDir(root)
-	var ids []string
-	for _, s := range shards {
-		files, _ := os.ReadDir(filepath.Join(root, s.Name()))
-		for _, f := range files {
-			if !strings.Contains(f.Name(), ".") && checkID(f.Name()) == nil {
-				ids = append(ids, f.Name())
-			}
-		}
-	}
-	sort.Strings(ids)
-	for _, a := range ids {
+// (so the next run rebuilds them) and reported. err reports what could
+// not be checked at all (an unreadable index directory or entry).
+func (c *Cache) Verify() (ok int, problems []Problem, err error) {
+	var errs []error
+	for _, a := range c.entryIDs(&errs) {
 		stage := ""
 		if e, err := c.readEntry(a); err == nil {
 			stage = e.Stage
@@ -504,10 +535,10 @@ func (c *Cache) Verify() (ok int, problems []Problem) {
 		case errors.Is(err, ErrNotFound):
 			// removed concurrently
 		default:
-			problems = append(problems, Problem{ActionID: a, Stage: stage, Reason: err.Error()})
+			errs = append(errs, fmt.Errorf("entry %s: %w", short(a), err))
 		}
 	}
-	return ok, problems
+	return ok, problems, errors.Join(errs...)
 }
 
 // writeFileAtomic writes data to a temp file in path's directory, syncs it

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -225,9 +226,9 @@ func TestVerifyAndGC(t *testing.T) {
 			os.WriteFile(filepath.Join(c.OutputDir(e.OutputID), "f"), []byte("x"), 0o666)
 		}
 	}
-	ok, problems := c.Verify()
-	if ok != 2 || len(problems) != 1 || problems[0].Stage != "stage1" {
-		t.Fatalf("Verify = %d %+v", ok, problems)
+	ok, problems, err := c.Verify()
+	if ok != 2 || len(problems) != 1 || problems[0].Stage != "stage1" || err != nil {
+		t.Fatalf("Verify = %d %+v %v", ok, problems, err)
 	}
 	// Age entry 0 by ten days; entry 2 stays fresh.
 	old := now.Add(-10 * 24 * time.Hour)
@@ -235,7 +236,10 @@ func TestVerifyAndGC(t *testing.T) {
 	os.MkdirAll(filepath.Join(c.WorkDir(ids[0]), "checkpoints"), 0o777)
 	os.Chtimes(c.WorkDir(ids[0]), old, old)
 	os.WriteFile(filepath.Join(c.dir, "tmp", "leftover"), nil, 0o666)
-	st := c.GC(7 * 24 * time.Hour)
+	st, err := c.GC(7 * 24 * time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if st.Entries != 1 || st.Outputs != 1 || st.WorkDirs != 1 || st.TempFiles != 1 || st.KeptEntries != 1 {
 		t.Fatalf("GC stats %+v", st)
 	}
@@ -245,8 +249,8 @@ func TestVerifyAndGC(t *testing.T) {
 	if _, err := c.Get(ids[0]); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("old entry kept: %v", err)
 	}
-	st = c.GC(0)
-	if st.Entries != 1 || st.Outputs != 1 {
+	st, err = c.GC(0)
+	if err != nil || st.Entries != 1 || st.Outputs != 1 {
 		t.Fatalf("GC(0) stats %+v", st)
 	}
 }
@@ -399,7 +403,143 @@ func TestConcurrentProcesses(t *testing.T) {
 		t.Errorf("%d actions ran, want %d: %v", len(runs), actions, keys)
 	}
 	c, _ := Open(dir)
-	if ok, problems := c.Verify(); ok != actions || len(problems) != 0 {
-		t.Errorf("Verify after concurrent runs: %d ok, %v", ok, problems)
+	if ok, problems, err := c.Verify(); ok != actions || len(problems) != 0 || err != nil {
+		t.Errorf("Verify after concurrent runs: %d ok, %v, %v", ok, problems, err)
+	}
+}
+
+// TestGCRemovesInterruptedWrites leaves what a crash in the middle of each
+// kind of write leaves behind and checks that gc removes all of it, and
+// nothing else.
+func TestGCRemovesInterruptedWrites(t *testing.T) {
+	c, _ := Open(t.TempDir())
+	a := actionID("kept")
+	src := t.TempDir() + "/out"
+	writeTree(t, src, map[string]string{"f": "x"})
+	if _, err := c.Put(a, src, Meta{Stage: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutLog(a, []byte("log")); err != nil {
+		t.Fatal(err)
+	}
+	shard := filepath.Dir(c.entryPath(a))
+	// The names atomicfile gives its temporary files.
+	strays := []string{
+		filepath.Join(shard, "."+a+".tmp123456"),
+		filepath.Join(shard, "."+a+".log.tmp42"),
+		filepath.Join(c.dir, ".README.tmp777"),
+		filepath.Join(c.dir, "records", ".train%2Fx.json.tmp9"),
+		filepath.Join(c.dir, "hashes", "ab", ".abcdef.tmp1"),
+		filepath.Join(c.dir, ".pull-123", "out", "f"),
+	}
+	for _, p := range strays {
+		writeTree(t, filepath.Dir(p), map[string]string{filepath.Base(p): "half"})
+	}
+	st, err := c.GC(24 * time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range strays {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("gc left %s", p)
+		}
+	}
+	if st.TempFiles != len(strays) {
+		t.Errorf("TempFiles = %d, want %d", st.TempFiles, len(strays))
+	}
+	if _, err := c.Get(a); err != nil {
+		t.Fatalf("gc removed a live entry: %v", err)
+	}
+	if _, err := os.Stat(c.LogPath(a)); err != nil {
+		t.Errorf("gc removed a live log: %v", err)
+	}
+}
+
+// TestListReportsCorruptAndUnreadable checks that List neither drops a
+// damaged entry silently nor takes an unreadable index shard for empty.
+func TestListReportsCorruptAndUnreadable(t *testing.T) {
+	c, _ := Open(t.TempDir())
+	good, bad := actionID("good"), actionID("bad")
+	for _, a := range []string{good, bad} {
+		src := t.TempDir() + "/out"
+		writeTree(t, src, map[string]string{"f": a})
+		if _, err := c.Put(a, src, Meta{Stage: a[:4]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(c.entryPath(bad), []byte("{garbage"), 0o666)
+	entries, errs := c.List()
+	if len(entries) != 1 || entries[0].ActionID != good {
+		t.Fatalf("List entries = %v", entries)
+	}
+	var ce *CorruptError
+	if len(errs) != 1 || !errors.As(errs[0], &ce) || ce.ActionID != bad {
+		t.Fatalf("List errors = %v, want the corrupt entry %s", errs, bad[:12])
+	}
+	if _, err := os.Stat(c.entryPath(bad)); err != nil {
+		t.Errorf("List removed the corrupt entry (only verify and get may): %v", err)
+	}
+	// An index shard that cannot be read (permissions, I/O) is an error
+	// in List, Verify and GC, never an empty shard.
+	shard := filepath.Dir(c.entryPath(good))
+	osReadDir = func(dir string) ([]os.DirEntry, error) {
+		if dir == shard {
+			return nil, &os.PathError{Op: "open", Path: dir, Err: syscall.EIO}
+		}
+		return os.ReadDir(dir)
+	}
+	defer func() { osReadDir = os.ReadDir }()
+	for name, errOf := range map[string]func() error{
+		"List":   func() error { _, errs := c.List(); return errors.Join(errs...) },
+		"Verify": func() error { _, _, err := c.Verify(); return err },
+		"GC":     func() error { _, err := c.GC(time.Hour); return err },
+	} {
+		if err := errOf(); !errors.Is(err, syscall.EIO) {
+			t.Errorf("%s with an unreadable shard: error %v, want EIO", name, err)
+		}
+	}
+	if _, err := c.Get(good); err != nil {
+		t.Errorf("good entry lost: %v", err)
+	}
+}
+
+// TestUseReadOnly: the shared lock a runner takes needs no write access.
+func TestUseReadOnly(t *testing.T) {
+	c, _ := Open(t.TempDir())
+	openFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		if flag&(os.O_RDWR|os.O_WRONLY|os.O_CREATE) != 0 {
+			return nil, &os.PathError{Op: "open", Path: name, Err: syscall.EROFS}
+		}
+		return os.OpenFile(name, flag, perm)
+	}
+	defer func() { openFile = os.OpenFile }()
+	// No gc.lock and none can be created: nothing can gc either.
+	l, err := c.Use(context.Background())
+	if err != nil {
+		t.Fatalf("Use on a read-only cache without gc.lock: %v", err)
+	}
+	l.Unlock()
+	// An existing gc.lock is opened read-only and really locked: gc
+	// (exclusive) must wait for the reader.
+	openFile = os.OpenFile
+	x, _ := c.Exclusive(context.Background(), nil)
+	x.Unlock()
+	openFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		if flag&(os.O_RDWR|os.O_WRONLY|os.O_CREATE) != 0 {
+			return nil, &os.PathError{Op: "open", Path: name, Err: syscall.EACCES}
+		}
+		return os.OpenFile(name, flag, perm)
+	}
+	l, err = c.Use(context.Background())
+	if err != nil || l.f == nil {
+		t.Fatalf("Use on a read-only cache with gc.lock: %v (locked: %v)", err, l != nil && l.f != nil)
+	}
+	defer l.Unlock()
+	openFile = os.OpenFile
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if x, err := c.Exclusive(ctx, nil); err == nil {
+		x.Unlock()
+		t.Fatal("gc took the exclusive lock while a read-only runner held the shared one")
 	}
 }

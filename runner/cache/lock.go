@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -26,15 +27,24 @@ func (l *Lock) Unlock() {
 	l.f = nil
 }
 
+// openFile is os.OpenFile; tests replace it to simulate a read-only cache
+// (which permissions cannot do for root).
+var openFile = os.OpenFile
+
 // lockPollInterval is how often a blocked lock retries; flock cannot be
 // interrupted by a context, so waiting is a non-blocking poll.
 const lockPollInterval = 50 * time.Millisecond
 
 func lockFile(ctx context.Context, path string, how int, onWait func()) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	f, err := openFile(path, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
 		return nil, fmt.Errorf("cache: lock: %w", err)
 	}
+	return lockOpen(ctx, f, path, how, onWait)
+}
+
+// lockOpen locks the open file f (closing it on failure).
+func lockOpen(ctx context.Context, f *os.File, path string, how int, onWait func()) (*Lock, error) {
 	waited := false
 	for {
 		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
@@ -95,8 +105,32 @@ func (c *Cache) TryLockAction(actionID string) (l *Lock, ok bool, err error) {
 // Use takes the cache-wide shared lock that a runner holds for its whole
 // run, so that gc and rm (which take it exclusively) never delete outputs a
 // running stage is reading.
+//
+// Reading needs no write access: on a cache this process may not write
+// (a shared read-only cache, a read-only mount) the lock file is opened
+// read-only, which flock(2) allows, and when it does not exist and cannot
+// be created there is no gc that could run either, so the run proceeds
+// without it.
 func (c *Cache) Use(ctx context.Context) (*Lock, error) {
-	return lockFile(ctx, filepath.Join(c.dir, "gc.lock"), syscall.LOCK_SH, nil)
+	path := filepath.Join(c.dir, "gc.lock")
+	l, err := lockFile(ctx, path, syscall.LOCK_SH, nil)
+	if err == nil || !isReadOnly(err) {
+		return l, err
+	}
+	f, oerr := openFile(path, os.O_RDONLY, 0)
+	if errors.Is(oerr, fs.ErrNotExist) {
+		return &Lock{}, nil
+	}
+	if oerr != nil {
+		return nil, err
+	}
+	return lockOpen(ctx, f, path, syscall.LOCK_SH, nil)
+}
+
+// isReadOnly reports whether err says the file system or the directory
+// does not let this process write.
+func isReadOnly(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
 }
 
 // Exclusive takes the cache-wide lock exclusively (gc, rm).

@@ -16,7 +16,10 @@ import (
 
 // fileMemo remembers content hashes within one process, keyed by path,
 // size and mtime. The memo only saves re-reading; keys are always made
-// from content.
+// from content. A file modified within the last recentWrite is neither
+// remembered nor looked up: a second save within one mtime tick (coarse
+// on many file systems) with the same size would look unchanged, and a
+// long-running process (watch) would then plan with the old content.
 var fileMemo sync.Map // memoKey -> string
 
 type memoKey struct {
@@ -35,7 +38,8 @@ func HashFile(path string) (string, error) {
 		return "", fmt.Errorf("%s is a directory, want a file", path)
 	}
 	mk := memoKey{path, fi.Size(), fi.ModTime()}
-	if h, ok := fileMemo.Load(mk); ok {
+	trusted := !fresh(fi.ModTime())
+	if h, ok := fileMemo.Load(mk); ok && trusted {
 		return h.(string), nil
 	}
 	f, err := os.Open(path)
@@ -48,8 +52,17 @@ func HashFile(path string) (string, error) {
 		return "", fmt.Errorf("reading %s: %w", path, err)
 	}
 	sum := "sha256:" + hex.EncodeToString(h.Sum(nil))
-	fileMemo.Store(mk, sum)
+	if trusted {
+		fileMemo.Store(mk, sum)
+	}
 	return sum, nil
+}
+
+// fresh reports whether a file with modification time mtime may still be
+// written again within the same mtime tick (or has a clock skewed into
+// the future), so that its (size, mtime) does not identify its content.
+func fresh(mtime time.Time) bool {
+	return time.Since(mtime) < recentWrite
 }
 
 // HashTree hashes a file, or a directory as the sorted list of its regular

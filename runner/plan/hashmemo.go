@@ -22,7 +22,9 @@ type HashMemo struct {
 	Dir string // e.g. CACHE/hashes
 }
 
-// recentWrite is how old a file must be before its hash is remembered.
+// recentWrite is how old a file must be before its hash is remembered
+// (here and in the process's own memo): longer than the mtime granularity
+// of common file systems (2 s on FAT, 1 s on ext3 and HFS+).
 const recentWrite = 3 * time.Second
 
 var sumRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
@@ -46,6 +48,9 @@ func (m *HashMemo) HashFile(path string) (string, error) {
 	sum := sha256.Sum256([]byte(id))
 	name := hex.EncodeToString(sum[:])
 	file := filepath.Join(m.Dir, name[:2], name)
+	if fresh(fi.ModTime()) {
+		return HashFile(abs)
+	}
 	if b, err := os.ReadFile(file); err == nil {
 		if h := strings.TrimSpace(string(b)); sumRE.MatchString(h) {
 			return h, nil
@@ -55,11 +60,9 @@ func (m *HashMemo) HashFile(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if time.Since(fi.ModTime()) > recentWrite {
-		// A failed write only costs a re-read next time.
-		if os.MkdirAll(filepath.Dir(file), 0o755) == nil {
-			_ = WriteFileAtomic(file, []byte(h+"\n"))
-		}
+	// A failed write (a read-only cache) only costs a re-read next time.
+	if os.MkdirAll(filepath.Dir(file), 0o755) == nil {
+		_ = WriteFileAtomic(file, []byte(h+"\n"))
 	}
 	return h, nil
 }

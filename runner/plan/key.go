@@ -6,14 +6,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 )
 
 // KeyVersion versions the layout of key descriptions. Bump it when the
 // components of any stage kind change meaning, so old cache entries are
 // never matched by new keys.
-const KeyVersion = "crossin.key/v1"
+const KeyVersion = "crossin.key/v2"
 
 // Component is one named part of a stage's key.
 type Component struct {
@@ -60,11 +62,31 @@ func (d Description) Get(name string) (json.RawMessage, bool) {
 	return nil, false
 }
 
-// marshal encodes v canonically: encoding/json sorts map keys; struct
-// fields keep their declaration order, which is fixed in code. The result
-// is re-encoded through a generic value so that nested raw messages are
-// canonical too.
+// marshal encodes v canonically: the value is encoded, decoded into
+// generic JSON and encoded again, so that every object's keys are sorted
+// at every depth, including struct fields and raw JSON taken from a spec
+// (a report layout keeps CUE's field order), and every number has one
+// spelling (integers exactly, other numbers as encoding/json writes a
+// float64: 1e-4 and 0.0001 are the same key).
 func marshal(v any) ([]byte, error) {
+	b, err := encode(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var g any
+	if err := dec.Decode(&g); err != nil {
+		return nil, err
+	}
+	g, err = canonicalNumbers(g)
+	if err != nil {
+		return nil, err
+	}
+	return encode(g)
+}
+
+func encode(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -72,6 +94,43 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// canonicalNumbers replaces every json.Number in a decoded value by its
+// canonical form: an integer literal stays exact (seeds are int64), any
+// other number becomes the float64 it denotes.
+func canonicalNumbers(v any) (any, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return i, nil
+		}
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return nil, err
+		}
+		if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			return int64(f), nil
+		}
+		return f, nil
+	case map[string]any:
+		for k, e := range x {
+			c, err := canonicalNumbers(e)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = c
+		}
+	case []any:
+		for i, e := range x {
+			c, err := canonicalNumbers(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = c
+		}
+	}
+	return v, nil
 }
 
 // value makes a component value from any JSON-encodable Go value.

@@ -397,7 +397,7 @@ func TestCanonicalKey(t *testing.T) {
 	d := Description{Version: KeyVersion, Kind: KindData, Components: []Component{
 		{Name: "m", Value: value(map[string]any{"b": 1, "a": "<x>"})},
 	}}
-	want := `{"version":"crossin.key/v1","kind":"data","components":[{"name":"m","value":{"a":"<x>","b":1}}]}`
+	want := `{"components":[{"name":"m","value":{"a":"<x>","b":1}}],"kind":"data","version":"crossin.key/v2"}`
 	if got := string(d.Canonical()); got != want {
 		t.Errorf("canonical\n got %s\nwant %s", got, want)
 	}

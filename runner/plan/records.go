@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,16 +50,22 @@ func (r *Records) file(stageID string) string {
 	return filepath.Join(r.Dir, url.PathEscape(stageID)+".json")
 }
 
-// Save records d as stageID's latest description, atomically.
+// Save records d as stageID's latest description, atomically. A record
+// that is already there is not rewritten, so a run that finds everything
+// cached writes nothing to the cache (and works on a read-only one).
 func (r *Records) Save(stageID string, d Description) error {
-	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
-		return err
-	}
 	b, err := json.MarshalIndent(Record{Stage: stageID, ActionID: d.ActionID(), Key: d}, "", "  ")
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(r.file(stageID), append(b, '\n'))
+	b = append(b, '\n')
+	if old, err := os.ReadFile(r.file(stageID)); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
+	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+		return err
+	}
+	return WriteFileAtomic(r.file(stageID), b)
 }
 
 // Load returns the recorded description of stageID; ok is false when the
