@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +80,7 @@ its checkpoint. Ctrl-C stops cleanly.`,
 // error with positions), explain every stale stage against its last
 // record, run, and render the tables.
 func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string, experiments []string) watch.Step {
-	return func(ctx context.Context) (*watch.Result, error) {
+	return func(ctx context.Context, live *watch.Live) (*watch.Result, error) {
 		spec, err := schema.Load(specPaths(roots)...)
 		if err != nil {
 			return nil, fmt.Errorf("%s", ErrorFormatter(err, cwd))
@@ -96,25 +95,16 @@ func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string,
 			return nil, fmt.Errorf("%s", ErrorFormatter(err, cwd))
 		}
 		why := staleReasons(p, plan.OpenRecords(c.Dir()))
-		var (
-			mu  sync.Mutex
-			ran []string
-		)
 		backends, err := backendsFor(ctx, spec, c.Dir(), experiments)
 		if err != nil {
 			return nil, err
 		}
+		progress := newWatchProgress(live, why)
 		res, runErr := runner.Run(ctx, spec, runner.RunOptions{
 			Cache: c, Experiments: experiments, Jobs: jobs, OutDir: out,
 			Version: Version, PlanOptions: popts,
 			Backends: backends,
-			Events: func(e runner.Event) {
-				if e.Type == runner.EvDone && !e.Shared && e.Seconds > 0 || e.Type == runner.EvFailed {
-					mu.Lock()
-					ran = append(ran, e.Stage)
-					mu.Unlock()
-				}
-			},
+			Events:   progress.event,
 		})
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -134,17 +124,83 @@ func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string,
 		if runErr != nil {
 			fmt.Fprintf(&table, "some stages failed: %v\n", runErr)
 		}
-		sort.Strings(ran)
-		var lines []string
-		for _, s := range ran {
-			r := why[s]
+		return &watch.Result{Table: table.String(), Reruns: progress.lines, Inputs: specInputs(spec)}, nil
+	}
+}
+
+// watchProgress turns the runner's events into what watch shows while a
+// re-run is in flight: one line per stage as it starts, saying why it
+// runs (so the reasons come in execution order, each once), a line per
+// failure, and a progress line of the stages running now.
+type watchProgress struct {
+	live    *watch.Live
+	why     map[string]string
+	started map[string]bool
+	running []string // in start order
+	status  map[string]string
+	lines   []string // the "run STAGE: why" lines, in execution order
+}
+
+func newWatchProgress(live *watch.Live, why map[string]string) *watchProgress {
+	return &watchProgress{live: live, why: why, started: map[string]bool{}, status: map[string]string{}}
+}
+
+// event is the runner's event sink; the runner calls it from one
+// goroutine at a time.
+func (w *watchProgress) event(e runner.Event) {
+	switch e.Type {
+	case runner.EvStart:
+		if !w.started[e.Stage] {
+			w.started[e.Stage] = true
+			r := w.why[e.Stage]
 			if r == "" {
 				r = "not in the cache"
 			}
-			lines = append(lines, fmt.Sprintf("ran %s: %s", s, r))
+			if e.Resumed {
+				r += " (resuming from its checkpoint)"
+			}
+			line := fmt.Sprintf("run %s: %s", e.Stage, r)
+			w.lines = append(w.lines, line)
+			w.live.Line(line)
 		}
-		return &watch.Result{Table: table.String(), Reruns: lines, Inputs: specInputs(spec)}, nil
+		w.running = append(w.running, e.Stage)
+		w.status[e.Stage] = "started"
+	case runner.EvProgress:
+		st := fmt.Sprintf("%d/%d", e.Done, e.StageTotal)
+		if e.StageTotal > 0 {
+			st = fmt.Sprintf("%d%% (%d/%d)", 100*e.Done/e.StageTotal, e.Done, e.StageTotal)
+		}
+		if e.ETA > 0 {
+			st += fmt.Sprintf(" eta %s", (time.Duration(e.ETA) * time.Second).Round(time.Second))
+		}
+		w.status[e.Stage] = st
+	case runner.EvDone, runner.EvSkipped:
+		w.stop(e.Stage)
+	case runner.EvFailed:
+		w.stop(e.Stage)
+		w.live.Line(fmt.Sprintf("failed %s: %s", e.Stage, e.Error))
+	case runner.EvCorrupt:
+		w.live.Line(fmt.Sprintf("corrupt %s: %s", e.Stage, e.Error))
+	default:
+		return
 	}
+	var parts []string
+	for _, s := range w.running {
+		parts = append(parts, s+" "+w.status[s])
+	}
+	if len(parts) > 0 {
+		w.live.Progress("running: " + strings.Join(parts, ", "))
+	}
+}
+
+func (w *watchProgress) stop(stage string) {
+	for i, s := range w.running {
+		if s == stage {
+			w.running = append(w.running[:i], w.running[i+1:]...)
+			break
+		}
+	}
+	delete(w.status, stage)
 }
 
 // staleReasons explains, for every stage that is not cached, what changed

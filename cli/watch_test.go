@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crossin-lab/crossin/runner"
+	"github.com/crossin-lab/crossin/watch"
 )
 
 type lockedBuf struct {
@@ -66,9 +69,9 @@ func TestWatchRerunsWhatAnEditMadeStale(t *testing.T) {
 	// line says why.
 	override := filepath.Join(specDir, "override.cue")
 	os.WriteFile(override, []byte("package mini\n\nexperiments: mini: cells: \"mini/x2x-20/s42\": training: learning_rate: 2e-3\n"), 0o644)
-	off = waitFor(t, out, off, "ran train/mini/x2x-20/s42: train.learning_rate: 0.001 -> 0.002", 3*time.Minute)
+	off = waitFor(t, out, off, "run train/mini/x2x-20/s42: train.learning_rate: 0.001 -> 0.002", 3*time.Minute)
 	off = waitFor(t, out, off, "watching", time.Minute)
-	if strings.Contains(out.String()[off-2000:off], "ran train/mini/base-20") {
+	if strings.Contains(out.String()[off-2000:off], "run train/mini/base-20") {
 		t.Errorf("an unaffected cell re-ran")
 	}
 
@@ -98,5 +101,49 @@ func TestWatchRerunsWhatAnEditMadeStale(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("watch did not stop after cancel")
+	}
+}
+
+// TestWatchProgressLines: while a re-run is in flight, watch prints why
+// each stage runs as it starts (execution order, once each, even when a
+// stage is retried), failures, and the progress of the running stages.
+func TestWatchProgressLines(t *testing.T) {
+	var out bytes.Buffer
+	w := newWatchProgress(watch.NewLive(&out, true), map[string]string{
+		"train/b": "train.learning_rate: 0.001 -> 0.002",
+		"eval/b":  "upstream changed: train/b",
+	})
+	for _, e := range []runner.Event{
+		{Type: runner.EvPlan, Total: 3},
+		{Type: runner.EvStart, Stage: "train/b"},
+		{Type: runner.EvProgress, Stage: "train/b", Done: 4, StageTotal: 10, ETA: 12},
+		{Type: runner.EvStart, Stage: "data/a"},
+		{Type: runner.EvDone, Stage: "train/b"},
+		{Type: runner.EvStart, Stage: "eval/b"},
+		{Type: runner.EvFailed, Stage: "eval/b", Error: "boom"},
+		{Type: runner.EvStart, Stage: "eval/b"}, // a retry starts again
+		{Type: runner.EvDone, Stage: "eval/b"},
+	} {
+		w.event(e)
+	}
+	want := []string{
+		"run train/b: train.learning_rate: 0.001 -> 0.002",
+		"run data/a: not in the cache",
+		"run eval/b: upstream changed: train/b",
+	}
+	if strings.Join(w.lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("reasons:\n%s\nwant:\n%s", strings.Join(w.lines, "\n"), strings.Join(want, "\n"))
+	}
+	o := out.String()
+	if !strings.Contains(o, "\r\x1b[Krunning: train/b 40% (4/10) eta 12s") {
+		t.Errorf("no live progress of the running stage:\n%q", o)
+	}
+	for _, l := range append(want, "failed eval/b: boom") {
+		if strings.Count(o, l) != 1 {
+			t.Errorf("%q printed %d times, want once:\n%s", l, strings.Count(o, l), o)
+		}
+	}
+	if strings.Index(o, want[0]) > strings.Index(o, want[1]) || strings.Index(o, want[1]) > strings.Index(o, want[2]) {
+		t.Errorf("reasons not in execution order:\n%s", o)
 	}
 }

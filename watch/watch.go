@@ -28,17 +28,87 @@ type Result struct {
 	// Table is the refreshed comparison table, as it should be shown.
 	Table string
 	// Reruns has one line per stage that ran, saying why (explain output).
+	// They were shown as the stages started (Live.Line); here they go
+	// into the "result" event.
 	Reruns []string
 	// Inputs are the files the spec reads (spec files and local data
 	// files); the watcher follows them from the next change on.
 	Inputs []string
 }
 
-// Step re-plans and runs what is stale. It must stop promptly when ctx is
-// cancelled (a newer edit arrived) and leave nothing half-written. An
-// error (an invalid spec, a failed stage) is shown and the last good table
-// is kept.
-type Step func(ctx context.Context) (*Result, error)
+// Step re-plans and runs what is stale, reporting as it goes through live.
+// It must stop promptly when ctx is cancelled (a newer edit arrived) and
+// leave nothing half-written. An error (an invalid spec, a failed stage)
+// is shown and the last good table is kept.
+type Step func(ctx context.Context, live *Live) (*Result, error)
+
+// Live is where a running step reports, so that a re-run that takes
+// minutes is not a silent screen: permanent lines (a stage starts, and
+// why) and a progress line of the stages running now. A step that was
+// cancelled by a newer edit is muted, so its last words do not mix with
+// the next run's.
+type Live struct {
+	w *output
+	// muted is set (under w.mu) when the step is superseded.
+	muted bool
+}
+
+// NewLive returns a Live that writes to w (progress in place when
+// terminal is set), for using a Step outside Run.
+func NewLive(w io.Writer, terminal bool) *Live {
+	return &Live{w: &output{w: w, term: terminal}}
+}
+
+// Line prints a permanent line (for example "run train/x: why").
+func (l *Live) Line(s string) {
+	l.w.mu.Lock()
+	defer l.w.mu.Unlock()
+	if l.muted {
+		return
+	}
+	l.w.clearProgress()
+	fmt.Fprintln(l.w.w, s)
+}
+
+// Progress shows what is running now. On a terminal it replaces the
+// previous progress line in place; otherwise it is printed as a line at
+// most every progressEvery, so that a log is not flooded.
+func (l *Live) Progress(s string) {
+	l.w.mu.Lock()
+	defer l.w.mu.Unlock()
+	if l.muted || s == "" {
+		return
+	}
+	if l.w.term {
+		fmt.Fprintf(l.w.w, "\r\x1b[K%s", s)
+		l.w.progress = true
+		return
+	}
+	if now := time.Now(); now.Sub(l.w.lastProgress) >= progressEvery {
+		l.w.lastProgress = now
+		fmt.Fprintln(l.w.w, s)
+	}
+}
+
+// progressEvery is how often progress is printed when not on a terminal.
+const progressEvery = 2 * time.Second
+
+// output serializes everything the watcher and its steps print.
+type output struct {
+	mu           sync.Mutex
+	w            io.Writer
+	term         bool      // a terminal: progress is redrawn in place
+	progress     bool      // a progress line is on screen (term only)
+	lastProgress time.Time // when progress was last printed (not term)
+}
+
+// clearProgress removes the progress line from a terminal; mu is held.
+func (o *output) clearProgress() {
+	if o.progress {
+		fmt.Fprint(o.w, "\r\x1b[K")
+		o.progress = false
+	}
+}
 
 // Event reports what the watcher did; tests and --json output use it.
 type Event struct {
@@ -67,7 +137,8 @@ func WithDebounce(d time.Duration) Option { return func(c *config) { c.debounce 
 // WithOutput sets where the table and re-run lines are written.
 func WithOutput(w io.Writer) Option { return func(c *config) { c.out = w } }
 
-// WithClearScreen redraws the screen on every refresh (for terminals).
+// WithClearScreen redraws the screen on every refresh and the progress
+// line in place (for terminals).
 func WithClearScreen(on bool) Option { return func(c *config) { c.clear = on } }
 
 // WithEvents receives every Event as it happens.
@@ -78,6 +149,10 @@ func WithEvents(f func(Event)) Option { return func(c *config) { c.events = f } 
 // their .cue files count) or to an input file reported by the last step.
 // It returns when ctx is cancelled (Ctrl-C), after the step in flight has
 // stopped.
+//
+// While a re-run is in flight the last table stays on screen marked stale
+// (it predates the edit), the step's lines and progress appear as they
+// happen, and an edit that cancels the run in flight says so.
 func Run(ctx context.Context, roots []string, step Step, opts ...Option) error {
 	c := &config{debounce: 100 * time.Millisecond, out: io.Discard}
 	for _, o := range opts {
@@ -89,12 +164,13 @@ func Run(ctx context.Context, roots []string, step Step, opts ...Option) error {
 	}
 	defer w.fs.Close()
 
+	out := &output{w: c.out, term: c.clear}
 	var (
 		lastGood   *Result
 		lastErr    error
 		inflight   context.CancelFunc
-		done       chan struct{}
-		mu         sync.Mutex
+		live       *Live
+		done       chan bool // the step in flight ends: true if it completed, false if superseded
 		firstSeen  time.Time
 		pending    []string
 		debounceCh <-chan time.Time
@@ -105,17 +181,30 @@ func Run(ctx context.Context, roots []string, step Step, opts ...Option) error {
 			c.events(e)
 		}
 	}
-	show := func() {
-		mu.Lock()
-		defer mu.Unlock()
+	// show draws the last good table and the watcher's status; stale
+	// names the edit the table predates (nil: the table is current).
+	// out.mu is held.
+	show := func(stale []string) {
+		out.clearProgress()
 		if c.clear {
 			fmt.Fprint(c.out, "\x1b[H\x1b[2J")
 		}
 		if lastGood != nil {
-			fmt.Fprint(c.out, lastGood.Table)
-			if !strings.HasSuffix(lastGood.Table, "\n") {
-				fmt.Fprintln(c.out)
+			if stale != nil && c.clear {
+				// Only on a redrawn screen is the table reprinted; a log
+				// gets the stale line below alone.
+				fmt.Fprintf(c.out, "STALE (before the edit to %s):\n", names(stale))
 			}
+			if stale == nil || c.clear {
+				fmt.Fprint(c.out, lastGood.Table)
+				if !strings.HasSuffix(lastGood.Table, "\n") {
+					fmt.Fprintln(c.out)
+				}
+			}
+		}
+		if stale != nil {
+			fmt.Fprintf(c.out, "%s changed: the table above is stale; re-running what it affects...\n", names(stale))
+			return
 		}
 		if lastErr != nil {
 			fmt.Fprintf(c.out, "error (showing the last good table): %v\n", lastErr)
@@ -124,33 +213,44 @@ func Run(ctx context.Context, roots []string, step Step, opts ...Option) error {
 	}
 	start := func(changed []string, since time.Time) {
 		if inflight != nil {
+			// Mute first, so nothing the superseded step says on its way
+			// out appears.
+			out.mu.Lock()
+			live.muted = true
+			out.clearProgress()
+			out.mu.Unlock()
 			inflight()
-			<-done
-			emit(Event{Kind: "cancelled"})
+			if completed := <-done; !completed {
+				out.mu.Lock()
+				fmt.Fprintf(c.out, "cancelled the run in progress: a newer edit to %s supersedes it\n", names(changed))
+				out.mu.Unlock()
+				emit(Event{Kind: "cancelled", Paths: changed})
+			}
+		}
+		if changed != nil {
+			out.mu.Lock()
+			show(changed)
+			out.mu.Unlock()
 		}
 		sctx, cancel := context.WithCancel(ctx)
-		inflight, done = cancel, make(chan struct{})
+		l := &Live{w: out}
+		inflight, live, done = cancel, l, make(chan bool, 1)
 		d := done
 		go func() {
-			defer close(d)
-			res, err := step(sctx)
+			res, err := step(sctx, l)
 			if sctx.Err() != nil && ctx.Err() == nil {
+				d <- false
 				return // superseded by a newer change; its step reports
 			}
-			mu.Lock()
+			out.mu.Lock()
 			if err != nil {
 				lastErr = err
 			} else {
 				lastErr, lastGood = nil, res
 				w.setInputs(res.Inputs)
 			}
-			mu.Unlock()
-			if err == nil {
-				for _, line := range res.Reruns {
-					fmt.Fprintln(c.out, line)
-				}
-			}
-			show()
+			show(nil)
+			out.mu.Unlock()
 			e := Event{Kind: "result", Paths: changed}
 			if err != nil {
 				e = Event{Kind: "error", Paths: changed, Error: err.Error()}
@@ -161,6 +261,7 @@ func Run(ctx context.Context, roots []string, step Step, opts ...Option) error {
 				e.Latency = time.Since(since).Round(time.Millisecond).String()
 			}
 			emit(e)
+			d <- true
 		}()
 	}
 
@@ -333,6 +434,23 @@ func (w *watcher) handle(ev fsnotify.Event) bool {
 		return true
 	}
 	return w.underRoot(p) && strings.HasSuffix(p, ".cue")
+}
+
+// names lists changed paths for a message, relative to the working
+// directory where they are inside it.
+func names(paths []string) string {
+	cwd, _ := os.Getwd()
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = p
+		if rel, err := filepath.Rel(cwd, p); err == nil && !strings.HasPrefix(rel, "..") {
+			out[i] = rel
+		}
+	}
+	if len(out) > 3 {
+		return strings.Join(out[:3], ", ") + fmt.Sprintf(" and %d more", len(out)-3)
+	}
+	return strings.Join(out, ", ")
 }
 
 func uniqueSorted(s []string) []string {

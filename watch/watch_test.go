@@ -23,7 +23,7 @@ type fakeStep struct {
 	tables []string
 }
 
-func (f *fakeStep) step(ctx context.Context) (*Result, error) {
+func (f *fakeStep) step(ctx context.Context, live *Live) (*Result, error) {
 	f.mu.Lock()
 	f.calls++
 	f.mu.Unlock()
@@ -180,7 +180,7 @@ func TestWatchCancelsObsoleteRun(t *testing.T) {
 	var mu sync.Mutex
 	var cancelled, finished []string
 	started := make(chan string, 10)
-	step := func(ctx context.Context) (*Result, error) {
+	step := func(ctx context.Context, _ *Live) (*Result, error) {
 		b, _ := os.ReadFile(spec)
 		v := string(b)
 		started <- v
@@ -226,8 +226,93 @@ func TestWatchCancelsObsoleteRun(t *testing.T) {
 }
 
 func TestWatchMissingRoot(t *testing.T) {
-	err := Run(context.Background(), []string{"/nonexistent/x.cue"}, func(context.Context) (*Result, error) { return nil, errors.New("x") })
+	err := Run(context.Background(), []string{"/nonexistent/x.cue"}, func(context.Context, *Live) (*Result, error) { return nil, errors.New("x") })
 	if err == nil || !strings.Contains(err.Error(), "nonexistent") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestWatchShowsWhatARerunDoes: after an edit the old table is marked
+// stale at once, each stage's reason and the progress of the stages
+// running appear while the step runs (each line once, in the order the
+// step reports them), and an edit that cancels the run says so.
+func TestWatchShowsWhatARerunDoes(t *testing.T) {
+	for _, term := range []bool{false, true} {
+		t.Run(fmt.Sprintf("terminal=%v", term), func(t *testing.T) {
+			dir := t.TempDir()
+			spec := filepath.Join(dir, "a.cue")
+			os.WriteFile(spec, []byte("v1"), 0o644)
+			release := make(chan struct{})
+			step := func(ctx context.Context, live *Live) (*Result, error) {
+				b, _ := os.ReadFile(spec)
+				v := string(b)
+				if v == "v1" {
+					return &Result{Table: "TABLE v1\n"}, nil
+				}
+				live.Line("run train/b: " + v + " changed")
+				live.Line("run train/a: " + v + " changed")
+				live.Progress("train/a 40% step 4/10")
+				select {
+				case <-ctx.Done():
+					live.Line("MUTED LINE " + v) // superseded: must not show
+					return nil, ctx.Err()
+				case <-release:
+				}
+				return &Result{Table: "TABLE " + v + "\n", Reruns: []string{"run train/b: " + v + " changed", "run train/a: " + v + " changed"}}, nil
+			}
+			out := &syncBuf{}
+			ev := &events{ch: make(chan Event, 100)}
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() {
+				errc <- Run(ctx, []string{spec}, step, WithOutput(out), WithClearScreen(term), WithDebounce(30*time.Millisecond),
+					WithEvents(func(e Event) { ev.ch <- e }))
+			}()
+			ev.wait(t, "result")
+			os.WriteFile(spec, []byte("v2"), 0o644)
+			waitOut(t, out, "train/a 40% step 4/10")
+			o := out.String()
+			stale := strings.Index(o, "changed: the table above is stale")
+			b, a := strings.Index(o, "run train/b: v2 changed"), strings.Index(o, "run train/a: v2 changed")
+			if stale < 0 || b < stale || a < b {
+				t.Fatalf("want the stale mark, then the reasons in execution order:\n%s", o)
+			}
+			if term && !strings.Contains(o, "STALE (before the edit to") {
+				t.Errorf("the redrawn screen does not mark the old table stale:\n%q", o)
+			}
+			if term && !strings.Contains(o, "\r\x1b[Ktrain/a 40%") {
+				t.Errorf("progress is not redrawn in place on a terminal:\n%q", o)
+			}
+			// A newer edit cancels the run in flight, and says so.
+			os.WriteFile(spec, []byte("v3"), 0o644)
+			waitOut(t, out, "cancelled the run in progress: a newer edit to")
+			waitOut(t, out, "run train/a: v3 changed")
+			close(release)
+			ev.wait(t, "result")
+			waitOut(t, out, "TABLE v3")
+			cancel()
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			o = out.String()
+			if strings.Contains(o, "MUTED LINE") {
+				t.Errorf("a cancelled step's output was shown:\n%s", o)
+			}
+			if n := strings.Count(o, "run train/a: v3 changed"); n != 1 {
+				t.Errorf("the reason is printed %d times, want once:\n%s", n, o)
+			}
+		})
+	}
+}
+
+func waitOut(t *testing.T, out *syncBuf, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(out.String(), want) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no %q in the output within 10s:\n%q", want, out.String())
 }
