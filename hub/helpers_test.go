@@ -2,12 +2,9 @@ package hub
 
 import (
 	"io/fs"
-	"net/url"
 	"path/filepath"
 	"testing"
 )
-
-func urlPathUnescape(s string) (string, error) { return url.PathUnescape(s) }
 
 // filepathWalk calls fn for every regular file under root.
 func filepathWalk(t *testing.T, root string, fn func(path string)) {

@@ -2,10 +2,8 @@ package hub
 
 import (
 	"context"
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,166 +14,109 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crossin-lab/crossin/hub/hubserver"
 )
 
-// fakeHub speaks the subset of the Hugging Face hub API the client uses:
-// GET /api/{type}s/{repo}/revision/{rev} and
-// GET /{prefix}{repo}/resolve/{commit}/{path}, with LFS files answered by a
-// redirect to a "CDN" path (as the real hub does) and small files directly.
+// fakeHub is the hub API of hubserver (the server smoke runs use) with
+// faults injected in front of it: a required token, 503 answers, bodies
+// cut short or corrupted after the headers announced the right hash. It
+// also counts requests and records the last Authorization header.
 type fakeHub struct {
+	srv      *hubserver.Server
 	mu       sync.Mutex
-	refs     map[string]string            // revision -> commit
-	commits  map[string]map[string][]byte // commit -> path -> content
-	lfs      map[string]bool              // paths stored in LFS
-	truncate map[string]bool              // paths whose body is cut short
-	corrupt  map[string]bool              // paths whose body differs from the announced hash
-	token    string                       // required bearer token ("" = public)
-	hits     map[string]int               // request path -> count
+	files    map[string][]byte // path -> content of the first commit
+	c0       string            // the first commit ("main" and tag "v1.0")
+	truncate map[string]bool   // paths whose body is cut short
+	corrupt  map[string]bool   // paths whose body differs from the announced hash
+	token    string            // required bearer token ("" = public)
+	hits     map[string]int    // request path -> count
 	lastAuth string
 	fail5xx  int // number of 503 answers before a success
 }
 
 const repo = "SeaEval/SeaEval_datasets"
 
-func newFakeHub() *fakeHub {
-	return &fakeHub{
-		refs:     map[string]string{},
-		commits:  map[string]map[string][]byte{},
-		lfs:      map[string]bool{},
-		truncate: map[string]bool{},
-		corrupt:  map[string]bool{},
-		hits:     map[string]int{},
+func newFakeHub(t *testing.T, files map[string][]byte) *fakeHub {
+	t.Helper()
+	// LFS by extension, as on the hub: the .parquet file is redirected.
+	srv, err := hubserver.New([]hubserver.Repo{{Kind: hubserver.Datasets, ID: repo, Files: files}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	c0, _ := srv.Commit(hubserver.Datasets, repo, "main")
+	if err := srv.SetRef(hubserver.Datasets, repo, "v1.0", c0); err != nil {
+		t.Fatal(err)
+	}
+	return &fakeHub{srv: srv, files: files, c0: c0, truncate: map[string]bool{}, corrupt: map[string]bool{}, hits: map[string]int{}}
 }
 
 func commitID(n int) string { return fmt.Sprintf("%040x", n+0xabc) }
 
-func gitBlobID(b []byte) string {
-	h := sha1.New()
-	fmt.Fprintf(h, "blob %d\x00", len(b))
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.hits[r.URL.Path]++
 	f.lastAuth = r.Header.Get("Authorization")
-	if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
+	token, fail := f.token, f.fail5xx > 0
+	if fail {
+		f.fail5xx--
+	}
+	// The file a download answers with: /.../resolve/COMMIT/PATH, or
+	// /cdn/SHA256 for a redirected LFS file.
+	var target string
+	for p, b := range f.files {
+		sum := sha256.Sum256(b)
+		if strings.HasSuffix(r.URL.Path, "/resolve/"+f.c0+"/"+p) || r.URL.Path == "/cdn/"+hex.EncodeToString(sum[:]) {
+			target = p
+		}
+	}
+	cut, bad := f.truncate[target], f.corrupt[target]
+	f.mu.Unlock()
+	if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
 		w.Header().Set("X-Error-Code", "GatedRepo")
 		http.Error(w, `{"error":"Access to this repo is restricted"}`, http.StatusUnauthorized)
 		return
 	}
-	if f.fail5xx > 0 {
-		f.fail5xx--
+	if fail {
 		http.Error(w, "busy", http.StatusServiceUnavailable)
 		return
 	}
-	p := r.URL.EscapedPath()
-	switch {
-	case strings.HasPrefix(p, "/api/datasets/"+repo+"/revision/"):
-		rev, _ := unescape(strings.TrimPrefix(p, "/api/datasets/"+repo+"/revision/"))
-		commit, ok := f.refs[rev]
-		if !ok {
-			if _, isCommit := f.commits[rev]; isCommit {
-				commit = rev
-			} else {
-				w.Header().Set("X-Error-Code", "RevisionNotFound")
-				http.Error(w, `{"error":"Invalid rev id: `+rev+`"}`, http.StatusNotFound)
-				return
-			}
-		}
-		type sib struct {
-			RFilename string `json:"rfilename"`
-		}
-		var sibs []sib
-		for _, name := range sortedKeys(f.commits[commit]) {
-			sibs = append(sibs, sib{name})
-		}
-		json.NewEncoder(w).Encode(map[string]any{"id": repo, "sha": commit, "siblings": sibs})
-	case strings.HasPrefix(p, "/datasets/"+repo+"/resolve/"):
-		rest := strings.TrimPrefix(p, "/datasets/"+repo+"/resolve/")
-		commit, path, _ := strings.Cut(rest, "/")
-		files, ok := f.commits[commit]
-		if !ok {
-			w.Header().Set("X-Error-Code", "RevisionNotFound")
-			http.Error(w, "Revision Not Found", http.StatusNotFound)
-			return
-		}
-		path, _ = unescape(path)
-		data, ok := files[path]
-		if !ok {
-			w.Header().Set("X-Error-Code", "EntryNotFound")
-			http.Error(w, "Entry not found", http.StatusNotFound)
-			return
-		}
-		w.Header().Set("X-Repo-Commit", commit)
-		if f.lfs[path] {
-			sum := sha256.Sum256(data)
-			w.Header().Set("X-Linked-Etag", `"`+hex.EncodeToString(sum[:])+`"`)
-			w.Header().Set("X-Linked-Size", strconv.Itoa(len(data)))
-			w.Header().Set("Location", "/cdn/"+commit+"/"+path)
-			w.WriteHeader(http.StatusFound)
-			return
-		}
-		w.Header().Set("ETag", `"`+gitBlobID(data)+`"`)
-		f.serve(w, path, data)
-	case strings.HasPrefix(p, "/cdn/"):
-		commit, path, _ := strings.Cut(strings.TrimPrefix(p, "/cdn/"), "/")
-		path, _ = unescape(path)
-		f.serve(w, path, f.commits[commit][path])
-	default:
-		w.Header().Set("X-Error-Code", "RepoNotFound")
-		http.Error(w, "Repository not found", http.StatusNotFound)
-	}
-}
-
-func (f *fakeHub) serve(w http.ResponseWriter, path string, data []byte) {
-	if f.corrupt[path] {
-		data = append([]byte(nil), data...)
-		data[0] ^= 1
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	if f.truncate[path] {
-		w.Write(data[:len(data)/2]) // the server closes the connection early
+	if !cut && !bad {
+		f.srv.ServeHTTP(w, r)
 		return
 	}
-	w.Write(data)
-}
-
-func unescape(s string) (string, error) {
-	return urlPathUnescape(s)
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, r)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
 	}
-	for i := range ks {
-		for j := i + 1; j < len(ks); j++ {
-			if ks[j] < ks[i] {
-				ks[i], ks[j] = ks[j], ks[i]
-			}
-		}
+	body := rec.Body.Bytes()
+	if rec.Code != http.StatusOK {
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+		return
 	}
-	return ks
+	if bad {
+		body = append([]byte(nil), body...)
+		body[0] ^= 1
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if cut {
+		w.Write(body[:len(body)/2]) // the server closes the connection early
+		return
+	}
+	w.Write(body)
 }
 
 func setup(t *testing.T) (*fakeHub, *httptest.Server, *Client) {
 	t.Helper()
-	f := newFakeHub()
-	c0 := commitID(0)
-	f.commits[c0] = map[string][]byte{
+	f := newFakeHub(t, map[string][]byte{
 		"README.md":               []byte("# SeaEval datasets\n"),
 		"cross_mmlu/test.json":    []byte(`[{"id":1,"question":"2+2?"}]`),
 		"data/train-0.parquet":    []byte(strings.Repeat("PAR1", 1000)),
 		"dir with space/a b.json": []byte(`{"ok":true}`),
-	}
-	f.lfs["data/train-0.parquet"] = true
-	f.refs["main"] = c0
-	f.refs["v1.0"] = c0
+	})
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	c := NewClient(WithEndpoint(srv.URL), WithToken(""), WithCacheDir(t.TempDir()), WithOffline(false), WithRetries(0))
@@ -189,8 +130,8 @@ func TestResolveListDownload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if commit != commitID(0) {
-		t.Fatalf("Resolve(main) = %s, want %s", commit, commitID(0))
+	if commit != f.c0 {
+		t.Fatalf("Resolve(main) = %s, want %s", commit, f.c0)
 	}
 	files, err := c.ListFiles(ctx, Dataset, repo, commit)
 	if err != nil {
@@ -208,7 +149,7 @@ func TestResolveListDownload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := f.commits[commit][fl.Path]
+		want := f.files[fl.Path]
 		if string(got) != string(want) {
 			t.Errorf("Download(%s): content differs", fl.Path)
 		}
@@ -261,9 +202,9 @@ func TestOffline(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
-	_, _, c := setup(t)
+	f, _, c := setup(t)
 	ctx := context.Background()
-	commit := commitID(0)
+	commit := f.c0
 	tests := []struct {
 		name string
 		call func() error
@@ -304,7 +245,7 @@ func TestIntegrity(t *testing.T) {
 			f, _, c := setup(t)
 			tt.setup(f)
 			ctx := context.Background()
-			_, err := c.Download(ctx, Dataset, repo, commitID(0), tt.path)
+			_, err := c.Download(ctx, Dataset, repo, f.c0, tt.path)
 			if !errors.Is(err, ErrIntegrity) {
 				t.Fatalf("err = %v, want ErrIntegrity", err)
 			}
@@ -324,12 +265,12 @@ func TestIntegrity(t *testing.T) {
 			f.truncate = map[string]bool{}
 			f.corrupt = map[string]bool{}
 			f.mu.Unlock()
-			local, err := c.Download(ctx, Dataset, repo, commitID(0), tt.path)
+			local, err := c.Download(ctx, Dataset, repo, f.c0, tt.path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, _ := os.ReadFile(local)
-			if string(got) != string(f.commits[commitID(0)][tt.path]) {
+			if string(got) != string(f.files[tt.path]) {
 				t.Error("content differs after retry")
 			}
 		})
@@ -348,14 +289,13 @@ func TestChangedRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Someone pushes to main.
-	c1 := commitID(1)
-	f.mu.Lock()
-	f.commits[c1] = map[string][]byte{
+	c1, err := f.srv.Add(hubserver.Repo{Kind: hubserver.Datasets, ID: repo, Files: map[string][]byte{
 		"README.md":            []byte("# SeaEval datasets v2\n"),
 		"cross_mmlu/test.json": []byte(`[{"id":1,"question":"2+3?"}]`),
+	}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.refs["main"] = c1
-	f.mu.Unlock()
 	got, err := c.Resolve(ctx, Dataset, repo, "main")
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +377,7 @@ func TestTokenAndEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if commit != commitID(0) || len(files) != 2 {
+	if commit != f.c0 || len(files) != 2 {
 		t.Errorf("Fetch = %s, %v", commit, files)
 	}
 	if f.lastAuth != "Bearer hf_secret_ABC123" {
