@@ -19,7 +19,7 @@ type Config struct {
 	WarmupRatio     float64    `json:"warmup_ratio"`
 	WeightDecay     float64    `json:"weight_decay"`
 	MaxGradNorm     float64    `json:"max_grad_norm"`
-	CheckpointEvery int        `json:"checkpoint_every,omitempty"` // optimiser steps; 0 = DefaultCheckpointEvery
+	CheckpointEvery int        `json:"checkpoint_every,omitempty"` // optimiser steps; 0 = CheckpointInterval's default
 }
 
 // LoRAParams are the adapter's settings; zero values take PEFT's defaults

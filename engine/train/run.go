@@ -15,9 +15,25 @@ import (
 	"github.com/crossin-lab/crossin/engine/lora"
 )
 
-// DefaultCheckpointEvery is the checkpoint interval in optimiser steps when
-// Config.CheckpointEvery is 0.
+// DefaultCheckpointEvery is the longest checkpoint interval, in optimiser
+// steps, when Config.CheckpointEvery is 0 (see CheckpointInterval).
 const DefaultCheckpointEvery = 50
+
+// checkpointsPerRun is how many checkpoints a run without an explicit
+// interval writes at least: a short training (the quickstart's take 25 and
+// 50 steps) that is killed then still resumes from a recent step instead of
+// from step 1.
+const checkpointsPerRun = 10
+
+// CheckpointInterval is the checkpoint interval of a run of total steps:
+// every steps when set, else a tenth of the run, at most
+// DefaultCheckpointEvery. Outputs never depend on it (tested).
+func CheckpointInterval(every, total int) int {
+	if every > 0 {
+		return every
+	}
+	return max(1, min(DefaultCheckpointEvery, (total+checkpointsPerRun-1)/checkpointsPerRun))
+}
 
 // Result is what a finished run produced.
 type Result struct {
@@ -229,10 +245,7 @@ func Run(ctx context.Context, base *Base, data []Example, p Config, opts ...Opti
 		return nil, err
 	}
 	res := &Result{Adapter: ad, Skipped: pl.skipped}
-	every := p.CheckpointEvery
-	if every <= 0 {
-		every = DefaultCheckpointEvery
-	}
+	every := CheckpointInterval(p.CheckpointEvery, pl.total)
 	start := 0
 	if o.ckptDir != "" {
 		st, err := loadLatest(o.ckptDir, pl.fingerprint, net, opt)
