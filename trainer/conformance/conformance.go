@@ -2,8 +2,9 @@
 // contract v1 (docs/trainer-contract.md): it runs small train and eval jobs
 // through the command as a separate process and checks the exit status,
 // the output layout, every manifest hash, the loss and predictions
-// formats, determinism across thread counts, resume after kill -9 and a
-// clean failure on a bad spec.
+// formats, determinism across thread counts (1 and 4), resume after kill -9
+// (proved by the trainer's "resumed from step N" line, not only by equal
+// bytes) and a clean failure on a bad spec.
 //
 // Any trainer can be checked (a container wrapper, a Python script); crossin
 // checks its own `crossin trainer run` with it.
@@ -41,7 +42,9 @@ type Config struct {
 	Template string // prompt template of the model (default alpaca)
 	// WorkDir holds the specs and outputs (a temp dir if empty).
 	WorkDir string
-	// Steps is the training length of the train job (default 6).
+	// Steps is the training length of the train job (default 6). The
+	// resume check trains up to 16 times longer when the trainer finishes
+	// before it can be killed.
 	Steps int
 	// Timeout bounds each trainer run (default 5 minutes).
 	Timeout time.Duration
@@ -229,17 +232,23 @@ func (s *suite) command(ctx context.Context, specPath string) (*exec.Cmd, *bytes
 }
 
 func (s *suite) runSpec(ctx context.Context, name string, spec any) error {
+	_, err := s.runSpecOutput(ctx, name, spec)
+	return err
+}
+
+// runSpecOutput runs the trainer on spec and returns its stdout and stderr.
+func (s *suite) runSpecOutput(ctx context.Context, name string, spec any) ([]byte, error) {
 	p, err := s.writeSpec(name, spec)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	cmd, out := s.command(ctx, p)
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("trainer %s: %v\n%s", name, err, tail(out.String()))
+		return out.Bytes(), fmt.Errorf("trainer %s: %v\n%s", name, err, tail(out.String()))
 	}
-	return nil
+	return out.Bytes(), nil
 }
 
 func tail(s string) string {
@@ -262,10 +271,17 @@ func (s *suite) badSpec(ctx context.Context) error {
 		return errors.New("failed job wrote manifest.json")
 	}
 	// Unknown fields are an error too.
+	// A spec that could not be written would fail the trainer too and pass
+	// this check for the wrong reason: a failed write is the suite's error.
 	p := filepath.Join(s.cfg.WorkDir, "unknown-field.json")
-	data, _ := json.Marshal(s.trainSpec(filepath.Join(s.cfg.WorkDir, "bad2"), 0))
+	data, err := json.Marshal(s.trainSpec(filepath.Join(s.cfg.WorkDir, "bad2"), 0))
+	if err != nil {
+		return err
+	}
 	data = append(data[:len(data)-1], []byte(`,"no_such_field":1}`)...)
-	os.WriteFile(p, data, 0o666)
+	if err := os.WriteFile(p, data, 0o666); err != nil {
+		return err
+	}
 	cmd, _ := s.command(ctx, p)
 	if cmd.Run() == nil {
 		return errors.New("trainer accepted a job spec with an unknown field")
@@ -273,9 +289,16 @@ func (s *suite) badSpec(ctx context.Context) error {
 	return nil
 }
 
+// The thread counts of the determinism check: both explicit, so that they
+// differ even on a one-CPU machine (where 0, "all", would mean 1).
+const (
+	threadsA = 1
+	threadsB = 4
+)
+
 func (s *suite) train(ctx context.Context) error {
 	s.trainOut = filepath.Join(s.cfg.WorkDir, "train-a")
-	if err := s.runSpec(ctx, "train-a", s.trainSpec(s.trainOut, 0)); err != nil {
+	if err := s.runSpec(ctx, "train-a", s.trainSpec(s.trainOut, threadsA)); err != nil {
 		return err
 	}
 	m, err := CheckLayout(s.trainOut, trainer.KindTrain)
@@ -288,40 +311,71 @@ func (s *suite) train(ctx context.Context) error {
 
 func (s *suite) determinism(ctx context.Context) error {
 	out := filepath.Join(s.cfg.WorkDir, "train-b")
-	if err := s.runSpec(ctx, "train-b", s.trainSpec(out, 1)); err != nil {
+	if err := s.runSpec(ctx, "train-b", s.trainSpec(out, threadsB)); err != nil {
 		return err
 	}
 	m, err := CheckLayout(out, trainer.KindTrain)
 	if err != nil {
 		return err
 	}
-	return sameFiles(s.trainMan, m, "threads=0", "threads=1")
+	return sameFiles(s.trainMan, m, fmt.Sprintf("threads=%d", threadsA), fmt.Sprintf("threads=%d", threadsB))
 }
 
+// resume kills a train job once it has written a checkpoint, runs it again
+// and requires both proof that the second run resumed (its "resumed from
+// step N" line, trainer.ResumedLine, with 0 < N < the job's steps) and
+// outputs byte-identical to an uninterrupted run. A trainer that finishes
+// before it can be killed is tried again on a job 4 and then 16 times
+// longer (with its own uninterrupted reference); only if even that one
+// finishes first is the check skipped.
 func (s *suite) resume(ctx context.Context) error {
-	out := filepath.Join(s.cfg.WorkDir, "train-killed")
-	spec := s.trainSpec(out, 0)
-	p, err := s.writeSpec("train-killed", spec)
+	for _, f := range []int{1, 4, 16} {
+		err := s.resumeOnce(ctx, s.cfg.Steps*f)
+		var sk skip
+		if errors.As(err, &sk) && f < 16 {
+			continue
+		}
+		return err
+	}
+	return nil
+}
+
+func (s *suite) resumeOnce(ctx context.Context, steps int) error {
+	name := fmt.Sprintf("train-killed-%d", steps)
+	out := filepath.Join(s.cfg.WorkDir, name)
+	spec := s.trainSpec(out, threadsA)
+	spec.Train.MaxSteps = steps
+	p, err := s.writeSpec(name, spec)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
 	cmd, _ := s.command(ctx, p)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	// Kill it as soon as it has written a checkpoint.
+	// Kill it as soon as it has written a checkpoint. The layout of
+	// checkpoints/ is the trainer's, but a trainer writes each checkpoint
+	// under a temporary name and renames it when complete (the contract's
+	// atomicity), so once checkpoints/ holds two entries at least one of
+	// them is complete. A single entry may be a half-written one: killing
+	// then would leave nothing to resume from.
 	killed := false
-	deadline := time.Now().Add(s.cfg.Timeout)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 wait:
-	for time.Now().Before(deadline) {
+	for {
 		select {
 		case <-done:
 			break wait
-		case <-time.After(2 * time.Millisecond):
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			return fmt.Errorf("%s: no checkpoint within %s", name, s.cfg.Timeout)
+		case <-time.After(time.Millisecond):
 		}
-		if hasFiles(filepath.Join(out, trainer.CheckpointDir)) {
+		if entries(filepath.Join(out, trainer.CheckpointDir)) >= 2 {
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 			<-done
 			killed = true
@@ -329,32 +383,50 @@ wait:
 		}
 	}
 	if !killed {
-		return skip("the trainer finished before a checkpoint could be seen; resume not exercised")
+		return skip(fmt.Sprintf("the trainer finished a %d-step job before a checkpoint could be seen; resume not exercised", steps))
 	}
 	if _, err := os.Stat(filepath.Join(out, trainer.ManifestFile)); err == nil {
 		// Finished between the check and the kill: nothing to resume.
-		return skip("the trainer finished before it was killed")
+		return skip(fmt.Sprintf("the trainer finished a %d-step job before it was killed", steps))
 	}
-	if err := s.runSpec(ctx, "train-killed", spec); err != nil {
+	printed, err := s.runSpecOutput(ctx, name, spec)
+	if err != nil {
 		return fmt.Errorf("resumed run: %w", err)
 	}
 	m, err := CheckLayout(out, trainer.KindTrain)
 	if err != nil {
 		return err
 	}
-	return sameFiles(s.trainMan, m, "uninterrupted", "killed and resumed")
+	logged, err := os.ReadFile(filepath.Join(out, trainer.LogFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	step, ok := trainer.ResumedStep(append(logged, printed...))
+	if !ok {
+		return fmt.Errorf("the run after kill -9 does not say it resumed (no line %q in %s or its output): a trainer that ignores %s/ and starts over gives the same bytes, so the contract requires the line (docs/trainer-contract.md)", trainer.ResumedLine(0)[:len("resumed from step ")]+"N", trainer.LogFile, trainer.CheckpointDir)
+	}
+	if step < 1 || step >= steps {
+		return fmt.Errorf("the run after kill -9 says it resumed from step %d of a %d-step job (want 0 < N < %d)", step, steps, steps)
+	}
+	ref := s.trainMan
+	if steps != s.cfg.Steps {
+		refOut := filepath.Join(s.cfg.WorkDir, fmt.Sprintf("train-ref-%d", steps))
+		refSpec := s.trainSpec(refOut, threadsA)
+		refSpec.Train.MaxSteps = steps
+		if err := s.runSpec(ctx, fmt.Sprintf("train-ref-%d", steps), refSpec); err != nil {
+			return err
+		}
+		if ref, err = CheckLayout(refOut, trainer.KindTrain); err != nil {
+			return err
+		}
+	}
+	return sameFiles(ref, m, "uninterrupted", "killed and resumed")
 }
 
-func hasFiles(dir string) bool {
-	found := false
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			found = true
-			return fs.SkipAll
-		}
-		return nil
-	})
-	return found
+// entries counts the entries directly in dir (0 when it does not exist).
+func entries(dir string) int {
+	es, _ := os.ReadDir(dir)
+	return len(es)
 }
 
 func (s *suite) eval(ctx context.Context, mode string) error {

@@ -156,7 +156,7 @@ func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trai
 		return nil, err
 	}
 	if res.Resumed > 0 {
-		fmt.Fprintf(logw, "resumed from the checkpoint of step %d\n", res.Resumed)
+		fmt.Fprintln(logw, trainer.ResumedLine(res.Resumed))
 	}
 	res.Adapter.Config.BaseModel = job.Model.Repo
 	if err := res.Adapter.Save(filepath.Join(job.OutputDir, trainer.AdapterDir)); err != nil {
