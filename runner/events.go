@@ -105,8 +105,14 @@ func PlainEvents(w io.Writer) func(Event) {
 		case EvCorrupt:
 			fmt.Fprintf(w, "corrupt  %s: %s\n", ev.Stage, ev.Error)
 		case EvStart:
+			attempt := ""
+			if ev.Attempt > 1 {
+				attempt = fmt.Sprintf(", attempt %d", ev.Attempt)
+			}
 			if ev.Resumed {
-				fmt.Fprintf(w, "resume   %s (from checkpoint)\n", ev.Stage)
+				fmt.Fprintf(w, "resume   %s (from checkpoint%s)\n", ev.Stage, attempt)
+			} else if attempt != "" {
+				fmt.Fprintf(w, "start    %s (%s)\n", ev.Stage, attempt[2:])
 			} else {
 				fmt.Fprintf(w, "start    %s\n", ev.Stage)
 			}

@@ -10,7 +10,9 @@ import (
 func TestPlainAndJSONEvents(t *testing.T) {
 	evs := []Event{
 		{Type: EvPlan, Total: 3, Cached: 1},
-		{Type: EvStart, Stage: "train/a"},
+		{Type: EvStart, Stage: "train/a", Attempt: 1},
+		{Type: EvStart, Stage: "train/b", Attempt: 3, Resumed: true},
+		{Type: EvStart, Stage: "eval/c", Attempt: 2},
 		{Type: EvProgress, Stage: "train/a", Done: 1, StageTotal: 4, ETA: 3},
 		{Type: EvWaiting, Stage: "eval/b"},
 		{Type: EvCached, Stage: "eval/b", Shared: true},
@@ -27,6 +29,8 @@ func TestPlainAndJSONEvents(t *testing.T) {
 	}
 	want := `plan: 3 stages, 1 cached
 start    train/a
+resume   train/b (from checkpoint, attempt 3)
+start    eval/c (attempt 2)
          train/a 1/4 ETA 3s
 waiting  eval/b (another crossin process is running it)
 shared   eval/b (run by another crossin process)
@@ -43,8 +47,8 @@ run: 3 stages: 1 ran, 1 cached, 1 failed, 0 skipped in 2s
 		t.Fatalf("%d JSON lines for %d events", len(lines), len(evs))
 	}
 	var ev Event
-	if err := json.Unmarshal([]byte(lines[2]), &ev); err != nil || ev.Type != EvProgress || ev.StageTotal != 4 {
-		t.Fatalf("JSON line %q: %v", lines[2], err)
+	if err := json.Unmarshal([]byte(lines[4]), &ev); err != nil || ev.Type != EvProgress || ev.StageTotal != 4 {
+		t.Fatalf("JSON line %q: %v", lines[4], err)
 	}
 }
 

@@ -499,15 +499,23 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 	if _, err := os.Stat(filepath.Join(out, trainer.CheckpointDir)); err == nil {
 		resumed = true
 	}
-	e.events.emit(Event{Type: EvStart, Stage: st.Name, Kind: st.Kind, Action: action, Resumed: resumed})
+	// Attempts are numbered across processes: a run that was killed (or
+	// failed) left its attempts in the work log, and this one continues
+	// the count, so `crossin logs` tells the attempts apart.
+	earlier := countAttempts(logPath)
+	e.events.emit(Event{Type: EvStart, Stage: st.Name, Kind: st.Kind, Action: action, Resumed: resumed, Attempt: earlier + 1})
 	t0 := time.Now()
 	var runErr error
 	for attempt := 0; attempt <= st.Retries; attempt++ {
 		res.Attempts = attempt + 1
 		if attempt > 0 {
-			e.events.emit(Event{Type: EvRetry, Stage: st.Name, Kind: st.Kind, Attempt: attempt + 1, Error: runErr.Error()})
+			e.events.emit(Event{Type: EvRetry, Stage: st.Name, Kind: st.Kind, Attempt: earlier + attempt + 1, Error: runErr.Error()})
 		}
-		fmt.Fprintf(logf, "== crossin: stage %s (%s) attempt %d, action %s, %s\n", st.Name, st.Kind, attempt+1, action, time.Now().UTC().Format(time.RFC3339))
+		how := ""
+		if _, err := os.Stat(filepath.Join(out, trainer.CheckpointDir)); err == nil {
+			how = " (resuming from its checkpoints)"
+		}
+		fmt.Fprintf(logf, "%s%d%s, action %s, %s\n", attemptHeader(st), earlier+attempt+1, how, action, time.Now().UTC().Format(time.RFC3339))
 		if err := prepareOut(out); err != nil {
 			runErr = err
 			break
@@ -522,7 +530,7 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 		if runErr == nil || ctx.Err() != nil {
 			break
 		}
-		fmt.Fprintf(logf, "== crossin: attempt %d failed: %v\n", attempt+1, runErr)
+		fmt.Fprintf(logf, "== crossin: attempt %d failed: %v\n", earlier+attempt+1, runErr)
 	}
 	res.Duration = time.Since(t0)
 	if runErr != nil {
@@ -562,6 +570,27 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 	res.OutputDir = c.OutputDir(ent.OutputID)
 	e.events.emit(Event{Type: EvDone, Stage: st.Name, Kind: st.Kind, Output: ent.OutputID, Seconds: res.Duration.Seconds()})
 	return res
+}
+
+// attemptHeader starts the log line that opens each attempt of st; logs
+// and countAttempts read it.
+func attemptHeader(st *Stage) string {
+	return fmt.Sprintf("== crossin: stage %s (%s) attempt ", st.Name, st.Kind)
+}
+
+// countAttempts returns how many attempts a stage's work log records.
+func countAttempts(logPath string) int {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if bytes.HasPrefix(line, []byte("== crossin: stage ")) && bytes.Contains(line, []byte(") attempt ")) {
+			n++
+		}
+	}
+	return n
 }
 
 // pull fetches a stage's outputs from the remote cache into the local one.

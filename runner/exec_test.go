@@ -234,3 +234,47 @@ func TestExecuteInterrupted(t *testing.T) {
 		t.Fatalf("checkpoint of the interrupted stage lost: %v", err)
 	}
 }
+
+// TestAttemptsNumberedAcrossRuns: a stage that failed (or was killed) in
+// one run and is run again by the next continues the attempt count in its
+// log, so `crossin logs` shows attempt 1, 2, 3 rather than three attempt 1s.
+func TestAttemptsNumberedAcrossRuns(t *testing.T) {
+	c, _ := cache.Open(t.TempDir())
+	calls := 0
+	mk := func() *Stage {
+		return &Stage{Name: "t", Kind: "train", ActionID: aid("attempts"), Retries: 1, Run: func(ctx context.Context, sc *StageContext) error {
+			calls++
+			os.MkdirAll(filepath.Join(sc.OutDir, "checkpoints"), 0o777)
+			if calls <= 2 {
+				return fmt.Errorf("failure %d", calls)
+			}
+			return os.WriteFile(filepath.Join(sc.OutDir, "adapter"), []byte("A"), 0o666)
+		}}
+	}
+	var starts []int
+	opt := Options{Cache: c, Events: func(ev Event) {
+		if ev.Type == EvStart {
+			starts = append(starts, ev.Attempt)
+		}
+	}}
+	// Run 1: attempts 1 and 2 fail. Run 2: attempt 3 succeeds.
+	if s, _ := Execute(context.Background(), []*Stage{mk()}, opt); s.Failed != 1 {
+		t.Fatalf("first run: %+v", s)
+	}
+	if s, err := Execute(context.Background(), []*Stage{mk()}, opt); err != nil || s.Err() != nil {
+		t.Fatal(err, s.Err())
+	}
+	b, err := os.ReadFile(c.LogPath(aid("attempts")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	for i, want := range []string{"attempt 1, action", "attempt 2 (resuming from its checkpoints), action", "attempt 3 (resuming from its checkpoints), action"} {
+		if strings.Count(log, want) != 1 {
+			t.Errorf("attempt %d: %q appears %d times in the log:\n%s", i+1, want, strings.Count(log, want), log)
+		}
+	}
+	if fmt.Sprint(starts) != "[1 3]" {
+		t.Errorf("start events name attempts %v, want [1 3]", starts)
+	}
+}
