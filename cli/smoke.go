@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/crossin-lab/crossin/mixture"
 	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/schema"
 	"github.com/crossin-lab/crossin/smoke"
@@ -39,6 +40,6 @@ func printSmokeBanner(w io.Writer, p *plan.Plan) {
 	if err != nil {
 		return
 	}
-	fmt.Fprintf(w, "SMOKE RUN: tiny random models (%d layers, hidden %d) with the real tokenizers; %d records per data part, %d questions per benchmark, %d training steps, %d new tokens; embedded engine. Not results.\n",
-		o.Layers, o.Hidden, o.Items, o.Questions, o.Steps, o.MaxNewTokens)
+	fmt.Fprintf(w, "SMOKE RUN: tiny random models (%d layers, hidden %d) with the real tokenizers; at most %d records per data part, %d questions per benchmark, %d training steps, %d new tokens; embedded engine. Not results.\n",
+		o.Layers, o.Hidden, smoke.Count(mixture.All, o), o.Questions, o.Steps, o.MaxNewTokens)
 }

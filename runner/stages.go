@@ -217,7 +217,7 @@ func runData(ctx context.Context, dp *plan.DataParams, sm *smoke.Options, sc *St
 	}
 	if sm != nil {
 		sp = smoke.Mixture(sp, *sm)
-		fmt.Fprintf(sc.Log, "smoke run: every part capped to %d records\n", sm.Items)
+		fmt.Fprintf(sc.Log, "smoke run: parts capped to a few records (%d, or %d plus the volume's bit length; all: %d)\n", sm.Items, sm.Items, smoke.Count(mixture.All, *sm))
 	}
 	res, err := mixture.Build(ctx, sp)
 	if err != nil {

@@ -15,6 +15,7 @@ package smoke
 import (
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 
@@ -148,19 +149,32 @@ func smokeLayouts(raw json.RawMessage) (json.RawMessage, error) {
 	return json.Marshal(map[string]any{"layouts": named})
 }
 
-// Mixture caps every part of a data builder spec to o.Items records (an
-// "all" part too), so a smoke data stage reads its real sources but writes
-// a few records.
+// Mixture caps every part of a data builder spec to a few records, so a
+// smoke data stage reads its real sources but writes a few records. The
+// cap keeps distinct volumes distinct (so each cell of a volume study
+// trains on its own data): a volume v up to o.Items stays v, a larger one
+// becomes o.Items plus v's bit length (3000 -> 20, 6000 -> 21, 15000 -> 22
+// with the default 8), and "all" becomes o.Items+32, more than any count.
 func Mixture(sp mixture.Spec, o Options) mixture.Spec {
 	vs := make([]mixture.Variant, len(sp.Variants))
 	for i, v := range sp.Variants {
-		if v.Count == mixture.All || v.Count > o.Items {
-			v.Count = o.Items
-		}
+		v.Count = Count(v.Count, o)
 		vs[i] = v
 	}
 	sp.Variants = vs
 	return sp
+}
+
+// Count is the smoke count of a part of n records (mixture.All for "all");
+// see Mixture.
+func Count(n int, o Options) int {
+	switch {
+	case n == mixture.All:
+		return o.Items + 32
+	case n <= o.Items:
+		return n
+	}
+	return o.Items + bits.Len(uint(n))
 }
 
 // sizeKeys are the config.json fields a smoke model sets itself; every

@@ -82,13 +82,19 @@ func TestSpec(t *testing.T) {
 }
 
 func TestMixture(t *testing.T) {
-	o := smoke.Default()
-	tests := []struct{ in, want int }{{mixture.All, o.Items}, {3000, o.Items}, {o.Items, o.Items}, {2, 2}}
+	o := smoke.Default() // Items 8
+	tests := []struct{ in, want int }{{mixture.All, 40}, {15000, 22}, {6000, 21}, {3000, 20}, {9, 12}, {8, 8}, {2, 2}, {0, 0}}
+	seen := map[int]bool{}
 	for _, tt := range tests {
 		sp := smoke.Mixture(mixture.Spec{Variants: []mixture.Variant{{Count: tt.in}}}, o)
-		if got := sp.Variants[0].Count; got != tt.want {
+		got := sp.Variants[0].Count
+		if got != tt.want {
 			t.Errorf("count %d: capped to %d, want %d", tt.in, got, tt.want)
 		}
+		if seen[got] {
+			t.Errorf("count %d: %d is the cap of another volume too", tt.in, got)
+		}
+		seen[got] = true
 	}
 }
 
