@@ -187,6 +187,9 @@ command again after an interruption resumes from the newest one.`,
 			if res.Resumed > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), ", resumed from step %d", res.Resumed)
 			}
+			if res.Truncated > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), ", %d examples truncated to --max-length", res.Truncated)
+			}
 			if res.Skipped > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), ", %d examples skipped (no response token within --max-length)", res.Skipped)
 			}
@@ -205,6 +208,7 @@ command again after an interruption resumes from the newest one.`,
 	f.IntVar(&p.BatchSize, "batch-size", p.BatchSize, "micro-batch size")
 	f.IntVar(&p.GradAccum, "grad-accum", p.GradAccum, "gradient accumulation steps")
 	f.IntVar(&p.MaxLength, "max-length", p.MaxLength, "truncate examples to this many tokens")
+	f.StringVar(&p.LossReduction, "loss-reduction", train.LossToken, "average the loss over the step's tokens (token) or over its samples, each the mean over its own tokens (sample: the CrossIn reference)")
 	f.StringVar(&p.Scheduler, "scheduler", p.Scheduler, "learning-rate schedule: cosine, linear or constant")
 	f.Float64Var(&p.WarmupRatio, "warmup-ratio", p.WarmupRatio, "fraction of steps of linear warmup")
 	f.Float64Var(&p.WeightDecay, "weight-decay", 0, "AdamW weight decay")

@@ -88,6 +88,10 @@ type TrainParams struct {
 	WeightDecay     float64 `json:"weight_decay"`
 	MaxGradNorm     float64 `json:"max_grad_norm"`
 	CheckpointEvery int     `json:"checkpoint_every,omitempty"` // optimiser steps; 0 = trainer default
+	// LossReduction averages a step's cross-entropy over its response
+	// tokens ("token", also when empty) or over its samples, each the mean
+	// over its own response tokens ("sample": the CrossIn reference).
+	LossReduction string `json:"loss_reduction,omitempty"`
 }
 
 // EvalParams describe one benchmark evaluation.

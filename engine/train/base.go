@@ -225,6 +225,17 @@ func (b *Batch) Items() int {
 	return n
 }
 
+// RowItems counts row r's tokens that contribute to the loss.
+func (b *Batch) RowItems(r int) int {
+	n := 0
+	for t := 1; t < b.T; t++ {
+		if b.Labels[r*b.T+t] != IgnoreIndex {
+			n++
+		}
+	}
+	return n
+}
+
 // Validate checks ids against the vocabulary and the shapes.
 func (b *Batch) Validate(vocab int) error {
 	n := b.B * b.T

@@ -20,7 +20,27 @@ type Config struct {
 	WeightDecay     float64    `json:"weight_decay"`
 	MaxGradNorm     float64    `json:"max_grad_norm"`
 	CheckpointEvery int        `json:"checkpoint_every,omitempty"` // optimiser steps; 0 = CheckpointInterval's default
+	// LossReduction is how the cross-entropy of an optimiser step is
+	// averaged: LossToken ("" means the same) or LossSample.
+	LossReduction string `json:"loss_reduction,omitempty"`
 }
+
+// Loss reductions.
+const (
+	// LossToken averages over all response tokens of the effective batch
+	// (every micro-batch of the step): longer responses weigh more. It is
+	// what transformers' Trainer computes since 4.46 (num_items_in_batch).
+	LossToken = "token"
+	// LossSample averages each sample's cross-entropy over its own
+	// response tokens, then averages the samples of the effective batch:
+	// every sample weighs the same. It is what the CrossIn reference ran
+	// (micro-batch 1, gradient accumulation 16, transformers before 4.46,
+	// whose Trainer divided each micro-batch's mean loss by the
+	// accumulation steps). With micro-batches of several samples that
+	// Trainer averaged tokens within a micro-batch; LossSample still weighs
+	// every sample equally.
+	LossSample = "sample"
+)
 
 // LoRAParams are the adapter's settings; zero values take PEFT's defaults
 // (see LoRAConfig).

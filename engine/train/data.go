@@ -134,8 +134,14 @@ func ReadJSONLFile(path string, enc Encoder, tmpl Template, eos int) ([]Example,
 	return ReadJSONL(f, path, enc, tmpl, eos)
 }
 
+// truncated reports whether maxLen cuts the example.
+func (e Example) truncated(maxLen int) bool {
+	return maxLen > 0 && len(e.Prompt)+len(e.Response) > maxLen
+}
+
 // truncate cuts an example to maxLen tokens from the right, as a tokenizer
-// with truncation_side="right" does; it reports whether any response token
+// with truncation_side="right" does and the CrossIn reference's collator
+// does ((prompt+response)[:max_len]); it reports whether any response token
 // is left to learn from. The labels come from template.Labels.
 func (e Example) truncate(maxLen int) (ids, labels []int32, ok bool) {
 	ids, labels, _, ok = template.Labels(e.Prompt, e.Response, maxLen)

@@ -12,9 +12,10 @@ const headRows = 192
 
 // head computes, for every position with a label after the shift, the
 // cross-entropy of the next token. With dh, it also writes into dh the
-// gradient of gscale·Σ CE with respect to the final hidden states. It
-// returns the per-position losses (zero where ignored).
-func (n *Net) head(hN []float32, b *Batch, dh []float32, gscale float32) []float64 {
+// gradient of Σ_r rowScale[r]·Σ_t CE_rt (r the batch row) with respect to
+// the final hidden states. It returns the per-position losses (zero where
+// ignored).
+func (n *Net) head(hN []float32, b *Batch, dh []float32, rowScale []float32) []float64 {
 	d := n.Base.Dims
 	Hd, V := d.Hidden, d.Vocab
 	var rows []int
@@ -57,6 +58,7 @@ func (n *Net) head(hN []float32, b *Batch, dh []float32, gscale float32) []float
 				lse := float64(m) + math.Log(s)
 				loss[r] = lse - float64(target)
 				if dh != nil {
+					gscale := rowScale[r/b.T]
 					f := gscale / float32(s)
 					for j := range lg {
 						lg[j] *= f

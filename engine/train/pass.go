@@ -94,7 +94,7 @@ func (n *Net) Loss(b *Batch) (sum float64, items int, err error) {
 		return 0, 0, err
 	}
 	tp := n.forward(b, false)
-	for _, l := range n.head(tp.hN, b, nil, 0) {
+	for _, l := range n.head(tp.hN, b, nil, nil) {
 		sum += l
 	}
 	return sum, b.Items(), nil
@@ -115,14 +115,49 @@ func (n *Net) Logits(b *Batch) ([]float32, error) {
 
 // Backward runs forward and backward on one micro-batch, adding to Grads the
 // gradient of (Σ CE)/items, where items is the number of labelled tokens of
-// the whole accumulated optimiser step (HF's num_items_in_batch). It returns
-// the summed cross-entropy of this micro-batch.
+// the whole accumulated optimiser step (HF's num_items_in_batch): the
+// "token" loss reduction. It returns the summed cross-entropy of this
+// micro-batch.
 func (n *Net) Backward(b *Batch, items int) (float64, error) {
-	if err := b.Validate(n.Base.Vocab); err != nil {
-		return 0, err
-	}
 	if items <= 0 {
 		return 0, fmt.Errorf("train: no labelled tokens to average over")
+	}
+	scale := make([]float32, b.B)
+	for r := range scale {
+		scale[r] = 1 / float32(items)
+	}
+	losses, err := n.backward(b, scale)
+	var sum float64
+	for _, l := range losses {
+		sum += l
+	}
+	return sum, err
+}
+
+// BackwardRows runs forward and backward on one micro-batch, adding to
+// Grads the gradient of Σ_r scale[r]·(Σ CE of row r). It returns each row's
+// summed cross-entropy. Backward is the token-weighted case; the sample
+// reduction weighs row r by 1/(its labelled tokens · samples per step).
+func (n *Net) BackwardRows(b *Batch, scale []float32) ([]float64, error) {
+	if len(scale) != b.B {
+		return nil, fmt.Errorf("train: %d row scales for a batch of %d rows", len(scale), b.B)
+	}
+	losses, err := n.backward(b, scale)
+	if err != nil {
+		return nil, err
+	}
+	sums := make([]float64, b.B)
+	for i, l := range losses {
+		sums[i/b.T] += l
+	}
+	return sums, nil
+}
+
+// backward is the forward and backward pass of BackwardRows; it returns
+// the per-position losses.
+func (n *Net) backward(b *Batch, scale []float32) ([]float64, error) {
+	if err := b.Validate(n.Base.Vocab); err != nil {
+		return nil, err
 	}
 	d := n.Base.Dims
 	N, Hd := b.B*b.T, d.Hidden
@@ -130,11 +165,7 @@ func (n *Net) Backward(b *Batch, items int) (float64, error) {
 	n.transposes()
 	tp := n.forward(b, true)
 	dhN := make([]float32, N*Hd)
-	losses := n.head(tp.hN, b, dhN, 1/float32(items))
-	var sum float64
-	for _, l := range losses {
-		sum += l
-	}
+	losses := n.head(tp.hN, b, dhN, scale)
 	dx := make([]float32, N*Hd)
 	n.rmsNormBack(dx, dhN, tp.xOut, n.Base.FinalNorm, tp.rN, N)
 	for l := d.Layers - 1; l >= 0; l-- {
@@ -176,5 +207,5 @@ func (n *Net) Backward(b *Batch, items int) (float64, error) {
 			}
 		}
 	}
-	return sum, nil
+	return losses, nil
 }

@@ -41,9 +41,15 @@ type Result struct {
 	Curve   LossCurve
 	Steps   int
 	Tokens  int // non-padding tokens seen
-	Skipped int // examples with no response token left after truncation
-	Resumed int // the step a resumed run started from (0 = fresh)
-	Elapsed time.Duration
+	// Truncated counts the examples cut to max_length that still have a
+	// response token to learn from; they train on what is left, as in the
+	// reference. Skipped counts those with no response token left: the
+	// reference would have averaged over zero tokens (a NaN loss), so they
+	// are left out, and reported.
+	Truncated int
+	Skipped   int
+	Resumed   int // the step a resumed run started from (0 = fresh)
+	Elapsed   time.Duration
 }
 
 type options struct {
@@ -117,6 +123,7 @@ func LoRAConfig(p LoRAParams) lora.Config {
 // plan is the fixed shape of a run: examples kept, batches per epoch, steps.
 type plan struct {
 	exs         []Example
+	truncated   int
 	skipped     int
 	batchSize   int
 	accum       int
@@ -139,12 +146,20 @@ func makePlan(base *Base, data []Example, p Config, seed int64, cfg lora.Config)
 			}
 		}
 	}
+	switch p.LossReduction {
+	case "", LossToken, LossSample:
+	default:
+		return nil, fmt.Errorf("train: loss_reduction %q: want %q or %q", p.LossReduction, LossSample, LossToken)
+	}
 	for _, e := range data {
-		if _, _, ok := e.truncate(p.MaxLength); ok {
-			pl.exs = append(pl.exs, e)
-		} else {
+		if _, _, ok := e.truncate(p.MaxLength); !ok {
 			pl.skipped++
+			continue
 		}
+		if e.truncated(p.MaxLength) {
+			pl.truncated++
+		}
+		pl.exs = append(pl.exs, e)
 	}
 	if len(pl.exs) == 0 {
 		return nil, fmt.Errorf("train: none of %d examples has a response token within max_length %d", len(data), p.MaxLength)
@@ -165,6 +180,9 @@ func makePlan(base *Base, data []Example, p Config, seed int64, cfg lora.Config)
 	// The fingerprint ties checkpoints to everything that determines the
 	// run, so a resume with other data or settings is refused.
 	h := sha256.New()
+	if p.LossReduction == LossToken {
+		p.LossReduction = "" // the same run
+	}
 	pj, _ := json.Marshal(p)
 	cj, _ := lora.MarshalConfig(cfg)
 	dj, _ := json.Marshal(struct {
@@ -244,7 +262,7 @@ func Run(ctx context.Context, base *Base, data []Example, p Config, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Adapter: ad, Skipped: pl.skipped}
+	res := &Result{Adapter: ad, Truncated: pl.truncated, Skipped: pl.skipped}
 	every := CheckpointInterval(p.CheckpointEvery, pl.total)
 	start := 0
 	if o.ckptDir != "" {
@@ -266,30 +284,26 @@ func Run(ctx context.Context, base *Base, data []Example, p Config, opts ...Opti
 			return nil, err
 		}
 		batches := make([]*Batch, pl.accum)
-		items, tokens := 0, 0
+		items, tokens, samples := 0, 0, 0
 		for k := range batches {
 			b := pl.microBatch(step*pl.accum+k, o.seed, p.MaxLength, o.pad)
 			batches[k] = b
 			items += b.Items()
+			samples += b.B
 			for _, m := range b.Mask {
 				tokens += int(m)
 			}
 		}
 		net.ZeroGrads()
-		var sum float64
-		for _, b := range batches {
-			s, err := net.Backward(b, items)
-			if err != nil {
-				return nil, err
-			}
-			sum += s
+		loss, err := stepLoss(net, batches, items, samples, p.LossReduction)
+		if err != nil {
+			return nil, err
 		}
 		norm := ClipGradNorm(net.Grads, p.MaxGradNorm)
 		lr := p.LearningRate * sched.Factor(step)
 		if err := opt.Update(net.Params(), net.Grads, lr); err != nil {
 			return nil, err
 		}
-		loss := sum / float64(items)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return nil, fmt.Errorf("train: loss is %v at step %d (learning rate %g too high?)", loss, step+1, lr)
 		}
@@ -327,4 +341,38 @@ func Run(ctx context.Context, base *Base, data []Example, p Config, opts ...Opti
 	res.Steps = len(res.Curve.Steps)
 	res.Elapsed = o.now().Sub(t0)
 	return res, nil
+}
+
+// stepLoss runs forward and backward on the micro-batches of one optimiser
+// step, leaving the gradient of the step's loss in net.Grads, and returns
+// that loss. token: Σ CE / items (all labelled tokens of the step). sample:
+// the mean over the step's samples of each sample's mean CE.
+func stepLoss(net *Net, batches []*Batch, items, samples int, reduction string) (float64, error) {
+	if reduction != LossSample {
+		var sum float64
+		for _, b := range batches {
+			s, err := net.Backward(b, items)
+			if err != nil {
+				return 0, err
+			}
+			sum += s
+		}
+		return sum / float64(items), nil
+	}
+	var loss float64
+	for _, b := range batches {
+		scale := make([]float32, b.B)
+		for r := range scale {
+			// Every kept example has a response token (makePlan).
+			scale[r] = float32(1 / (float64(b.RowItems(r)) * float64(samples)))
+		}
+		sums, err := net.BackwardRows(b, scale)
+		if err != nil {
+			return 0, err
+		}
+		for r, s := range sums {
+			loss += s / float64(b.RowItems(r))
+		}
+	}
+	return loss / float64(samples), nil
 }

@@ -165,7 +165,12 @@ func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trai
 	if err := train.WriteLossCurve(filepath.Join(job.OutputDir, trainer.LossFile), res.Curve); err != nil {
 		return nil, err
 	}
-	summary := map[string]any{"steps": res.Steps, "tokens": res.Tokens, "examples": len(examples), "skipped_examples": res.Skipped}
+	if res.Truncated > 0 || res.Skipped > 0 {
+		fmt.Fprintf(logw, "max_length %d: %d of %d examples truncated (trained on what is left), %d left out (no response token left)\n",
+			job.Train.MaxLength, res.Truncated, len(examples), res.Skipped)
+	}
+	summary := map[string]any{"steps": res.Steps, "tokens": res.Tokens, "examples": len(examples),
+		"truncated_examples": res.Truncated, "skipped_examples": res.Skipped}
 	if n := len(res.Curve.Steps); n > 0 {
 		summary["final_loss"] = res.Curve.Steps[n-1].Loss
 	}
@@ -182,6 +187,7 @@ func trainConfig(p *trainer.TrainParams) train.Config {
 		BatchSize: p.BatchSize, GradAccum: p.GradAccum, MaxLength: p.MaxLength,
 		Scheduler: p.Scheduler, WarmupRatio: p.WarmupRatio, WeightDecay: p.WeightDecay,
 		MaxGradNorm: p.MaxGradNorm, CheckpointEvery: p.CheckpointEvery,
+		LossReduction: p.LossReduction,
 	}
 }
 

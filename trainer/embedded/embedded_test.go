@@ -172,7 +172,7 @@ func TestTrainConfigCarriesEveryField(t *testing.T) {
 	p := trainer.TrainParams{
 		LoRA:         trainer.LoRA{R: 64, Alpha: 128, Dropout: 0.05, TargetModules: []string{"k_proj"}, ModulesToSave: []string{"lm_head"}},
 		LearningRate: 1e-4, Epochs: 3, MaxSteps: 9, BatchSize: 1, GradAccum: 16, MaxLength: 4096,
-		Scheduler: "cosine", WarmupRatio: 0.03, WeightDecay: 0.01, MaxGradNorm: 1, CheckpointEvery: 7,
+		Scheduler: "cosine", WarmupRatio: 0.03, WeightDecay: 0.01, MaxGradNorm: 1, CheckpointEvery: 7, LossReduction: "sample",
 	}
 	want, _ := json.Marshal(p)
 	got, _ := json.Marshal(trainConfig(&p))
