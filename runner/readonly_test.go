@@ -167,3 +167,35 @@ func TestResultsReportsCorruptEntries(t *testing.T) {
 		t.Errorf("%d rows, %d missing; want 3 rows, 1 missing", len(set.Rows), missing)
 	}
 }
+
+// TestRunKeyableExperiments: a spec whose directory holds an experiment
+// that needs an unreachable registry beside one that does not runs the
+// one it can (when no experiment was chosen) and names the other and -e;
+// with the blocked one chosen, nothing runs and the error names -e.
+func TestRunKeyableExperiments(t *testing.T) {
+	c, _ := cache.Open(t.TempDir())
+	ft := &fakeTrainer{}
+	_, spec := miniSpec(t, `backends: remote: {kind: "container", image: "127.0.0.1:1/crossin/trainer:v1"}
+experiments: blocked: {
+	models: ["mini"]
+	mixtures: ["base-20"]
+	seeds: [7]
+	benchmarks: ["mmlu"]
+	backend: "remote"
+	training: {learning_rate: 1e-3, max_steps: 2, batch_size: 2, grad_accum: 1, max_length: 64}
+}
+`)
+	opts := RunOptions{Cache: c, OutDir: t.TempDir(), Jobs: 2, Backends: Backends{schema.BackendEmbedded: ft}}
+	res, err := Run(context.Background(), spec, opts)
+	if err == nil || !strings.Contains(err.Error(), "experiment blocked was not run") {
+		t.Fatalf("err = %v, want the blocked experiment named", err)
+	}
+	if res == nil || res.Summary == nil || res.Summary.Ran == 0 || len(res.Reports) != 1 || res.Reports[0].Experiment != "mini" {
+		t.Fatalf("the keyable experiment did not run: %+v", res)
+	}
+	opts.Experiments = []string{"blocked"}
+	_, err = Run(context.Background(), spec, opts)
+	if err == nil || !strings.Contains(err.Error(), "needed by experiment blocked; to run the others, choose them with -e (for example -e mini)") {
+		t.Fatalf("err = %v, want a hint naming -e", err)
+	}
+}

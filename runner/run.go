@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,6 +82,40 @@ func unresolvedError(p *plan.Plan) error {
 	return fmt.Errorf("%d stages cannot be keyed, nothing was run:\n%s\npin them with `crossin lock` (check that the registry or hub is reachable and the image exists)", n, strings.Join(msgs, "\n"))
 }
 
+// keyable splits p's experiments into those whose stages all have final
+// keys and those blocked by an unresolved reference.
+func keyable(p *plan.Plan) (ok, blocked []string) {
+	for _, ep := range p.Experiments {
+		ids := []string{ep.Report}
+		for _, c := range ep.Cells {
+			ids = append(ids, c.CellStageIDs()...)
+		}
+		final := true
+		for _, id := range ids {
+			if s := p.Stage(id); s != nil && len(s.Unresolved) > 0 {
+				final = false
+				break
+			}
+		}
+		if final {
+			ok = append(ok, ep.Name)
+		} else {
+			blocked = append(blocked, ep.Name)
+		}
+	}
+	return ok, blocked
+}
+
+// experimentHint names the experiments an unresolved reference blocks and
+// how to run the others.
+func experimentHint(ok, blocked []string) string {
+	h := "needed by experiment " + strings.Join(blocked, ", ")
+	if len(ok) > 0 {
+		h += fmt.Sprintf("; to run the others, choose them with -e (for example -e %s)", strings.Join(ok, ","))
+	}
+	return h
+}
+
 // Run plans the specs and executes the plan against the cache: it builds
 // data, trains, evaluates, scores and reports every experiment, reusing
 // every stage whose output is cached. Each experiment's results are
@@ -106,7 +141,23 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 	// starts: its stages' keys are not final, and running the rest first
 	// would only postpone the error.
 	if err := unresolvedError(p); err != nil {
-		return &RunResult{Plan: p}, err
+		ok, blocked := keyable(p)
+		if len(opt.Experiments) == 0 && len(ok) > 0 {
+			// No experiment was asked for: run those that can be keyed
+			// (a directory often holds a quick experiment beside one
+			// that needs a registry or the hub), and say what was not.
+			sub := opt
+			sub.Experiments = ok
+			res, runErr := Run(ctx, spec, sub)
+			return res, errors.Join(runErr, fmt.Errorf("experiment %s was not run: %w", strings.Join(blocked, ", "), err))
+		}
+		var others []string // the spec's experiments not blocked (some may not be planned)
+		for _, e := range spec.Experiments {
+			if !slices.Contains(blocked, e.Name) {
+				others = append(others, e.Name)
+			}
+		}
+		return &RunResult{Plan: p}, fmt.Errorf("%w\n%s", err, experimentHint(others, blocked))
 	}
 	// A results directory that cannot be written would fail the run
 	// after all its compute: find it now.
