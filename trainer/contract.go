@@ -50,7 +50,9 @@ type JobSpec struct {
 	Eval      *EvalParams  `json:"eval,omitempty"`
 	Seed      int64        `json:"seed"`
 	OutputDir string       `json:"output_dir"`
-	// Threads bounds the CPU threads an embedded trainer may use (0 = all).
+	// Threads bounds the CPU threads a trainer may use (0 = all); the
+	// embedded trainer bounds each of the engine's loops and products to it
+	// (tensor.Threads), so stages sharing a process keep to their share.
 	// It never changes results: trainers must be deterministic across it.
 	Threads int `json:"threads,omitempty"`
 }

@@ -23,6 +23,7 @@ type Model struct {
 	set     *safetensors.Set // keeps the mapping alive while weights alias it
 	adapter Adapter
 	act     func(float32) float32
+	threads tensor.Threads // bound on the goroutines of each product and loop
 }
 
 // Option configures Load.
@@ -114,6 +115,16 @@ func (m *Model) Close() error {
 // added after every base projection.
 func (m *Model) SetAdapter(a Adapter) { m.adapter = a }
 
+// SetThreads bounds the goroutines of the model's forward passes (each
+// matrix product and loop, nested ones sharing the bound) to n; 0, the
+// default, means GOMAXPROCS. Results do not depend on it. A trainer job's
+// `threads` sets it, so a stage keeps to its share of the CPUs even beside
+// other stages in the same process.
+func (m *Model) SetThreads(n int) { m.threads = tensor.Threads(max(n, 0)) }
+
+// Threads returns the bound set by SetThreads.
+func (m *Model) Threads() tensor.Threads { return m.threads }
+
 // Rope returns the model's rotary embedding.
 func (m *Model) Rope() *Rope { return m.rope }
 
@@ -121,7 +132,7 @@ func (m *Model) Rope() *Rope { return m.rope }
 // y = x·Wᵀ + b (+ adapter). Training code calls it to reuse the forward.
 func (m *Model) Project(l int, p Proj, x []float32, rows int, y []float32) {
 	lin := &m.Weights.Layers[l].Proj[p]
-	lin.Forward(x, rows, y)
+	lin.forward(m.threads, x, rows, y)
 	if m.adapter != nil {
 		m.adapter.AddDelta(l, p, x, rows, y)
 	}
@@ -299,7 +310,7 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 		m.Project(l, ProjGate, xn, rows, g)
 		m.Project(l, ProjUp, xn, rows, u)
 		act := m.act
-		tensor.Parallel(len(g), 4096, func(lo, hi int) {
+		m.threads.Parallel(len(g), 4096, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				g[i] = act(g[i]) * u[i]
 			}
@@ -329,7 +340,8 @@ func (m *Model) attention(l int, caches []*Cache, tokens [][]int, start, n0 []in
 	window := cfg.SlidingWindow
 	const qBlock = 64
 	tasks := len(tokens) * nh
-	tensor.Parallel(tasks, 1, func(lo, hi int) {
+	inner := m.threads.Split(tasks) // products inside the loop
+	m.threads.Parallel(tasks, 1, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			s, head := t/nh, t%nh
 			ns := len(tokens[s])
@@ -341,7 +353,7 @@ func (m *Model) attention(l int, caches []*Cache, tokens [][]int, start, n0 []in
 			pos0 := c.pre + n0[s] // position of the first new row
 			for b0 := 0; b0 < ns; b0 += qBlock {
 				b1 := min(b0+qBlock, ns)
-				m.attendBlock(segs, q, att, start[s]+b0, b1-b0, pos0+b0, head, hd, qd, scale, window)
+				m.attendBlock(inner, segs, q, att, start[s]+b0, b1-b0, pos0+b0, head, hd, qd, scale, window)
 			}
 		}
 	})
@@ -349,7 +361,7 @@ func (m *Model) attention(l int, caches []*Cache, tokens [][]int, start, n0 []in
 
 // attendBlock computes attention for nq consecutive query rows starting at
 // row r0 (position p0) of one head.
-func (m *Model) attendBlock(segs []segment, q, att []float32, r0, nq, p0, head, hd, qd int, scale float32, window int) {
+func (m *Model) attendBlock(th tensor.Threads, segs []segment, q, att []float32, r0, nq, p0, head, hd, qd int, scale float32, window int) {
 	visible := p0 + nq // keys 0..visible-1 can be seen by some row
 	// Trim the segments to the visible keys.
 	var vs []segment
@@ -370,12 +382,12 @@ func (m *Model) attendBlock(segs []segment, q, att []float32, r0, nq, p0, head, 
 	scores := make([]float32, nq*total)
 	var part []float32
 	if len(vs) == 1 {
-		tensor.MatMulNT(scores, qh, vs[0].k, nq, total, hd, false)
+		th.MatMulNT(scores, qh, vs[0].k, nq, total, hd, false)
 	} else {
 		col := 0
 		for _, sg := range vs {
 			part = grow32(part, nq*sg.n)
-			tensor.MatMulNT(part, qh, sg.k, nq, sg.n, hd, false)
+			th.MatMulNT(part, qh, sg.k, nq, sg.n, hd, false)
 			for i := 0; i < nq; i++ {
 				copy(scores[i*total+col:i*total+col+sg.n], part[i*sg.n:(i+1)*sg.n])
 			}
@@ -403,7 +415,7 @@ func (m *Model) attendBlock(segs []segment, q, att []float32, r0, nq, p0, head, 
 	}
 	out := make([]float32, nq*hd)
 	if len(vs) == 1 {
-		tensor.MatMulNN(out, scores, vs[0].v, nq, hd, total, false)
+		th.MatMulNN(out, scores, vs[0].v, nq, hd, total, false)
 	} else {
 		col := 0
 		for si, sg := range vs {
@@ -411,7 +423,7 @@ func (m *Model) attendBlock(segs []segment, q, att []float32, r0, nq, p0, head, 
 			for i := 0; i < nq; i++ {
 				copy(part[i*sg.n:(i+1)*sg.n], scores[i*total+col:i*total+col+sg.n])
 			}
-			tensor.MatMulNN(out, part, sg.v, nq, hd, sg.n, si > 0)
+			th.MatMulNN(out, part, sg.v, nq, hd, sg.n, si > 0)
 			col += sg.n
 		}
 	}
@@ -437,7 +449,7 @@ func (m *Model) Logits(hidden []float32, rows int) []float32 {
 // so loops over many rows can reuse one buffer.
 func (m *Model) LogitsInto(dst, hidden []float32, rows int) []float32 {
 	V, h := m.Config.VocabSize, m.Config.HiddenSize
-	tensor.MatMulNT(dst[:rows*V], hidden[:rows*h], m.Weights.LMHead, rows, V, h, false)
+	m.threads.MatMulNT(dst[:rows*V], hidden[:rows*h], m.Weights.LMHead, rows, V, h, false)
 	return dst[:rows*V]
 }
 
@@ -497,7 +509,7 @@ func (m *Model) NLLBatch(seqs [][]int) ([][]float64, error) {
 			copy(buf[(i-c0)*h:(i-c0+1)*h], hs[rowsWant[i]*h:(rowsWant[i]+1)*h])
 		}
 		lg := m.LogitsInto(lgBuf, buf, c1-c0)
-		tensor.Parallel(c1-c0, 8, func(lo, hi int) {
+		m.threads.Parallel(c1-c0, 8, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				r := lg[i*V : (i+1)*V]
 				nlls[c0+i] = tensor.LogSumExpExact(r) - float64(r[target[c0+i]])

@@ -190,7 +190,7 @@ func (m *Model) ScoreOptionsBatch(prompts [][]int, options [][][]int) ([][]float
 		for c0 := 0; c0 < rows; c0 += logitChunk {
 			c1 := min(c0+logitChunk, rows)
 			lg := m.Logits(hs[c0*h:c1*h], c1-c0)
-			tensor.Parallel(c1-c0, 4, func(lo, hi int) {
+			m.threads.Parallel(c1-c0, 4, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
 					row := lg[r*V : (r+1)*V]
 					lp[c0+r] = float64(row[targets[c0+r]]) - tensor.LogSumExpExact(row)

@@ -62,8 +62,11 @@ type Linear struct {
 }
 
 // Forward computes y[n×Out] = x[n×In]·Wᵀ + b (overwriting y).
-func (l *Linear) Forward(x []float32, n int, y []float32) {
-	tensor.MatMulNT(y[:n*l.Out], x[:n*l.In], l.W, n, l.Out, l.In, false)
+func (l *Linear) Forward(x []float32, n int, y []float32) { l.forward(0, x, n, y) }
+
+// forward is Forward on at most th goroutines.
+func (l *Linear) forward(th tensor.Threads, x []float32, n int, y []float32) {
+	th.MatMulNT(y[:n*l.Out], x[:n*l.In], l.W, n, l.Out, l.In, false)
 	if l.B != nil {
 		for i := 0; i < n; i++ {
 			row := y[i*l.Out : (i+1)*l.Out]

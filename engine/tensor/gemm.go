@@ -23,9 +23,7 @@ package tensor
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
-	"sync/atomic"
 )
 
 // Tile sizes of the parallel decomposition. They are constants so that the
@@ -44,8 +42,14 @@ const (
 
 // MatMulNT computes C[m×n] = A[m×k]·B[n×k]ᵀ, or adds it to C when
 // accumulate is true. All matrices are dense row-major. This is the layout
-// of a linear layer y = x·Wᵀ with W stored [out, in].
+// of a linear layer y = x·Wᵀ with W stored [out, in]. It runs on up to
+// GOMAXPROCS goroutines; Threads(n).MatMulNT on at most n.
 func MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
+	Threads(0).MatMulNT(c, a, b, m, n, k, accumulate)
+}
+
+// MatMulNT is the package's MatMulNT on at most t goroutines.
+func (t Threads) MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
 	checkLen("MatMulNT", c, a, b, m*n, m*k, n*k)
 	if m == 0 || n == 0 {
 		return
@@ -61,36 +65,16 @@ func MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
 	if k < smallK && m >= smallKMinM {
 		tile = outerTile
 	}
-	run := func(t int) {
-		i0 := (t % mt) * blockM
-		j0 := (t / mt) * blockN
+	run := func(i int) {
+		i0 := (i % mt) * blockM
+		j0 := (i / mt) * blockN
 		tile(c, a, b, m, n, k, i0, min(i0+blockM, m), j0, min(j0+blockN, n), accumulate)
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if workers == 1 || !RunsParallel(m, n, k) {
-		for t := 0; t < tasks; t++ {
-			run(t)
-		}
-		return
+	workers := t.workers()
+	if !RunsParallel(m, n, k) {
+		workers = 1
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	w := min(workers, tasks)
-	wg.Add(w - 1)
-	body := func() {
-		for {
-			t := int(next.Add(1) - 1)
-			if t >= tasks {
-				return
-			}
-			run(t)
-		}
-	}
-	for i := 0; i < w-1; i++ {
-		go func() { defer wg.Done(); body() }()
-	}
-	body()
-	wg.Wait()
+	forEach(workers, tasks, run)
 }
 
 // ntTasks returns the row tiles and all tiles of an m×n product.
@@ -276,22 +260,32 @@ func kernelGo(a, b []float32, k, k8, rows int, out *[12]float32) {
 // scratch buffer first so the product runs through the NT kernel (the
 // transpose is O(k·n), negligible beside the O(m·n·k) product).
 func MatMulNN(c, a, b []float32, m, n, k int, accumulate bool) {
+	Threads(0).MatMulNN(c, a, b, m, n, k, accumulate)
+}
+
+// MatMulNN is the package's MatMulNN on at most t goroutines.
+func (t Threads) MatMulNN(c, a, b []float32, m, n, k int, accumulate bool) {
 	checkLen("MatMulNN", c, a, b, m*n, m*k, k*n)
 	bt := getScratch(n * k)
 	Transpose(bt, b, k, n)
-	MatMulNT(c, a, bt, m, n, k, accumulate)
+	t.MatMulNT(c, a, bt, m, n, k, accumulate)
 	putScratch(bt)
 }
 
 // MatMulTN computes C[m×n] (+)= A[k×m]ᵀ·B[k×n] (the weight-gradient
 // layout: dW = dYᵀ·X). Both operands are transposed into scratch.
 func MatMulTN(c, a, b []float32, m, n, k int, accumulate bool) {
+	Threads(0).MatMulTN(c, a, b, m, n, k, accumulate)
+}
+
+// MatMulTN is the package's MatMulTN on at most t goroutines.
+func (t Threads) MatMulTN(c, a, b []float32, m, n, k int, accumulate bool) {
 	checkLen("MatMulTN", c, a, b, m*n, k*m, k*n)
 	at := getScratch(m * k)
 	bt := getScratch(n * k)
 	Transpose(at, a, k, m)
 	Transpose(bt, b, k, n)
-	MatMulNT(c, at, bt, m, n, k, accumulate)
+	t.MatMulNT(c, at, bt, m, n, k, accumulate)
 	putScratch(at)
 	putScratch(bt)
 }

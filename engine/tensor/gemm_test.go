@@ -263,3 +263,44 @@ func itoa(i int) string {
 	}
 	return s
 }
+
+// TestThreadsBound checks that Threads(n) runs products and loops on at
+// most n goroutines whatever GOMAXPROCS is, with the same bytes, and that
+// Split shares a bound among nested work.
+func TestThreadsBound(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	r := rand.New(rand.NewPCG(5, 6))
+	m, n, k := 301, 259, 203
+	a, b := randSlice(r, m*k), randSlice(r, n*k)
+	want := make([]float32, m*n)
+	MatMulNT(want, a, b, m, n, k, false)
+	PeakWorkers()
+	for _, th := range []Threads{1, 2, 3, 0} {
+		c := make([]float32, m*n)
+		th.MatMulNT(c, a, b, m, n, k, false)
+		peakMM := PeakWorkers()
+		th.Parallel(1000, 10, func(lo, hi int) {})
+		peakLoop := PeakWorkers()
+		bound := int(th)
+		if th == 0 {
+			bound = 8
+		}
+		if peakMM != bound || peakLoop != bound {
+			t.Errorf("Threads(%d): product on %d goroutines, loop on %d; want %d", th, peakMM, peakLoop, bound)
+		}
+		for i := range c {
+			if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("Threads(%d): c[%d] differs", th, i)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		th    Threads
+		tasks int
+		want  Threads
+	}{{8, 2, 4}, {8, 3, 2}, {2, 8, 1}, {1, 1, 1}, {3, 0, 3}} {
+		if got := tt.th.Split(tt.tasks); got != tt.want {
+			t.Errorf("Threads(%d).Split(%d) = %d, want %d", tt.th, tt.tasks, got, tt.want)
+		}
+	}
+}

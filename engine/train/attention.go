@@ -1,10 +1,6 @@
 package train
 
-import (
-	"math"
-
-	"github.com/crossin-lab/crossin/engine/tensor"
-)
+import "math"
 
 // gatherHead copies head h of x ([rows, heads*D], rows r0..r0+T) into dst [T, D].
 func gatherHead(dst, x []float32, r0, T, heads, h, D int) {
@@ -30,6 +26,7 @@ func (n *Net) attention(out, p, q, k, v []float32, b *Batch) {
 	D, H, KV, T := d.HeadDim, d.Heads, d.KVHeads, b.T
 	group := H / KV
 	scale := float32(1 / math.Sqrt(float64(D)))
+	inner := n.pool.tensor().Split(b.B * H) // products inside the loop
 	n.pool.parallel(b.B*H, 1, func(lo, hi int) {
 		qh := make([]float32, T*D)
 		kh := make([]float32, T*D)
@@ -42,7 +39,7 @@ func (n *Net) attention(out, p, q, k, v []float32, b *Batch) {
 			gatherHead(kh, k, bi*T, T, KV, kvh, D)
 			gatherHead(vh, v, bi*T, T, KV, kvh, D)
 			P := p[bh*T*T : (bh+1)*T*T]
-			tensor.MatMulNT(P, qh, kh, T, T, D, false)
+			inner.MatMulNT(P, qh, kh, T, T, D, false)
 			mask := b.Mask[bi*T : bi*T+T]
 			for i := 0; i < T; i++ {
 				pi := P[i*T : i*T+T]
@@ -69,7 +66,7 @@ func (n *Net) attention(out, p, q, k, v []float32, b *Batch) {
 				}
 				clear(pi[i+1:])
 			}
-			tensor.MatMulNN(oh, P, vh, T, D, T, false)
+			inner.MatMulNN(oh, P, vh, T, D, T, false)
 			scatterHead(out, oh, bi*T, T, H, h, D)
 		}
 	})
@@ -83,6 +80,7 @@ func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, b *Batch) {
 	D, H, KV, T := d.HeadDim, d.Heads, d.KVHeads, b.T
 	group := H / KV
 	scale := float32(1 / math.Sqrt(float64(D)))
+	inner := n.pool.tensor().Split(b.B * KV) // products inside the loop
 	n.pool.parallel(b.B*KV, 1, func(lo, hi int) {
 		qh := make([]float32, T*D)
 		kh := make([]float32, T*D)
@@ -102,8 +100,8 @@ func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, b *Batch) {
 				P := p[(bi*H+h)*T*T : (bi*H+h+1)*T*T]
 				gatherHead(doh, dOut, bi*T, T, H, h, D)
 				gatherHead(qh, q, bi*T, T, H, h, D)
-				tensor.MatMulTN(dvh, P, doh, T, D, T, true)
-				tensor.MatMulNT(dP, doh, vh, T, T, D, false)
+				inner.MatMulTN(dvh, P, doh, T, D, T, true)
+				inner.MatMulNT(dP, doh, vh, T, T, D, false)
 				for i := 0; i < T; i++ {
 					pi, di := P[i*T:i*T+T], dP[i*T:i*T+T]
 					var s float64
@@ -116,9 +114,9 @@ func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, b *Batch) {
 					}
 					clear(di[i+1:])
 				}
-				tensor.MatMulNN(dqh, dP, kh, T, D, T, false)
+				inner.MatMulNN(dqh, dP, kh, T, D, T, false)
 				scatterHead(dq, dqh, bi*T, T, H, h, D)
-				tensor.MatMulTN(dkh, dP, qh, T, D, T, true)
+				inner.MatMulTN(dkh, dP, qh, T, D, T, true)
 			}
 			scatterHead(dk, dkh, bi*T, T, KV, kvh, D)
 			scatterHead(dv, dvh, bi*T, T, KV, kvh, D)

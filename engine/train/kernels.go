@@ -9,9 +9,12 @@ import (
 // makes training byte-identical for any thread count: parallelism changes
 // who computes a value, never the order of the additions that produce it.
 
-// pool bounds the trainer's own parallel loops to threads goroutines
-// (0 = GOMAXPROCS).
+// pool bounds the trainer's loops and matrix products to threads
+// goroutines (0 = GOMAXPROCS).
 type pool struct{ threads int }
+
+// tensor returns the bound as the engine's tensor.Threads.
+func (p pool) tensor() tensor.Threads { return tensor.Threads(p.threads) }
 
 // parallel calls fn on contiguous sub-ranges covering [0, n), each of at
 // least grain items (tensor.ParallelN).
@@ -24,17 +27,17 @@ func (p pool) parallel(n, grain int, fn func(lo, hi int)) {
 // inference engine's GEMM, whose per-element arithmetic does not depend on
 // the thread count or on the row's position in the batch.
 func (p pool) matABt(out, a, b []float32, m, k, n int, acc bool) {
-	tensor.MatMulNT(out[:m*n], a[:m*k], b[:n*k], m, n, k, acc)
+	p.tensor().MatMulNT(out[:m*n], a[:m*k], b[:n*k], m, n, k, acc)
 }
 
 // matAB sets (or adds to) out[m,n] = a[m,k] · b[k,n]: the input gradient
 // dx = dy W of a linear layer.
 func (p pool) matAB(out, a, b []float32, m, k, n int, acc bool) {
-	tensor.MatMulNN(out[:m*n], a[:m*k], b[:k*n], m, n, k, acc)
+	p.tensor().MatMulNN(out[:m*n], a[:m*k], b[:k*n], m, n, k, acc)
 }
 
 // matAtB sets (or adds to) out[k,n] = a[m,k]ᵀ · b[m,n]: the weight gradient
 // dW = dyᵀ x.
 func (p pool) matAtB(out, a, b []float32, m, k, n int, acc bool) {
-	tensor.MatMulTN(out[:k*n], a[:m*k], b[:m*n], k, n, m, acc)
+	p.tensor().MatMulTN(out[:k*n], a[:m*k], b[:m*n], k, n, m, acc)
 }

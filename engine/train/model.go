@@ -5,7 +5,6 @@ import (
 
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
-	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
 // FromModel wraps a loaded inference model as the frozen base of a LoRA
@@ -57,6 +56,7 @@ func MaxLength(m *model.Model) int {
 // scale·(x·Aᵀ)·Bᵀ, in the order peft computes it. Use it with
 // model.WithAdapter or Model.SetAdapter for generation and scoring.
 type Hook struct {
+	m     *model.Model // its Threads bound the hook's products too
 	ad    *lora.Adapter
 	scale float32
 	pairs [][model.NumProj]*lora.Pair
@@ -72,7 +72,7 @@ func NewHook(m *model.Model, ad *lora.Adapter) (*Hook, error) {
 
 func newHook(m *model.Model, ad *lora.Adapter) (*Hook, error) {
 	c := m.Config
-	h := &Hook{ad: ad, scale: float32(ad.Config.Scale()), pairs: make([][model.NumProj]*lora.Pair, c.NumLayers)}
+	h := &Hook{m: m, ad: ad, scale: float32(ad.Config.Scale()), pairs: make([][model.NumProj]*lora.Pair, c.NumLayers)}
 	for _, p := range ad.Pairs {
 		if p.Layer < 0 || p.Layer >= c.NumLayers {
 			return nil, fmt.Errorf("lora: adapter has layer %d; the model has %d layers", p.Layer, c.NumLayers)
@@ -99,9 +99,10 @@ func (h *Hook) AddDelta(layer int, p model.Proj, x []float32, n int, y []float32
 	}
 	r := h.ad.Config.R
 	z := make([]float32, n*r)
-	tensor.MatMulNT(z, x[:n*pr.In], pr.A, n, r, pr.In, false)
+	th := h.m.Threads()
+	th.MatMulNT(z, x[:n*pr.In], pr.A, n, r, pr.In, false)
 	t := make([]float32, n*pr.Out)
-	tensor.MatMulNT(t, z, pr.B, n, pr.Out, r, false)
+	th.MatMulNT(t, z, pr.B, n, pr.Out, r, false)
 	for i, v := range t {
 		y[i] += v * h.scale
 	}

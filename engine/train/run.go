@@ -72,10 +72,9 @@ type Option func(*options)
 // dropout (the job's seed).
 func WithSeed(s int64) Option { return func(o *options) { o.seed = s } }
 
-// WithThreads bounds the goroutines of the trainer's own loops (0 =
-// GOMAXPROCS). The matrix products (engine/tensor) follow GOMAXPROCS, so a
-// process that must stay within n cores sets runtime.GOMAXPROCS(n), as
-// `crossin model train --threads` does. Results never depend on either.
+// WithThreads bounds the goroutines of the trainer's loops and matrix
+// products (tensor.Threads; 0 = GOMAXPROCS), so a job keeps to n cores
+// even beside other work in the same process. Results never depend on it.
 func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
 
 // WithCheckpoints enables periodic checkpoints in dir and resumes from the

@@ -53,6 +53,7 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 		return nil, err
 	}
 	defer m.Close()
+	m.SetThreads(job.Threads)
 	if job.Adapter != "" {
 		a, err := lora.Load(job.Adapter)
 		if err != nil {
@@ -216,7 +217,7 @@ func (s *scorer) logLik(prompt string, options []string) ([]float64, []int, erro
 	}
 	logits := s.m.Logits(hidden, len(rowIdx))
 	lp := make([]float64, len(rowIdx))
-	tensor.Parallel(len(rowIdx), 8, func(lo, hi int) {
+	s.m.Threads().Parallel(len(rowIdx), 8, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
 			r := logits[k*V : (k+1)*V]
 			lp[k] = float64(r[targets[k]]) - tensor.LogSumExp(r)

@@ -1,0 +1,76 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/crossin-lab/crossin/engine/tensor"
+	"github.com/crossin-lab/crossin/trainer"
+)
+
+// TestThreadsBoundEngine checks that a job's threads bounds every
+// goroutine fan-out of the engine (trainer loops, matrix products,
+// inference) even when GOMAXPROCS allows more, as it must for stages that
+// share one process; that the bound is reached (the work is parallel);
+// that threads 0 uses GOMAXPROCS (the check can fail); and that results do
+// not change.
+func TestThreadsBoundEngine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	dir := tinyModel(t)
+	work := t.TempDir()
+	data := filepath.Join(work, "mix.jsonl")
+	var lines []byte
+	for i := 0; i < 8; i++ {
+		rec, _ := json.Marshal(map[string]any{"id": fmt.Sprint(i), "mode": "base", "src_lang": "en", "tgt_lang": "en",
+			"instruction": fmt.Sprintf("Say %d.", i), "input": "", "output": fmt.Sprintf("%d %d %d", i, i, i), "source_ids": []string{fmt.Sprint(i)}})
+		lines = append(append(lines, rec...), '\n')
+	}
+	if err := os.WriteFile(data, lines, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var manifests []string
+	for _, tt := range []struct{ threads, want int }{{2, 2}, {3, 3}, {0, 8}} {
+		out := filepath.Join(work, fmt.Sprint("train-", tt.threads))
+		tensor.PeakWorkers()
+		m, err := New().Run(ctx, &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindTrain,
+			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Data: []string{data},
+			Train: &trainer.TrainParams{LoRA: trainer.LoRA{R: 2, Alpha: 4, TargetModules: []string{"q_proj", "v_proj"}},
+				LearningRate: 1e-2, MaxSteps: 2, BatchSize: 4, GradAccum: 1, MaxLength: 64, Scheduler: "cosine", MaxGradNorm: 1},
+			Seed: 5, OutputDir: out, Threads: tt.threads}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tensor.PeakWorkers(); got != tt.want {
+			t.Errorf("train, threads %d: engine used %d goroutines at once, want %d", tt.threads, got, tt.want)
+		}
+		b, _ := trainer.MarshalManifest(m)
+		manifests = append(manifests, string(b))
+
+		tensor.PeakWorkers()
+		_, err = New().Run(ctx, &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindEval,
+			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Adapter: filepath.Join(out, trainer.AdapterDir),
+			Data: []string{"../../experiments/data/bench/cross_mmlu.sample.jsonl"},
+			Eval: &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English"}, Mode: "loglik", Limit: 2},
+			Seed: 1, OutputDir: filepath.Join(work, fmt.Sprint("eval-", tt.threads)), Threads: tt.threads}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tensor.PeakWorkers(); got != tt.want {
+			t.Errorf("eval, threads %d: engine used %d goroutines at once, want %d", tt.threads, got, tt.want)
+		}
+	}
+	for i := 1; i < len(manifests); i++ {
+		if manifests[i] != manifests[0] {
+			t.Errorf("train outputs depend on threads:\n%s\n%s", manifests[0], manifests[i])
+		}
+	}
+}
