@@ -11,8 +11,9 @@ import (
 	"github.com/crossin-lab/crossin/hub"
 )
 
-func init() {
-	g := Group("bench", "Build, sample, fetch and inspect the cross-lingual benchmarks")
+// benchCmd is `crossin bench`: build, sample, fetch and show benchmarks.
+func benchCmd() *cobra.Command {
+	g := &cobra.Command{Use: "bench", Short: "Build, sample, fetch and inspect the cross-lingual benchmarks"}
 
 	var (
 		xqDir, xqOut, xqLangs string
@@ -161,6 +162,7 @@ benchmark format, readable by 'crossin score'.`,
 	prompt.Flags().IntVar(&prTemplate, "template", 1, "SeaEval template number (1-5)")
 	prompt.Flags().StringVar(&prInstr, "instruction-language", "", "language of the instructions (default English)")
 	g.AddCommand(prompt)
+	return g
 }
 
 // benchSplitList splits a comma-separated flag value, dropping empty parts.

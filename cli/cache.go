@@ -13,8 +13,9 @@ import (
 	"github.com/crossin-lab/crossin/runner/cache"
 )
 
-func init() {
-	g := Group("cache", "Inspect and manage the content-addressed cache of stage outputs")
+// cacheCmd is `crossin cache`: the local cache, and push/pull to a remote one.
+func cacheCmd() *cobra.Command {
+	g := &cobra.Command{Use: "cache", Short: "Inspect and manage the content-addressed cache of stage outputs"}
 	g.PersistentFlags().String("dir", "", "cache directory (default $CROSSIN_CACHE or the user cache dir)")
 
 	var lsJSON bool
@@ -211,6 +212,8 @@ asks first when stdin is a terminal, and otherwise needs --force.`,
 		},
 	}
 	g.AddCommand(ls, verify, gc, rm, dir)
+	g.AddCommand(cacheRemoteCmds()...)
+	return g
 }
 
 // cacheOpen opens the cache named by --dir (if the command has it) or the

@@ -24,9 +24,8 @@ func remoteFlag(cmd *cobra.Command) (string, error) {
 	return r, nil
 }
 
-func init() {
-	g := Group("cache", "Inspect and manage the content-addressed cache of stage outputs")
-
+// cacheRemoteCmds are `crossin cache push` and `crossin cache pull`.
+func cacheRemoteCmds() []*cobra.Command {
 	push := &cobra.Command{
 		Use:   "push [ACTION|STAGE...]",
 		Short: "Upload cached stage outputs to a registry as OCI artifacts",
@@ -147,5 +146,5 @@ local cache, so the next run reuses them instead of recomputing.`,
 	}
 	pull.Flags().String("remote", "", "remote cache repository (default $CROSSIN_REMOTE_CACHE)")
 	pull.Flags().BoolVar(&all, "all", false, "pull every entry the remote holds")
-	g.AddCommand(push, pull)
+	return []*cobra.Command{push, pull}
 }

@@ -17,9 +17,11 @@ import (
 	"github.com/crossin-lab/crossin/schema"
 )
 
-func init() {
-	g := Group("data", "Build and inspect CrossIn training mixtures")
+// dataCmd is `crossin data`: build, inspect and fetch training mixtures.
+func dataCmd() *cobra.Command {
+	g := &cobra.Command{Use: "data", Short: "Build and inspect CrossIn training mixtures"}
 	g.AddCommand(dataBuildCmd(), dataStatsCmd(), dataFetchCmd())
+	return g
 }
 
 type dataBuildFlags struct {

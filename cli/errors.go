@@ -7,12 +7,10 @@ import (
 	"github.com/crossin-lab/crossin/schema"
 )
 
-// The foundation's error formatter: spec problems are printed one per
-// line as "file:line:col: path: message" with file names relative to the
-// working directory, and CUE's empty-disjunction chatter folded into one
-// message naming the allowed values.
-func init() { ErrorFormatter = formatError }
-
+// formatError renders an error for the terminal: spec problems are
+// printed one per line as "file:line:col: path: message" with file names
+// relative to the working directory, and CUE's empty-disjunction chatter
+// folded into one message naming the allowed values.
 func formatError(err error, cwd string) string {
 	var se *schema.Error
 	if errors.As(err, &se) {

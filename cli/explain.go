@@ -11,7 +11,8 @@ import (
 	"github.com/crossin-lab/crossin/runner/plan"
 )
 
-func init() {
+// explainCmd is `crossin explain`.
+func explainCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "explain CELL-or-STAGE [PATH...]",
@@ -45,7 +46,7 @@ input is traced to the upstream stage that changed it.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the explanation as JSON")
-	AddCommand(cmd)
+	return cmd
 }
 
 // PrintExplanations writes one block per stage: unchanged, never

@@ -19,9 +19,11 @@ import (
 
 const hubGroupShort = "A local Hugging Face hub stand-in for smoke runs"
 
-func init() {
-	g := Group("hub", hubGroupShort)
+// hubCmd is `crossin hub`: stand-in hub repositories and a server for them.
+func hubCmd() *cobra.Command {
+	g := &cobra.Command{Use: "hub", Short: hubGroupShort}
 	g.AddCommand(hubStandinsCmd(), hubServeCmd())
+	return g
 }
 
 func hubStandinsCmd() *cobra.Command {

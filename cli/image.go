@@ -21,8 +21,9 @@ import (
 	"github.com/crossin-lab/crossin/trainer"
 )
 
-func init() {
-	g := Group("image", "Build and resolve crossin trainer images")
+// imageCmd is `crossin image`: build and resolve trainer images.
+func imageCmd() *cobra.Command {
+	g := &cobra.Command{Use: "image", Short: "Build and resolve crossin trainer images"}
 
 	var (
 		push, layoutDir, src, version, refName string
@@ -136,6 +137,7 @@ without either only the digest is printed.`,
 			return nil
 		},
 	})
+	return g
 }
 
 // findModuleRoot walks up from the current directory to the crossin

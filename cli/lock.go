@@ -19,10 +19,8 @@ import (
 // crossin.lock does not pin, instead of resolving them.
 var lockedFlag bool
 
-func init() {
-	root.PersistentFlags().BoolVar(&lockedFlag, "locked", false, "refuse image tags and hub revisions not pinned in crossin.lock")
-	AddPlanHook(lockPlanHook)
-
+// lockCmd is `crossin lock`. The persistent --locked flag is the root's.
+func lockCmd() *cobra.Command {
 	var lockPath string
 	var check bool
 	cmd := &cobra.Command{
@@ -71,7 +69,7 @@ refuses anything it does not pin.`,
 	}
 	cmd.Flags().StringVar(&lockPath, "lock", oci.DefaultLockPath(), "lock file to write")
 	cmd.Flags().BoolVar(&check, "check", false, "only check that the lock pins everything (no network, no write)")
-	AddCommand(cmd)
+	return cmd
 }
 
 // hubResolver adapts *hub.Client to oci.HubResolver.

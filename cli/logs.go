@@ -12,7 +12,8 @@ import (
 	"github.com/crossin-lab/crossin/runner/cache"
 )
 
-func init() {
+// logsCmd is `crossin logs`.
+func logsCmd() *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "logs STAGE",
@@ -48,7 +49,7 @@ when there is no finished entry newer than it.`,
 		},
 	}
 	cmd.Flags().StringVar(&dir, "cache-dir", "", "cache directory (default $CROSSIN_CACHE or the user cache dir)")
-	AddCommand(cmd)
+	return cmd
 }
 
 // findStageLog returns the newest log of the stage named key (or whose

@@ -16,9 +16,11 @@ import (
 	"github.com/crossin-lab/crossin/engine/train"
 )
 
-func init() {
-	g := Group("model", modelGroupShort)
-	g.AddCommand(modelInitCmd(), modelNLLCmd(), modelGenerateCmd())
+// modelCmd is `crossin model`: the embedded engine's model tools.
+func modelCmd() *cobra.Command {
+	g := &cobra.Command{Use: "model", Short: modelGroupShort}
+	g.AddCommand(modelInitCmd(), modelNLLCmd(), modelGenerateCmd(), modelTokenizeCmd(), modelTrainCmd())
+	return g
 }
 
 func modelInitCmd() *cobra.Command {

@@ -16,10 +16,6 @@ import (
 // TestModelNLLReference runs `crossin model nll` on the reference tiny
 // Llama and compares with transformers' per-token NLLs.
 func TestModelNLLReference(t *testing.T) {
-	// Plain messages: this test checks behaviour, not the formatter.
-	old := ErrorFormatter
-	ErrorFormatter = func(err error, cwd string) string { return err.Error() }
-	defer func() { ErrorFormatter = old }()
 	refModel := sharedtest.Path(t, "reference/hf-tiny-llama")
 	b, err := os.ReadFile(filepath.Join(refModel, "tiny_llama_forward.json"))
 	if err != nil {

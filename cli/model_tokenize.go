@@ -18,7 +18,8 @@ import (
 // passes the same text to Group.
 const modelGroupShort = "Work with models of the embedded engine (tokenize, init, nll, generate)"
 
-func init() {
+// modelTokenizeCmd is `crossin model tokenize`.
+func modelTokenizeCmd() *cobra.Command {
 	var tokPath string
 	var noSpecial, jsonl bool
 	cmd := &cobra.Command{
@@ -57,7 +58,7 @@ line is a JSON string and every output line the JSON array of ids of that string
 	cmd.Flags().StringVar(&tokPath, "tokenizer", "", "tokenizer.json file or model directory")
 	cmd.Flags().BoolVar(&noSpecial, "no-special", false, "do not add the post-processor's special tokens (BOS)")
 	cmd.Flags().BoolVar(&jsonl, "jsonl", false, "one JSON string per input line, one JSON array per output line")
-	Group("model", modelGroupShort).AddCommand(cmd)
+	return cmd
 }
 
 // loadTokenizer accepts a tokenizer.json or a directory containing one.

@@ -17,10 +17,6 @@ import (
 	"github.com/crossin-lab/crossin/engine/train"
 )
 
-func init() {
-	Group("model", modelGroupShort).AddCommand(modelTrainCmd())
-}
-
 // tokEncoder adapts engine/tokenizer to train.Encoder.
 type tokEncoder struct{ t *tokenizer.Tokenizer }
 

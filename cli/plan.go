@@ -15,19 +15,25 @@ import (
 	"github.com/crossin-lab/crossin/schema"
 )
 
-// PlanHook returns extra plan options: the runner's cache, the oci
-// package's image resolver, the hub's revision resolver. Those packages'
-// cli files register one with AddPlanHook from init, so every command
-// that plans (plan, explain, run) sees the same keys.
-type PlanHook func(ctx context.Context, cacheDir string) ([]plan.Option, error)
-
-var planHooks []PlanHook
-
-// AddPlanHook registers a PlanHook.
-func AddPlanHook(h PlanHook) { planHooks = append(planHooks, h) }
+// planOptions returns the plan options every command that plans (plan,
+// explain, run, report, watch) uses, so that they all see the same keys:
+// crossin.lock's pins with the image and hub revision resolvers
+// (lockPlanHook), then the runner's cache and the embedded engine's code
+// versions (cachePlanOptions).
+func planOptions(ctx context.Context, cacheDir string) ([]plan.Option, error) {
+	var all []plan.Option
+	for _, h := range []func(context.Context, string) ([]plan.Option, error){lockPlanHook, cachePlanOptions} {
+		o, err := h(ctx, cacheDir)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, o...)
+	}
+	return all, nil
+}
 
 // LoadPlan loads the spec at paths (default ".") and builds its plan with
-// every registered hook's options, then opts.
+// planOptions, then opts.
 func LoadPlan(ctx context.Context, paths []string, opts ...plan.Option) (*schema.Spec, *plan.Plan, error) {
 	return loadPlan(ctx, paths, false, opts...)
 }
@@ -49,13 +55,11 @@ func loadPlan(ctx context.Context, paths []string, smoke bool, opts ...plan.Opti
 	}
 	memo := &plan.HashMemo{Dir: filepath.Join(cacheDir, "hashes")}
 	all := []plan.Option{plan.WithContext(ctx), plan.WithFileHasher(memo.HashFile)}
-	for _, h := range planHooks {
-		o, err := h(ctx, cacheDir)
-		if err != nil {
-			return nil, nil, err
-		}
-		all = append(all, o...)
+	po, err := planOptions(ctx, cacheDir)
+	if err != nil {
+		return nil, nil, err
 	}
+	all = append(all, po...)
 	p, err := plan.Build(spec, append(all, opts...)...)
 	if err != nil {
 		return nil, nil, err
@@ -63,7 +67,8 @@ func loadPlan(ctx context.Context, paths []string, smoke bool, opts ...plan.Opti
 	return spec, p, nil
 }
 
-func init() {
+// planCmd is `crossin plan`.
+func planCmd() *cobra.Command {
 	var (
 		asJSON      bool
 		verbose     bool
@@ -115,7 +120,7 @@ compares against (the runner records keys as it runs stages).`,
 	cmd.Flags().BoolVar(&record, "record", false, "record the planned keys for explain")
 	cmd.Flags().BoolVar(&smokeRun, "smoke", false, smokeUsage)
 	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "plan only these experiments")
-	AddCommand(cmd)
+	return cmd
 }
 
 // PrintPlan writes the plan as a tree: each experiment, each cell with its

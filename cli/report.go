@@ -13,13 +13,8 @@ import (
 	"github.com/crossin-lab/crossin/resultset"
 )
 
-// reportResults loads the results of the experiments in paths from the
-// cache without running anything, and the layouts they declare. The runner
-// wiring (cli/report_results.go) sets it.
-// With smoke, they are the results of the spec's smoke run.
-var reportResults func(paths []string, experiment string, smoke bool) (*resultset.Set, []reports.Layout, error)
-
-func init() {
+// reportCmd is `crossin report`.
+func reportCmd() *cobra.Command {
 	var (
 		layout, format, out, resultsFile, experiment string
 		smokeRun                                     bool
@@ -47,8 +42,6 @@ built-in main, volume and languages.`,
 					return Usagef("give either PATH or --results, not both")
 				}
 				set, err = readResults(resultsFile)
-			case reportResults == nil:
-				return Usagef("reading results from the cache is not available in this build; use --results FILE")
 			default:
 				if len(args) == 0 {
 					args = []string{"."}
@@ -98,7 +91,7 @@ built-in main, volume and languages.`,
 	cmd.Flags().StringVar(&resultsFile, "results", "", "render this results.json instead of reading the cache")
 	cmd.Flags().StringVar(&experiment, "experiment", "", "experiment name (default: every experiment in PATH)")
 	cmd.Flags().BoolVar(&smokeRun, "smoke", false, "render the results of the spec's smoke run (crossin run --smoke)")
-	AddCommand(cmd)
+	return cmd
 }
 
 // readResults reads a results.json (resultset.Set).

@@ -2,8 +2,9 @@
 // wrapper over a library call; errors are returned, never printed, and Main
 // prints each one exactly once with its source positions.
 //
-// Commands live one group per file and add themselves to the root in init,
-// so the groups can grow independently.
+// Commands live one group per file; each file exposes a constructor and
+// newRoot lists them all, so the command tree is built afresh for every
+// Run and holds no state between runs.
 package cli
 
 import (
@@ -13,11 +14,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 // Exit codes, as documented in the README.
@@ -30,14 +29,41 @@ const (
 // Version is the crossin version; release builds set it with -ldflags -X.
 var Version = "devel"
 
-// root is the top of the command tree. Command files add to it in init.
-var root = &cobra.Command{
-	Use:           "crossin",
-	Short:         "Cross-lingual instruction tuning (CrossIn) experiments as code",
-	SilenceErrors: true,
-	SilenceUsage:  true,
-	// CompletionOptions: crossin ships no shell completion yet.
-	CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+// newRoot builds crossin's command tree: every top-level command, and the
+// flags every command shares.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "crossin",
+		Short:         "Cross-lingual instruction tuning (CrossIn) experiments as code",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// CompletionOptions: crossin ships no shell completion yet.
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &UsageError{Err: err}
+	})
+	root.PersistentFlags().BoolVar(&lockedFlag, "locked", false, "refuse image tags and hub revisions not pinned in crossin.lock")
+	root.AddCommand(
+		benchCmd(),
+		cacheCmd(),
+		dataCmd(),
+		explainCmd(),
+		hubCmd(),
+		imageCmd(),
+		lockCmd(),
+		logsCmd(),
+		modelCmd(),
+		planCmd(),
+		reportCmd(),
+		runCmd(),
+		scoreCmd(),
+		trainerCmd(),
+		validateCmd(),
+		versionCmd(),
+		watchCmd(),
+	)
+	return root
 }
 
 // UsageError marks an error in how crossin was called (exit code 2).
@@ -51,16 +77,6 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
-// ErrorFormatter renders an error for the terminal. The foundation installs
-// one that knows CUE positions; others may wrap it.
-var ErrorFormatter = func(err error, cwd string) string { return err.Error() }
-
-func init() {
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &UsageError{Err: err}
-	})
-}
-
 // Main runs crossin with os.Args and returns the process exit code.
 func Main() int {
 	return Run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
@@ -70,7 +86,7 @@ func Main() int {
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	resetCommands(root, ctx)
+	root := newRoot()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -80,36 +96,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ExitOK
 	}
 	cwd, _ := os.Getwd()
-	fmt.Fprintln(stderr, ErrorFormatter(err, cwd))
+	fmt.Fprintln(stderr, formatError(err, cwd))
 	var ue *UsageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		return ExitUsage
 	}
 	return ExitFailure
-}
-
-// resetCommands makes a second Run in the same process (tests, watch)
-// behave like a fresh process: cobra keeps each command's first context
-// and its flag values, and slice flags would append to the previous run's.
-func resetCommands(c *cobra.Command, ctx context.Context) {
-	c.SetContext(ctx)
-	reset := func(f *pflag.Flag) {
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			var def []string
-			if d := strings.Trim(f.DefValue, "[]"); d != "" {
-				def = strings.Split(d, ",")
-			}
-			_ = sv.Replace(def)
-		} else {
-			_ = f.Value.Set(f.DefValue)
-		}
-		f.Changed = false
-	}
-	c.Flags().VisitAll(reset)
-	c.PersistentFlags().VisitAll(reset)
-	for _, sub := range c.Commands() {
-		resetCommands(sub, ctx)
-	}
 }
 
 // isCobraUsage reports whether err is one of cobra's own argument errors
@@ -131,21 +123,4 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
-}
-
-// AddCommand adds a top-level command. Command files call it from init.
-func AddCommand(c *cobra.Command) { root.AddCommand(c) }
-
-// Group returns the top-level command named name, creating an empty parent
-// command (like "model" or "cache") the first time, so that several files
-// can add subcommands to one group.
-func Group(name, short string) *cobra.Command {
-	for _, c := range root.Commands() {
-		if c.Name() == name {
-			return c
-		}
-	}
-	g := &cobra.Command{Use: name, Short: short}
-	root.AddCommand(g)
-	return g
 }

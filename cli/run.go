@@ -14,19 +14,11 @@ import (
 	"github.com/crossin-lab/crossin/runner"
 	"github.com/crossin-lab/crossin/runner/cache"
 	"github.com/crossin-lab/crossin/schema"
-	"github.com/crossin-lab/crossin/trainer"
 	"github.com/crossin-lab/crossin/trainer/embedded"
 )
 
-// runBackends are the trainers of the backend kinds this build can run;
-// backend packages' cli files add theirs with AddRunBackend from init.
-var runBackends = runner.Backends{schema.BackendEmbedded: embedded.New()}
-
-// AddRunBackend registers the trainer that runs train and eval jobs of a
-// backend kind (container, slurm) for crossin run.
-func AddRunBackend(kind string, t trainer.Trainer) { runBackends[kind] = t }
-
-func init() {
+// runCmd is `crossin run`.
+func runCmd() *cobra.Command {
 	var (
 		jobs        int
 		keepGoing   bool
@@ -82,7 +74,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			if err != nil {
 				return err
 			}
-			popts, err := planHookOptions(cmd.Context(), c.Dir())
+			popts, err := planOptions(cmd.Context(), c.Dir())
 			if err != nil {
 				return err
 			}
@@ -153,7 +145,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 	cmd.Flags().StringVar(&remoteRepo, "remote", "", "remote cache REGISTRY/REPOSITORY: pull finished stages from it, push what runs (default $CROSSIN_REMOTE_CACHE, else the experiments' remote)")
 	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "run only these experiments")
 	cmd.Flags().BoolVar(&smokeRun, "smoke", false, smokeUsage+"; results go to "+smokeOutDir+"/ unless -o is given")
-	AddCommand(cmd)
+	return cmd
 }
 
 // needsRemoteBackend reports whether an experiment to run uses a container
@@ -163,10 +155,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 // backends (images pinned through crossin.lock) when an experiment uses
 // them.
 func backendsFor(ctx context.Context, spec *schema.Spec, cacheDir string, experiments []string) (runner.Backends, error) {
-	backends := runner.Backends{}
-	for k, t := range runBackends {
-		backends[k] = t
-	}
+	backends := runner.Backends{schema.BackendEmbedded: embedded.New()}
 	if needsRemoteBackend(spec, experiments) {
 		bt, err := BackendTrainers(ctx, spec, cacheDir, false)
 		if err != nil {

@@ -13,7 +13,8 @@ import (
 	"github.com/crossin-lab/crossin/metrics"
 )
 
-func init() {
+// scoreCmd is `crossin score`.
+func scoreCmd() *cobra.Command {
 	var (
 		name, data, preds, langs, mode, revision string
 		asJSON, seaevalOnly, lengthNorm          bool
@@ -117,7 +118,7 @@ object; --seaeval prints exactly SeaEval's score file format.`,
 	f.Uint64Var(&bootSeed, "bootstrap-seed", 0, "seed of the bootstrap")
 	f.BoolVar(&asJSON, "json", false, "print JSON with SeaEval's keys")
 	f.BoolVar(&seaevalOnly, "seaeval", false, "print exactly SeaEval's score file format")
-	AddCommand(cmd)
+	return cmd
 }
 
 // scoreWriteTable prints a Result as readable tables.

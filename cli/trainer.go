@@ -14,13 +14,9 @@ import (
 	"github.com/crossin-lab/crossin/trainer/embedded"
 )
 
-// trainerTestModel writes a small random model for the conformance suite
-// into dir; it is set where the engine's model.Init is wired (see
-// cli/wire_run.go). Nil means --model is required.
-var trainerTestModel func(dir string) error
-
-func init() {
-	g := Group("trainer", "Run trainer jobs (trainer contract v1) and check trainers against it")
+// trainerCmd is `crossin trainer`: run contract jobs, check conformance.
+func trainerCmd() *cobra.Command {
+	g := &cobra.Command{Use: "trainer", Short: "Run trainer jobs (trainer contract v1) and check trainers against it"}
 
 	run := &cobra.Command{
 		Use:   "run SPEC.json",
@@ -67,9 +63,6 @@ and a clean failure on bad specs. Example:
 				workDir = d
 			}
 			if modelDir == "" {
-				if trainerTestModel == nil {
-					return Usagef("--model DIR is required (a small Llama model directory)")
-				}
 				modelDir = filepath.Join(workDir, "model")
 				if err := trainerTestModel(modelDir); err != nil {
 					return err
@@ -96,6 +89,7 @@ and a clean failure on bad specs. Example:
 	conf.Flags().StringVar(&workDir, "work", "", "keep specs and outputs in this directory")
 	conf.Flags().IntVar(&steps, "steps", 6, "optimiser steps of the train job")
 	g.AddCommand(run, conf)
+	return g
 }
 
 // lineProgress prints a trainer's progress as occasional plain lines.
@@ -112,16 +106,15 @@ func (p *lineProgress) Update(done, total int, msg string) {
 	fmt.Fprintf(p.w, "%d/%d %s\n", done, total, msg)
 }
 
-func init() {
-	// The conformance suite's default model: a tiny random Llama with the
-	// repository's Llama-2 tokenizer, found from the working directory.
-	trainerTestModel = func(dir string) error {
-		tok, err := findUp(filepath.Join("experiments", "assets", "tokenizer", "tokenizer.json"))
-		if err != nil {
-			return Usagef("--model DIR is required outside the crossin repository (%v)", err)
-		}
-		return model.Init(dir, model.InitConfig{Layers: 1, Hidden: 16, Heads: 2, Intermediate: 32, Tokenizer: tok, Seed: 1, MaxPositions: 512})
+// trainerTestModel writes the conformance suite's default model to dir: a
+// tiny random Llama with the repository's Llama-2 tokenizer, found from the
+// working directory.
+func trainerTestModel(dir string) error {
+	tok, err := findUp(filepath.Join("experiments", "assets", "tokenizer", "tokenizer.json"))
+	if err != nil {
+		return Usagef("--model DIR is required outside the crossin repository (%v)", err)
 	}
+	return model.Init(dir, model.InitConfig{Layers: 1, Hidden: 16, Heads: 2, Intermediate: 32, Tokenizer: tok, Seed: 1, MaxPositions: 512})
 }
 
 // findUp looks for rel in the working directory and its parents.

@@ -8,8 +8,9 @@ import (
 	"github.com/crossin-lab/crossin/schema"
 )
 
-func init() {
-	AddCommand(&cobra.Command{
+// validateCmd is `crossin validate`.
+func validateCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "validate [PATH...]",
 		Short: "Check spec files against the schema",
 		Long: `Validate loads the CUE spec files and directories given (default: the
@@ -29,7 +30,7 @@ reported as file:line:col.`,
 				len(spec.Files), len(spec.Models), len(spec.Data), len(spec.Mixtures), len(spec.Benchmarks), len(spec.Experiments), cells)
 			return nil
 		},
-	})
+	}
 }
 
 // specPaths defaults the spec arguments to the current directory.

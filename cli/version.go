@@ -7,8 +7,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	AddCommand(&cobra.Command{
+// versionCmd is `crossin version`.
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "version",
 		Short: "Print crossin's version",
 		Args:  cobra.NoArgs,
@@ -16,5 +17,5 @@ func init() {
 			fmt.Fprintf(cmd.OutOrStdout(), "crossin %s %s %s/%s\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		},
-	})
+	}
 }

@@ -20,7 +20,8 @@ import (
 	"github.com/crossin-lab/crossin/watch"
 )
 
-func init() {
+// watchCmd is `crossin watch`.
+func watchCmd() *cobra.Command {
 	var (
 		jobs        int
 		out         string
@@ -73,7 +74,7 @@ its checkpoint. Ctrl-C stops cleanly.`,
 	cmd.Flags().DurationVar(&debounce, "debounce", 100*time.Millisecond, "wait this long for a burst of file events to end")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print watch events as JSON lines instead of tables")
 	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "run only these experiments")
-	AddCommand(cmd)
+	return cmd
 }
 
 // watchStep is one re-plan-and-run: load the spec (an invalid one is an
@@ -83,16 +84,16 @@ func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string,
 	return func(ctx context.Context, live *watch.Live) (*watch.Result, error) {
 		spec, err := schema.Load(specPaths(roots)...)
 		if err != nil {
-			return nil, fmt.Errorf("%s", ErrorFormatter(err, cwd))
+			return nil, fmt.Errorf("%s", formatError(err, cwd))
 		}
-		popts, err := planHookOptions(ctx, c.Dir())
+		popts, err := planOptions(ctx, c.Dir())
 		if err != nil {
 			return nil, err
 		}
 		// Why each stale stage will run, before running overwrites the records.
 		p, err := plan.Build(spec, append(append([]plan.Option(nil), popts...), plan.WithCache(c))...)
 		if err != nil {
-			return nil, fmt.Errorf("%s", ErrorFormatter(err, cwd))
+			return nil, fmt.Errorf("%s", formatError(err, cwd))
 		}
 		why := staleReasons(p, plan.OpenRecords(c.Dir()))
 		backends, err := backendsFor(ctx, spec, c.Dir(), experiments)
