@@ -89,6 +89,10 @@ stage is kept with its outputs: crossin logs STAGE.`,
 					return err
 				}
 			}
+			prov, pins, err := recordProvenance(spec)
+			if err != nil {
+				return err
+			}
 			stdout := cmd.OutOrStdout()
 			var events func(runner.Event)
 			var live *runner.LiveView
@@ -115,6 +119,8 @@ stage is kept with its outputs: crossin logs STAGE.`,
 				PlanOptions:   popts,
 				Backends:      backends,
 				Remote:        remote,
+				Provenance:    prov,
+				Pins:          pins,
 			})
 			if live != nil {
 				live.Close()

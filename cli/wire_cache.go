@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 
+	"github.com/crossin-lab/crossin/runner"
 	"github.com/crossin-lab/crossin/runner/cache"
 	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/trainer/embedded"
@@ -22,5 +23,7 @@ func cachePlanOptions(ctx context.Context, cacheDir string) ([]plan.Option, erro
 		// Outputs of the embedded engine change with its code.
 		plan.WithCodeVersion(plan.KindTrain, embedded.CodeVersion),
 		plan.WithCodeVersion(plan.KindEval, embedded.CodeVersion),
+		// results.json's layout changed what report stages write.
+		plan.WithCodeVersion(plan.KindReport, runner.ReportCodeVersion),
 	}, nil
 }

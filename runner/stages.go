@@ -364,7 +364,9 @@ func runReport(p *plan.Plan, ps *plan.Stage, sc *StageContext) error {
 	if ep == nil {
 		return fmt.Errorf("report stage %s belongs to no experiment", ps.ID)
 	}
-	set, err := collect(p, ep, func(stageID string) (string, string, string) {
+	// The report stage's output holds no row sources: its key covers the
+	// scores, not the keys of the stages behind them.
+	set, err := collect(p, ep, false, func(stageID string) (string, string, string) {
 		if d := sc.Inputs[stageID]; d != "" {
 			return d, resultset.StatusOK, ""
 		}
@@ -373,7 +375,7 @@ func runReport(p *plan.Plan, ps *plan.Stage, sc *StageContext) error {
 	if err != nil {
 		return err
 	}
-	return RenderReport(sc.OutDir, set, ReportLayout(experimentLayout(p, ep)))
+	return RenderReport(sc.OutDir, set)
 }
 
 // benchmarkFile returns a local file with the benchmark's questions: its
