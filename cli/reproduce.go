@@ -13,7 +13,6 @@ import (
 	"github.com/crossin-lab/crossin/runner/cache"
 )
 
-
 func reproduceCmd() *cobra.Command {
 	var (
 		asJSON   bool

@@ -12,7 +12,6 @@ import (
 	"github.com/crossin-lab/crossin/runner/cache"
 )
 
-
 func verifyCmd() *cobra.Command {
 	var (
 		asJSON     bool
