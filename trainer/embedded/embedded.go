@@ -136,7 +136,7 @@ func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trai
 		return nil, err
 	}
 	defer m.Close()
-	base, err := baseFromModel(m)
+	base, err := train.FromModel(m)
 	if err != nil {
 		return nil, err
 	}
@@ -189,16 +189,6 @@ func trainConfig(p *trainer.TrainParams) train.Config {
 		MaxGradNorm: p.MaxGradNorm, CheckpointEvery: p.CheckpointEvery,
 		LossReduction: p.LossReduction,
 	}
-}
-
-// baseFromModel shares a loaded model's weights with the trainer (no
-// copy). train.FromModel keeps the model's rope scaling and projection
-// biases, so training sees exactly the inference forward pass.
-func baseFromModel(m *model.Model) (*train.Base, error) {
-	if w := train.MaxLength(m); w > 0 {
-		return nil, fmt.Errorf("the embedded trainer does not implement sliding-window attention (%s has a %d-token window)", m.Dir, w)
-	}
-	return train.FromModel(m)
 }
 
 // WithLog returns a trainer that logs to w (the runner passes the stage's
