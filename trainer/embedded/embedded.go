@@ -30,6 +30,8 @@ const Name = "crossin-embedded/v1"
 // CodeVersion enters the cache keys of train and eval stages run by this
 // trainer (plan.WithCodeVersion): bump it whenever a change makes the same
 // job produce different bytes, so that stale outputs are never reused.
+// TestEngineFingerprint enforces it: outputs that change under the same
+// CodeVersion fail it (then bump, and record with -update).
 const CodeVersion = "crossin-embedded/3"
 
 // Trainer is the embedded trainer.
