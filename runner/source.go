@@ -82,6 +82,15 @@ func RowSource(p *plan.Plan, scoreID string) *resultset.Source {
 				src.Engine = code
 			}
 		}
+		// The embedded engine's arithmetic path (plan.WithArithmetic).
+		if v, ok := ev.Key.Get("backend"); ok {
+			var be struct {
+				Arithmetic string `json:"arithmetic"`
+			}
+			if json.Unmarshal(v, &be) == nil && be.Arithmetic != "" {
+				src.Engine += " " + be.Arithmetic
+			}
+		}
 	}
 	src.Unpinned = dedup(unpinned)
 	return src
