@@ -28,7 +28,7 @@ type RunOptions struct {
 	FailFast    bool // stop everything at the first failure
 	Retries     int  // extra attempts of a failed stage
 	// RetriesByKind overrides Retries for stage kinds (train, eval, ...).
-	RetriesByKind map[string]int
+	RetriesByKind map[plan.Kind]int
 	// OutDir receives each experiment's results.json, results.md and
 	// results.txt under OutDir/EXPERIMENT (default "results").
 	OutDir string
@@ -190,10 +190,10 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 		}
 		stages = append(stages, &Stage{
 			Name:     ps.ID,
-			Kind:     string(ps.Kind),
+			Kind:     ps.Kind,
 			ActionID: ps.ActionID,
 			Deps:     ps.Deps,
-			Retries:  retries(opt, string(ps.Kind)),
+			Retries:  retries(opt, ps.Kind),
 			Run:      run,
 			// Training and inference on the embedded engine use every CPU.
 			Heavy: (ps.Kind == plan.KindTrain || ps.Kind == plan.KindEval) &&
@@ -304,7 +304,7 @@ func readOnly(err error) bool {
 	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
 }
 
-func retries(opt RunOptions, kind string) int {
+func retries(opt RunOptions, kind plan.Kind) int {
 	if n, ok := opt.RetriesByKind[kind]; ok {
 		return n
 	}
