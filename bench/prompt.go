@@ -22,9 +22,13 @@ type PromptFormat string
 const (
 	// FormatSeaEval uses SeaEval's zero-shot template number Template (1-5).
 	FormatSeaEval PromptFormat = "seaeval"
-	// FormatCrossIn uses the CrossIn paper's evaluation prompt:
+	// FormatCrossIn uses the CrossIn authors' evaluation prompt (their
+	// SeaEval fork, Lingy12/my_seaeval config/config.py, template p1):
 	// "Content:\n{context}\n\nQuestion:\n{question}\n\nChoices:\n{choices}\n\nAnswer:\n"
-	// (without the Content block when there is no context, as for MMLU).
+	// for Cross-LogiQA and Cross-XQuAD, the same without the Content block
+	// for Cross-MMLU, choices joined with "\n" (src/dataset.py). The fork
+	// feeds it to the model as is: its Llama-family generate builds a
+	// chat-wrapped copy but tokenizes the raw batch (src/model.py).
 	FormatCrossIn PromptFormat = "crossin"
 )
 
@@ -119,7 +123,7 @@ func Prompt(benchmark string, it *Item, opts PromptOptions) (string, error) {
 			return "", fmt.Errorf("prompt: no CrossIn prompt labels for instruction language %s (have English, Chinese, Vietnamese, Spanish, Indonesian, Malay, Filipino)", instr)
 		}
 		var sb strings.Builder
-		if it.Context != "" {
+		if withContent(benchmark, it) {
 			fmt.Fprintf(&sb, "%s:\n%s\n\n", lab[0], it.Context)
 		}
 		fmt.Fprintf(&sb, "%s:\n%s\n\n%s:\n%s\n\n%s:\n", lab[1], it.Question, lab[2], choices, lab[3])
@@ -127,4 +131,18 @@ func Prompt(benchmark string, it *Item, opts PromptOptions) (string, error) {
 	default:
 		return "", fmt.Errorf("prompt: unknown format %q; use seaeval or crossin", opts.Format)
 	}
+}
+
+// withContent says whether the CrossIn prompt has a Content block: never
+// for Cross-MMLU and always for Cross-LogiQA and Cross-XQuAD, whose
+// reference templates have the slot (even for an empty context); for
+// other benchmarks, when the item has a context.
+func withContent(benchmark string, it *Item) bool {
+	switch templateKey(benchmark) {
+	case "cross_mmlu":
+		return false
+	case "cross_logiqa":
+		return true
+	}
+	return it.Context != ""
 }

@@ -56,12 +56,10 @@ func newRoot() *cobra.Command {
 		modelCmd(),
 		planCmd(),
 		reportCmd(),
-		reproduceCmd(),
 		runCmd(),
 		scoreCmd(),
 		trainerCmd(),
 		validateCmd(),
-		verifyCmd(),
 		versionCmd(),
 		watchCmd(),
 	)

@@ -11,8 +11,11 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/crossin-lab/crossin/resultset"
 )
 
 // Layout kinds.
@@ -57,6 +60,11 @@ type Layout struct {
 	// Results that differ only in dimensions not listed (typically the
 	// seed) are aggregated: mean ± sample standard deviation.
 	Rows []string `json:"rows"`
+	// Where keeps only the results whose value on each listed row
+	// dimension is one of the listed values (for example
+	// {variants: ["x2x", "x2x+trans"]} for an ablation); the dimension
+	// need not be a row dimension.
+	Where map[string][]string `json:"where,omitempty"`
 	// Benchmarks, in column-group order; empty means every benchmark in the
 	// results, in the order first seen.
 	Benchmarks []string `json:"benchmarks,omitempty"`
@@ -163,6 +171,30 @@ func (l Layout) normalize() (Layout, error) {
 		return l, fmt.Errorf("layout %q: decimals = %d, want 0..6", l.Name, l.Decimals)
 	}
 	return l, nil
+}
+
+// keeps reports whether a result passes the layout's Where filter.
+func (l Layout) keeps(r resultset.Row) bool {
+	for d, vals := range l.Where {
+		if !slices.Contains(vals, dimValue(r, d)) {
+			return false
+		}
+	}
+	return true
+}
+
+// filter returns set restricted to the results the layout keeps.
+func (l Layout) filter(set *resultset.Set) *resultset.Set {
+	if len(l.Where) == 0 {
+		return set
+	}
+	out := &resultset.Set{Experiment: set.Experiment}
+	for _, r := range set.Rows {
+		if l.keeps(r) {
+			out.Rows = append(out.Rows, r)
+		}
+	}
+	return out
 }
 
 func checkMetric(m string) error {

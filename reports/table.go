@@ -20,9 +20,6 @@ type Table struct {
 	Rows     []Row    `json:"rows"`
 	Decimals int      `json:"decimals"`
 	Percent  bool     `json:"percent"`
-	// Provenance is the footer naming the build, spec and results the
-	// table came from (see Footer); "" prints none.
-	Provenance string `json:"provenance,omitempty"`
 	// baselineCol is the label column that carries the "(baseline)" mark.
 	baselineCol int
 }
@@ -175,6 +172,7 @@ func Build(set *resultset.Set, layout Layout) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
+	set = l.filter(set)
 	t := &Table{Name: l.Name, Title: l.Title, Decimals: l.Decimals, Percent: l.Percent}
 	for _, d := range l.Rows {
 		t.RowDims = append(t.RowDims, dimTitle(d))

@@ -21,6 +21,7 @@ func (l *loader) benchmark(v cue.Value) *Benchmark {
 		LengthNorm     bool     `json:"length_norm"`
 		Limit          int      `json:"limit"`
 		BatchSize      int      `json:"batch_size"`
+		Wrap           bool     `json:"wrap"`
 		ConsistencyK   int      `json:"consistency_k"`
 		Path           string   `json:"path"`
 		Hub            *Hub     `json:"hub"`
@@ -34,6 +35,7 @@ func (l *loader) benchmark(v cue.Value) *Benchmark {
 			Benchmark: raw.Task, Languages: raw.Languages, PromptTemplate: raw.PromptTemplate,
 			Prompt: raw.Prompt, Mode: raw.Mode, MaxNewTokens: raw.MaxNewTokens,
 			LengthNorm: raw.LengthNorm, Limit: raw.Limit, BatchSize: raw.BatchSize,
+			Raw: !raw.Wrap,
 		},
 	}
 	l.exactlyOne(v, "path", "hub")

@@ -139,6 +139,19 @@ func (l *loader) experiment(v cue.Value, s *Spec, defaults trainer.TrainParams) 
 			l.is.add(l.pos(lv), pathOf(lv), "%s %q listed twice", list.what, dup)
 		}
 	}
+	// A seed listed twice would make the same cells twice: they collapse
+	// into one, and the grid is silently smaller than written.
+	sv := v.LookupPath(cue.ParsePath("seeds"))
+	var seeds []int64
+	_ = sv.Decode(&seeds)
+	seen := map[int64]bool{}
+	for i, sd := range seeds {
+		if seen[sd] {
+			ev := sv.LookupPath(cue.MakePath(cue.Index(i)))
+			l.is.add(l.pos(ev), pathOf(ev), "seed %d is listed twice; each seed makes one cell per model and mixture, so remove the duplicate", sd)
+		}
+		seen[sd] = true
+	}
 	base := l.overlay(defaults, v.LookupPath(cue.ParsePath("training")))
 	cells := v.LookupPath(cue.ParsePath("cells"))
 	it, err := cells.Fields()

@@ -98,10 +98,13 @@ type DataSource struct {
 	Path string `json:"path,omitempty"`
 	Hub  *Hub   `json:"hub,omitempty"`
 	// MinScore drops records whose "score" field is below it (0: keep all).
-	MinScore    float64 `json:"min_score"`
-	Description string  `json:"description,omitempty"`
-	License     string  `json:"license,omitempty"`
-	Pos         Pos     `json:"-"`
+	MinScore float64 `json:"min_score"`
+	// InvalidUTF8 is "replace" when the source opts into reading bytes
+	// that are not UTF-8 as U+FFFD; otherwise such a file is an error.
+	InvalidUTF8 string `json:"invalid_utf8,omitempty"`
+	Description string `json:"description,omitempty"`
+	License     string `json:"license,omitempty"`
+	Pos         Pos    `json:"-"`
 }
 
 // Variants in their canonical order (the order of Mixture.Variants).

@@ -102,11 +102,14 @@ type EvalParams struct {
 	Languages      []string `json:"languages"` // SeaEval names: English, Chinese, ...
 	PromptTemplate int      `json:"prompt_template"`
 	Prompt         string   `json:"prompt,omitempty"` // "seaeval" (default) or "crossin"
-	Mode           string   `json:"mode"`             // generate or loglik
-	MaxNewTokens   int      `json:"max_new_tokens,omitempty"`
-	LengthNorm     bool     `json:"length_norm,omitempty"`
-	Limit          int      `json:"limit,omitempty"` // evaluate only the first N questions (0 = all)
-	BatchSize      int      `json:"batch_size,omitempty"`
+	// Raw feeds the benchmark prompt to the model as is; false renders it
+	// as the instruction of the model's prompt template first.
+	Raw          bool   `json:"raw,omitempty"`
+	Mode         string `json:"mode"` // generate or loglik
+	MaxNewTokens int    `json:"max_new_tokens,omitempty"`
+	LengthNorm   bool   `json:"length_norm,omitempty"`
+	Limit        int    `json:"limit,omitempty"` // evaluate only the first N questions (0 = all)
+	BatchSize    int    `json:"batch_size,omitempty"`
 }
 
 // LossCurve is loss.json.

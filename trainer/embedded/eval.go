@@ -94,9 +94,11 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 			if err != nil {
 				return nil, err
 			}
-			prompt, err := tmpl.Render(text, "")
-			if err != nil {
-				return nil, err
+			prompt := text
+			if !ev.Raw { // the CrossIn reference feeds the prompt raw
+				if prompt, err = tmpl.Render(text, ""); err != nil {
+					return nil, err
+				}
 			}
 			p.Languages = append(p.Languages, lang)
 			if mode == "loglik" {
