@@ -222,3 +222,36 @@ func TestLoadWrite(t *testing.T) {
 		t.Error("Load of an empty directory: no error")
 	}
 }
+
+// HEAD answers the metadata huggingface_hub reads (commit, etag, size)
+// without a body; an LFS file's HEAD is the redirect with its sha256.
+func TestHead(t *testing.T) {
+	s, _ := New(testRepos())
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	commit, _ := s.Commit(Datasets, "acme/data", "main")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	tests := []struct {
+		path, status, etag, linked string
+	}{
+		{"/datasets/acme/data/resolve/main/README.md", "200 OK", `"` + GitBlobID([]byte("# data\n")) + `"`, ""},
+		{"/datasets/acme/data/resolve/" + commit + "/data/train-0.parquet", "302 Found", "", "400"},
+		{"/acme/tiny/resolve/main/config.json", "200 OK", `"` + GitBlobID([]byte(`{"model_type":"llama"}`)) + `"`, ""},
+	}
+	for _, tt := range tests {
+		resp, err := noFollow.Head(srv.URL + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Status != tt.status || resp.Header.Get("X-Repo-Commit") == "" {
+			t.Errorf("HEAD %s: %s, X-Repo-Commit %q", tt.path, resp.Status, resp.Header.Get("X-Repo-Commit"))
+		}
+		if tt.etag != "" && resp.Header.Get("ETag") != tt.etag {
+			t.Errorf("HEAD %s: ETag %s, want %s", tt.path, resp.Header.Get("ETag"), tt.etag)
+		}
+		if tt.linked != "" && (resp.Header.Get("X-Linked-Size") != tt.linked || len(resp.Header.Get("X-Linked-Etag")) != 66) {
+			t.Errorf("HEAD %s: X-Linked-Size %q, X-Linked-Etag %q", tt.path, resp.Header.Get("X-Linked-Size"), resp.Header.Get("X-Linked-Etag"))
+		}
+	}
+}
