@@ -68,6 +68,8 @@ that transformers and crossin load. The same flags give byte-identical files.`,
 	f.IntVar(&ic.MaxPositions, "max-positions", 2048, "max_position_embeddings")
 	f.Float64Var(&ic.RopeTheta, "rope-theta", 10000, "rotary embedding base")
 	f.BoolVar(&ic.Tie, "tie", false, "tie the LM head to the embeddings")
+	f.IntVar(&ic.HeadDim, "head-dim", 0, "attention head size (default: hidden/heads)")
+	f.IntVar(&ic.SlidingWindow, "sliding-window", 0, "Mistral's sliding attention window (default: none)")
 	f.StringVarP(&out, "output", "o", "", "output directory")
 	return cmd
 }

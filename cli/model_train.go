@@ -106,9 +106,6 @@ command again after an interruption resumes from the newest one.`,
 			if err != nil {
 				return err
 			}
-			if w := train.MaxLength(m); w > 0 && p.MaxLength > w {
-				return Usagef("model train: --max-length %d exceeds the model's sliding window %d", p.MaxLength, w)
-			}
 			var enc train.Encoder
 			eos := -1
 			if len(m.Config.EOSTokenIDs) > 0 {

@@ -179,7 +179,7 @@ func PrintPlan(w io.Writer, p *plan.Plan, verbose bool) {
 		}
 	}
 	var parts []string
-	for _, k := range []plan.Kind{plan.KindModel, plan.KindData, plan.KindTrain, plan.KindEval, plan.KindScore, plan.KindReport} {
+	for _, k := range plan.Kinds {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 	}
 	fmt.Fprintf(w, "%d stages (%d shared by several cells): %s\n", len(p.Stages), shared, strings.Join(parts, ", "))

@@ -42,6 +42,18 @@ built-in main, volume and languages.`,
 					return Usagef("give either PATH or --results, not both")
 				}
 				set, err = readResults(resultsFile)
+				if err == nil && len(set.Layout) > 0 {
+					// The table written beside results.json: its
+					// layout is the default, so that the same file
+					// renders the same table.
+					var rl reports.Layout
+					if rl, err = reports.SetLayout(set); err == nil {
+						layouts = append([]reports.Layout{rl}, withoutLayout(layouts, rl.Name)...)
+						if !cmd.Flags().Changed("layout") {
+							layout = rl.Name
+						}
+					}
+				}
 			default:
 				if len(args) == 0 {
 					args = []string{"."}
@@ -92,6 +104,17 @@ built-in main, volume and languages.`,
 	cmd.Flags().StringVar(&experiment, "experiment", "", "experiment name (default: every experiment in PATH)")
 	cmd.Flags().BoolVar(&smokeRun, "smoke", false, "render the results of the spec's smoke run (crossin run --smoke)")
 	return cmd
+}
+
+// withoutLayout drops the layout named name from ls.
+func withoutLayout(ls []reports.Layout, name string) []reports.Layout {
+	var out []reports.Layout
+	for _, l := range ls {
+		if l.Name != name {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // readResults reads a results.json (resultset.Set).

@@ -35,6 +35,12 @@ func reportResults(paths []string, experiment string, smoke bool) (*resultset.Se
 	if err != nil {
 		return nil, nil, err
 	}
+	prov, pins, err := recordProvenance(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	runner.ApplyPins(set, pins)
+	set.Provenance = prov
 	layouts := reports.DefaultLayouts()
 	for _, ep := range p.Experiments {
 		if rs := p.Stage(ep.Report); rs != nil && rs.Report != nil && rs.Report.Experiment != nil && len(rs.Report.Experiment.Report) > 0 {

@@ -56,10 +56,12 @@ func newRoot() *cobra.Command {
 		modelCmd(),
 		planCmd(),
 		reportCmd(),
+		reproduceCmd(),
 		runCmd(),
 		scoreCmd(),
 		trainerCmd(),
 		validateCmd(),
+		verifyCmd(),
 		versionCmd(),
 		watchCmd(),
 	)

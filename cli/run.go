@@ -13,6 +13,7 @@ import (
 
 	"github.com/crossin-lab/crossin/runner"
 	"github.com/crossin-lab/crossin/runner/cache"
+	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/schema"
 	"github.com/crossin-lab/crossin/trainer/embedded"
 )
@@ -89,6 +90,10 @@ stage is kept with its outputs: crossin logs STAGE.`,
 					return err
 				}
 			}
+			prov, pins, err := recordProvenance(spec)
+			if err != nil {
+				return err
+			}
 			stdout := cmd.OutOrStdout()
 			var events func(runner.Event)
 			var live *runner.LiveView
@@ -115,6 +120,8 @@ stage is kept with its outputs: crossin logs STAGE.`,
 				PlanOptions:   popts,
 				Backends:      backends,
 				Remote:        remote,
+				Provenance:    prov,
+				Pins:          pins,
 			})
 			if live != nil {
 				live.Close()
@@ -181,24 +188,25 @@ func needsRemoteBackend(spec *schema.Spec, only []string) bool {
 }
 
 // parseRetries reads --retries: "N" or "KIND=N,...".
-func parseRetries(s string) (int, map[string]int, error) {
+func parseRetries(s string) (int, map[plan.Kind]int, error) {
 	if n, err := strconv.Atoi(s); err == nil {
 		if n < 0 {
 			return 0, nil, Usagef("--retries %d: must be >= 0", n)
 		}
 		return n, nil, nil
 	}
-	by := map[string]int{}
+	by := map[plan.Kind]int{}
 	for _, part := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(part, "=")
 		n, err := strconv.Atoi(v)
-		switch {
-		case !ok || err != nil || n < 0:
-			return 0, nil, Usagef("--retries %q: want N or KIND=N,... (kinds: model, data, train, eval, score, report)", s)
-		case !slices.Contains([]string{"model", "data", "train", "eval", "score", "report"}, k):
-			return 0, nil, Usagef("--retries: unknown stage kind %q (kinds: model, data, train, eval, score, report)", k)
+		if !ok || err != nil || n < 0 {
+			return 0, nil, Usagef("--retries %q: want N or KIND=N,... (kinds: %s)", s, plan.KindList())
 		}
-		by[k] = n
+		kind, err := plan.ParseKind(k)
+		if err != nil {
+			return 0, nil, Usagef("--retries: %v", err)
+		}
+		by[kind] = n
 	}
 	return 0, by, nil
 }

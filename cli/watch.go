@@ -100,12 +100,16 @@ func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string,
 		if err != nil {
 			return nil, err
 		}
+		prov, pins, err := recordProvenance(spec)
+		if err != nil {
+			return nil, err
+		}
 		progress := newWatchProgress(live, why)
 		res, runErr := runner.Run(ctx, spec, runner.RunOptions{
 			Cache: c, Experiments: experiments, Jobs: jobs, OutDir: out,
 			Version: Version, PlanOptions: popts,
-			Backends: backends,
-			Events:   progress.event,
+			Backends: backends, Provenance: prov, Pins: pins,
+			Events: progress.event,
 		})
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

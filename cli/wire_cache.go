@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 
+	"github.com/crossin-lab/crossin/engine/tensor"
+	"github.com/crossin-lab/crossin/runner"
 	"github.com/crossin-lab/crossin/runner/cache"
 	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/trainer/embedded"
@@ -19,8 +21,13 @@ func cachePlanOptions(ctx context.Context, cacheDir string) ([]plan.Option, erro
 	}
 	return []plan.Option{
 		plan.WithCache(c),
-		// Outputs of the embedded engine change with its code.
+		// Outputs of the embedded engine change with its code
+		// (TestEngineFingerprint guards the version) and with the
+		// arithmetic of the machine that runs it.
 		plan.WithCodeVersion(plan.KindTrain, embedded.CodeVersion),
 		plan.WithCodeVersion(plan.KindEval, embedded.CodeVersion),
+		// results.json's layout changed what report stages write.
+		plan.WithCodeVersion(plan.KindReport, runner.ReportCodeVersion),
+		plan.WithArithmetic(tensor.ArithmeticPath()),
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
@@ -49,63 +50,206 @@ func Render(w io.Writer, t *Table, format string) error {
 	return fmt.Errorf("unknown format %q, want one of %s", format, strings.Join(Formats, ", "))
 }
 
-// renderTerm draws the table with box characters: a header row of merged
-// group names, a sub-header row of column names, right-aligned numbers and
-// the best value of each column marked with "*".
+// renderTerm draws the table compactly for an 80-100 column terminal: a
+// line of group names over their columns, a line of short column names, a
+// rule, then one line per row with right-aligned numbers, the best value
+// of each column marked "*", and vertical rules between groups. Deltas
+// from the baseline go on a line of their own under each row ("Δ"), so
+// that a cell stays as narrow as its number.
 func renderTerm(w io.Writer, t *Table) error {
 	if t.Title != "" {
 		fmt.Fprintln(w, t.Title)
 	}
 	nd := len(t.RowDims)
-	header := append([]string(nil), t.RowDims...)
-	sub := make([]string, nd)
-	for _, g := range t.Groups {
-		for _, c := range g.Columns {
-			header = append(header, g.Name)
-			sub = append(sub, c)
+	hasDelta := false
+	for _, r := range t.Rows {
+		for _, c := range r.Cells {
+			hasDelta = hasDelta || c.Delta != nil
 		}
 	}
-	align := alignments(nd, len(header))
-	table := tablewriter.NewTable(w,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Settings: tw.Settings{Separators: tw.Separators{BetweenRows: tw.Off, BetweenColumns: tw.On}},
-		})),
-		tablewriter.WithConfig(tablewriter.Config{
-			Header: tw.CellConfig{
-				Formatting: tw.CellFormatting{AutoFormat: tw.Off},
-				Merging:    tw.CellMerging{Mode: tw.MergeHorizontal},
-				Alignment:  tw.CellAlignment{Global: tw.AlignCenter},
-			},
-			Row: tw.CellConfig{
-				Formatting: tw.CellFormatting{AutoFormat: tw.Off, AutoWrap: tw.WrapNone},
-				Alignment:  tw.CellAlignment{PerColumn: align},
-			},
-		}),
-	)
-	table.Header(header)
-	if err := table.Append(sub); err != nil {
-		return err
-	}
+	// The lines of the body: labels, then cells.
+	var body [][]string
 	for _, r := range t.Rows {
-		line := t.labels(r)
+		lab := r.Labels
+		if !hasDelta {
+			lab = t.labels(r) // no Δ lines to explain the baseline: mark it
+		}
+		line := append([]string(nil), lab...)
+		var delta []string
+		anyDelta := false
 		for _, c := range r.Cells {
-			s := t.text(c)
+			s := t.termText(c)
 			if c.Best {
 				s += "*"
 			} else if c.Status == resultset.StatusOK {
 				s += " "
 			}
 			line = append(line, s)
+			d := ""
+			if c.Delta != nil {
+				d = t.formatSigned(*c.Delta) + " "
+				anyDelta = true
+			}
+			delta = append(delta, d)
 		}
-		if err := table.Append(line); err != nil {
-			return err
+		body = append(body, line)
+		if anyDelta {
+			dl := make([]string, nd)
+			if t.baselineCol < nd {
+				dl[t.baselineCol] = "  Δ"
+			}
+			body = append(body, append(dl, delta...))
 		}
 	}
-	if err := table.Render(); err != nil {
-		return err
+	// Column widths: labels and cells, then groups at least as wide as
+	// their names (the extra goes to the group's first column).
+	header := make([]string, 0, nd)
+	for _, d := range t.RowDims {
+		header = append(header, shortDim(d))
 	}
-	_, err := fmt.Fprintln(w, legend(t, "*"))
+	for _, g := range t.Groups {
+		header = append(header, g.Columns...)
+	}
+	width := make([]int, len(header))
+	for i, h := range header {
+		width[i] = runewidth.StringWidth(h)
+	}
+	for _, line := range body {
+		for i, s := range line {
+			width[i] = max(width[i], runewidth.StringWidth(s))
+		}
+	}
+	col := nd
+	for _, g := range t.Groups {
+		n := len(g.Columns)
+		if n == 0 {
+			continue
+		}
+		inner := 0
+		for i := col; i < col+n; i++ {
+			inner += width[i]
+		}
+		inner += 2 * (n - 1)
+		if gw := runewidth.StringWidth(g.Name); gw > inner {
+			width[col] += gw - inner
+		}
+		col += n
+	}
+	labelWidth := 0
+	for i := 0; i < nd; i++ {
+		labelWidth += width[i]
+	}
+	labelWidth += 2 * (nd - 1)
+	pad := func(s string, n int, right bool) string {
+		gap := n - runewidth.StringWidth(s)
+		if gap <= 0 {
+			return s
+		}
+		if right {
+			return strings.Repeat(" ", gap) + s
+		}
+		return s + strings.Repeat(" ", gap)
+	}
+	var b strings.Builder
+	emit := func(cells []string, groupHeader bool) {
+		var parts []string
+		for i := 0; i < nd; i++ {
+			parts = append(parts, pad(cells[i], width[i], false))
+		}
+		line := strings.Join(parts, "  ")
+		col := nd
+		for _, g := range t.Groups {
+			n := len(g.Columns)
+			var cs []string
+			if groupHeader {
+				inner := 2 * (n - 1)
+				for i := col; i < col+n; i++ {
+					inner += width[i]
+				}
+				name := g.Name
+				left := (inner - runewidth.StringWidth(name)) / 2
+				cs = append(cs, pad(strings.Repeat(" ", max(left, 0))+name, inner, false))
+			} else {
+				for i := col; i < col+n; i++ {
+					cs = append(cs, pad(cells[i], width[i], true))
+				}
+			}
+			line += " │ " + strings.Join(cs, "  ")
+			col += n
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	emit(make([]string, len(header)), true)
+	emit(header, false)
+	rule := strings.Repeat("─", labelWidth)
+	col = nd
+	for _, g := range t.Groups {
+		n := len(g.Columns)
+		inner := 2 * (n - 1)
+		for i := col; i < col+n; i++ {
+			inner += width[i]
+		}
+		rule += "─┼─" + strings.Repeat("─", inner)
+		col += n
+	}
+	b.WriteString(rule + "\n")
+	for _, line := range body {
+		emit(line, false)
+	}
+	legendText := legend(t, "*")
+	if hasDelta {
+		legendText += "; Δ difference from the baseline (" + strings.Join(t.baselineNames(), ", ") + ")"
+	}
+	b.WriteString(legendText + "\n")
+	if t.Provenance != "" {
+		b.WriteString(t.Provenance + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// shortDim is a row dimension's title in the terminal table.
+func shortDim(d string) string {
+	if d == "Volume" {
+		return "Vol"
+	}
+	return d
+}
+
+// termText renders a cell for the terminal: like text, but the spread is
+// written without spaces and the delta is left to its own line.
+func (t *Table) termText(c Cell) string {
+	switch c.Status {
+	case resultset.StatusMissing:
+		return "–"
+	case resultset.StatusFailed:
+		return "failed"
+	}
+	s := t.Format(c.Value)
+	if c.PM > 0 {
+		s += "±" + t.Format(c.PM)
+	}
+	return s
+}
+
+// baselineNames lists the labels of the baseline rows, once each.
+func (t *Table) baselineNames() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range t.Rows {
+		if !r.Baseline || t.baselineCol >= len(r.Labels) {
+			continue
+		}
+		n := r.Labels[t.baselineCol]
+		if n == "" {
+			n = "baseline"
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // alignments left-aligns the nd label columns and right-aligns the n-nd
@@ -171,6 +315,9 @@ func renderMarkdown(w io.Writer, t *Table) error {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", legend(t, "bold:"))
+	if err == nil && t.Provenance != "" {
+		_, err = fmt.Fprintf(w, "\n%s\n", t.Provenance)
+	}
 	return err
 }
 
@@ -247,6 +394,9 @@ func renderLaTeX(w io.Writer, t *Table) error {
 		b.WriteString(strings.Join(line, " & ") + " \\\\\n")
 	}
 	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n")
+	if t.Provenance != "" {
+		b.WriteString("% " + t.Provenance + "\n")
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -314,5 +464,13 @@ func renderCSV(w io.Writer, t *Table) error {
 		}
 	}
 	cw.Flush()
-	return cw.Error()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	if t.Provenance != "" {
+		// A comment line, as read by pandas (comment="#") and R.
+		_, err := fmt.Fprintf(w, "# %s\n", t.Provenance)
+		return err
+	}
+	return nil
 }

@@ -6,9 +6,9 @@ import (
 	"github.com/crossin-lab/crossin/resultset"
 )
 
-// Write renders set with layout in format. For FormatHTML it writes a
-// whole report instead: the layout's table, the per-language breakdown and
-// the standard figures.
+// Write renders set with layout in format, followed by the provenance
+// footer (Footer). For FormatHTML it writes a whole report instead: the
+// layout's table, the per-language breakdown and the standard figures.
 func Write(w io.Writer, set *resultset.Set, layout Layout, format string) error {
 	if len(set.Rows) == 0 {
 		return ErrNoResults
@@ -17,6 +17,7 @@ func Write(w io.Writer, set *resultset.Set, layout Layout, format string) error 
 	if err != nil {
 		return err
 	}
+	t.Provenance = Footer(set)
 	if format != FormatHTML {
 		return Render(w, t, format)
 	}

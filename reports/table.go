@@ -20,6 +20,9 @@ type Table struct {
 	Rows     []Row    `json:"rows"`
 	Decimals int      `json:"decimals"`
 	Percent  bool     `json:"percent"`
+	// Provenance is the footer naming the build, spec and results the
+	// table came from (see Footer); "" prints none.
+	Provenance string `json:"provenance,omitempty"`
 	// baselineCol is the label column that carries the "(baseline)" mark.
 	baselineCol int
 }

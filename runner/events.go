@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/crossin-lab/crossin/runner/plan"
 )
 
 // Event types.
@@ -31,7 +33,7 @@ type Event struct {
 	Time       time.Time `json:"time"`
 	Type       string    `json:"event"`
 	Stage      string    `json:"stage,omitempty"`
-	Kind       string    `json:"kind,omitempty"`
+	Kind       plan.Kind `json:"kind,omitempty"`
 	Action     string    `json:"action,omitempty"`
 	Output     string    `json:"output,omitempty"`
 	Shared     bool      `json:"shared,omitempty"`

@@ -18,13 +18,14 @@ import (
 	"time"
 
 	"github.com/crossin-lab/crossin/runner/cache"
+	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
 // Stage is one unit of work of the executor.
 type Stage struct {
-	Name     string   // unique, human-readable ("train/tiny-x2x-s42")
-	Kind     string   // model, data, train, eval, score, report
+	Name     string // unique, human-readable ("train/tiny-x2x-s42")
+	Kind     plan.Kind
 	ActionID string   // the plan's action key (hex, optionally "sha256:"-prefixed)
 	Deps     []string // names of the stages whose outputs this one reads
 	Retries  int      // extra attempts after a failure
@@ -553,7 +554,7 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 	}
 	fmt.Fprintf(logf, "== crossin: done in %s\n", res.Duration.Round(time.Millisecond))
 	host, _ := os.Hostname()
-	ent, err := c.Put(action, out, cache.Meta{Stage: st.Name, Kind: st.Kind, Engine: e.opt.Engine, Host: host, Duration: res.Duration})
+	ent, err := c.Put(action, out, cache.Meta{Stage: st.Name, Kind: string(st.Kind), Engine: e.opt.Engine, Host: host, Duration: res.Duration})
 	if err != nil {
 		res.Status, res.Err = StatusFailed, err
 		e.events.emit(Event{Type: EvFailed, Stage: st.Name, Kind: st.Kind, Error: err.Error()})
@@ -617,7 +618,7 @@ func (e *executor) pull(ctx context.Context, st *Stage, action string) (*cache.E
 		return nil, false
 	}
 	host, _ := os.Hostname()
-	ent, err := c.Put(action, dest, cache.Meta{Stage: st.Name, Kind: st.Kind, Engine: "remote cache", Host: host})
+	ent, err := c.Put(action, dest, cache.Meta{Stage: st.Name, Kind: string(st.Kind), Engine: "remote cache", Host: host})
 	if err != nil {
 		e.events.emit(Event{Type: EvRemote, Stage: st.Name, Kind: st.Kind, Error: "pull: " + err.Error()})
 		return nil, false
@@ -631,7 +632,7 @@ func (e *executor) push(ctx context.Context, st *Stage, action string, ent *cach
 	if r == nil {
 		return
 	}
-	meta := map[string]string{"stage": st.Name, "kind": st.Kind, "engine": e.opt.Engine, "duration": took.Round(time.Millisecond).String()}
+	meta := map[string]string{"stage": st.Name, "kind": string(st.Kind), "engine": e.opt.Engine, "duration": took.Round(time.Millisecond).String()}
 	if err := r.Store(ctx, action, e.opt.Cache.OutputDir(ent.OutputID), meta); err != nil {
 		e.events.emit(Event{Type: EvRemote, Stage: st.Name, Kind: st.Kind, Error: "push: " + err.Error()})
 		return

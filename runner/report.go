@@ -34,16 +34,22 @@ func ReportLayout(raw json.RawMessage) reports.Layout {
 }
 
 // RenderReport renders set as results.json, results.md and results.txt
-// into dir (created if needed), each written atomically.
-func RenderReport(dir string, set *resultset.Set, layout reports.Layout) error {
+// into dir (created if needed), each written atomically. The tables use
+// the layout the set carries (the built-in main table if none), so that
+// `crossin report --results results.json` redraws them byte for byte.
+func RenderReport(dir string, set *resultset.Set) error {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(set, "", "  ")
+	layout, err := reports.SetLayout(set)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	files := map[string][]byte{ResultsJSON: append(js, '\n')}
+	js, err := resultset.Encode(set)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	files := map[string][]byte{ResultsJSON: js}
 	for name, format := range map[string]string{ResultsMD: reports.FormatMarkdown, ResultsTable: reports.FormatTerm} {
 		var b bytes.Buffer
 		if err := reports.Write(&b, set, layout, format); err != nil {
@@ -57,20 +63,6 @@ func RenderReport(dir string, set *resultset.Set, layout reports.Layout) error {
 	}
 	for _, name := range []string{ResultsJSON, ResultsMD, ResultsTable} {
 		if err := cache.WriteFileAtomic(filepath.Join(dir, name), files[name]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// CopyReport copies the report files from a stored report output into dir.
-func CopyReport(from, dir string) error {
-	for _, name := range []string{ResultsJSON, ResultsMD, ResultsTable} {
-		b, err := os.ReadFile(filepath.Join(from, name))
-		if err != nil {
-			return err
-		}
-		if err := cache.WriteFileAtomic(filepath.Join(dir, name), b); err != nil {
 			return err
 		}
 	}

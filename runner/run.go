@@ -28,7 +28,7 @@ type RunOptions struct {
 	FailFast    bool // stop everything at the first failure
 	Retries     int  // extra attempts of a failed stage
 	// RetriesByKind overrides Retries for stage kinds (train, eval, ...).
-	RetriesByKind map[string]int
+	RetriesByKind map[plan.Kind]int
 	// OutDir receives each experiment's results.json, results.md and
 	// results.txt under OutDir/EXPERIMENT (default "results").
 	OutDir string
@@ -41,6 +41,11 @@ type RunOptions struct {
 	Backends Backends
 	// Remote is the shared remote cache (nil: none).
 	Remote RemoteCache
+	// Provenance is recorded in every results.json (the build and the
+	// spec files; see package provenance). Nil: none.
+	Provenance *resultset.Provenance
+	// Pins vouches for references pinned outside the spec (crossin.lock).
+	Pins Pins
 }
 
 // Report is one experiment's rendered results.
@@ -128,7 +133,7 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 	if opt.OutDir == "" {
 		opt.OutDir = DefaultOutDir
 	}
-	popts := append([]plan.Option{plan.WithCache(opt.Cache), plan.WithContext(ctx)}, opt.PlanOptions...)
+	popts := append([]plan.Option{plan.WithCache(opt.Cache), plan.WithContext(ctx), plan.WithCodeVersion(plan.KindReport, ReportCodeVersion)}, opt.PlanOptions...)
 	if len(opt.Experiments) > 0 {
 		popts = append(popts, plan.WithExperiments(opt.Experiments...))
 	}
@@ -185,10 +190,10 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 		}
 		stages = append(stages, &Stage{
 			Name:     ps.ID,
-			Kind:     string(ps.Kind),
+			Kind:     ps.Kind,
 			ActionID: ps.ActionID,
 			Deps:     ps.Deps,
-			Retries:  retries(opt, string(ps.Kind)),
+			Retries:  retries(opt, ps.Kind),
 			Run:      run,
 			// Training and inference on the embedded engine use every CPU.
 			Heavy: (ps.Kind == plan.KindTrain || ps.Kind == plan.KindEval) &&
@@ -237,36 +242,35 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 		dir := filepath.Join(opt.OutDir, ep.Name)
 		r := Report{Experiment: ep.Name, Dir: dir}
 		rr := sum.Results[ep.Report]
-		if rr != nil && (rr.Status == StatusRan || rr.Status == StatusCached || rr.Status == StatusShared || rr.Status == StatusPulled) {
-			if err := CopyReport(rr.OutputDir, dir); err != nil {
-				return res, fmt.Errorf("writing results of %s: %w", ep.Name, err)
-			}
-		} else {
-			// Render what there is; failed cells are marked, never zero.
-			set, err := collect(p, ep, func(stageID string) (string, string, string) {
-				r := sum.Results[stageID]
-				if r == nil {
-					return "", resultset.StatusMissing, ""
-				}
-				switch r.Status {
-				case StatusRan, StatusCached, StatusShared, StatusPulled:
-					return r.OutputDir, resultset.StatusOK, ""
-				case StatusFailed:
-					return "", resultset.StatusFailed, r.Err.Error()
-				case StatusSkipped:
-					if strings.HasPrefix(r.Err.Error(), "dependency ") {
-						return "", resultset.StatusFailed, r.Err.Error()
-					}
-				}
+		r.Partial = rr == nil || !(rr.Status == StatusRan || rr.Status == StatusCached || rr.Status == StatusShared || rr.Status == StatusPulled)
+		// The results are assembled from the plan as it ran, not copied
+		// from the report stage's output: each row records the keys and
+		// outputs of the stages behind it, which the report stage's own key
+		// does not cover. Failed cells are marked, never zero.
+		set, err := collect(p, ep, true, func(stageID string) (string, string, string) {
+			r := sum.Results[stageID]
+			if r == nil {
 				return "", resultset.StatusMissing, ""
-			})
-			if err != nil {
-				return res, err
 			}
-			if err := RenderReport(dir, set, ReportLayout(experimentLayout(p, ep))); err != nil {
-				return res, err
+			switch r.Status {
+			case StatusRan, StatusCached, StatusShared, StatusPulled:
+				return r.OutputDir, resultset.StatusOK, ""
+			case StatusFailed:
+				return "", resultset.StatusFailed, r.Err.Error()
+			case StatusSkipped:
+				if strings.HasPrefix(r.Err.Error(), "dependency ") {
+					return "", resultset.StatusFailed, r.Err.Error()
+				}
 			}
-			r.Partial = true
+			return "", resultset.StatusMissing, ""
+		})
+		if err != nil {
+			return res, err
+		}
+		ApplyPins(set, opt.Pins)
+		set.Provenance = opt.Provenance
+		if err := RenderReport(dir, set); err != nil {
+			return res, fmt.Errorf("writing results of %s: %w", ep.Name, err)
 		}
 		tab, err := os.ReadFile(filepath.Join(dir, ResultsTable))
 		if err != nil {
@@ -300,7 +304,7 @@ func readOnly(err error) bool {
 	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
 }
 
-func retries(opt RunOptions, kind string) int {
+func retries(opt RunOptions, kind plan.Kind) int {
 	if n, ok := opt.RetriesByKind[kind]; ok {
 		return n
 	}
@@ -317,13 +321,19 @@ func experimentLayout(p *plan.Plan, ep *plan.ExperimentPlan) json.RawMessage {
 }
 
 // collect assembles an experiment's result set from its score stages.
-// outputOf says where a score stage's output is and its status.
-func collect(p *plan.Plan, ep *plan.ExperimentPlan, outputOf func(stageID string) (dir, status, errMsg string)) (*resultset.Set, error) {
+// outputOf says where a score stage's output is and its status. With
+// withSource, each row records the stages behind it (their keys as the
+// plan has them now) and the pinned inputs of those keys.
+func collect(p *plan.Plan, ep *plan.ExperimentPlan, withSource bool, outputOf func(stageID string) (dir, status, errMsg string)) (*resultset.Set, error) {
 	rs := p.Stage(ep.Report)
 	if rs == nil || rs.Report == nil {
 		return nil, fmt.Errorf("experiment %s has no report stage", ep.Name)
 	}
-	set := &resultset.Set{Experiment: ep.Name}
+	layout, err := json.Marshal(ReportLayout(experimentLayout(p, ep)))
+	if err != nil {
+		return nil, err
+	}
+	set := &resultset.Set{Experiment: ep.Name, Layout: layout}
 	for _, row := range rs.Report.Rows {
 		r := resultset.Row{
 			Cell: row.Cell, Model: row.Model, Mixture: row.Mixture, Variants: row.Variants,
@@ -343,16 +353,19 @@ func collect(p *plan.Plan, ep *plan.ExperimentPlan, outputOf func(stageID string
 		} else if status == resultset.StatusFailed {
 			r.Error = msg
 		}
+		if withSource {
+			r.Source = RowSource(p, row.Score)
+		}
 		set.Rows = append(set.Rows, r)
 	}
 	return set, nil
 }
 
 // Results returns an experiment's results from the cache without running
-// anything: the report stage's results.json when it is cached, else the
-// rows of its cached score stages (others marked missing).
+// anything: the rows of its cached score stages (others marked missing),
+// each with the stages behind it. The caller adds the run's Provenance.
 func Results(spec *schema.Spec, c *cache.Cache, experiment string, popts ...plan.Option) (*resultset.Set, *plan.Plan, error) {
-	opts := append([]plan.Option{plan.WithCache(c)}, popts...)
+	opts := append([]plan.Option{plan.WithCache(c), plan.WithCodeVersion(plan.KindReport, ReportCodeVersion)}, popts...)
 	if experiment != "" {
 		opts = append(opts, plan.WithExperiments(experiment))
 	}
@@ -373,7 +386,7 @@ func Results(spec *schema.Spec, c *cache.Cache, experiment string, popts ...plan
 	ep := p.Experiments[0]
 	var corrupt CorruptResultsError
 	var readErrs []error
-	set, err := collect(p, ep, func(stageID string) (string, string, string) {
+	set, err := collect(p, ep, true, func(stageID string) (string, string, string) {
 		s := p.Stage(stageID)
 		if s == nil || s.Status != plan.StatusCached {
 			return "", resultset.StatusMissing, ""

@@ -36,41 +36,77 @@ type Backends map[string]trainer.Trainer
 
 // stageFunc returns the function that produces a plan stage's outputs.
 func stageFunc(p *plan.Plan, ps *plan.Stage, backends Backends) (func(context.Context, *StageContext) error, error) {
-	var sm *smoke.Options
+	env := stageEnv{p: p, backends: backends}
 	if p.Smoke != nil {
 		o, err := smoke.FromKey(p.Smoke)
 		if err != nil {
 			return nil, err
 		}
-		sm = &o
+		env.smoke = &o
 	}
-	switch ps.Kind {
-	case plan.KindModel:
-		if sm != nil {
+	r := stageRunners[ps.Kind]
+	if r == nil {
+		return nil, fmt.Errorf("stage %s: unknown kind %q", ps.ID, ps.Kind)
+	}
+	return r(env, ps)
+}
+
+// stageEnv is what every stage runner may need besides its stage.
+type stageEnv struct {
+	p        *plan.Plan
+	backends Backends
+	smoke    *smoke.Options // nil unless the plan is a smoke run
+}
+
+// A stageRunner returns the function that produces the outputs of a plan
+// stage of its kind.
+type stageRunner func(env stageEnv, ps *plan.Stage) (func(context.Context, *StageContext) error, error)
+
+// stageRunners has one runner per plan.Kind: the one place the runner
+// dispatches on a stage's kind (TestStageRunnersCoverKinds).
+var stageRunners = map[plan.Kind]stageRunner{
+	plan.KindModel: func(env stageEnv, ps *plan.Stage) (func(context.Context, *StageContext) error, error) {
+		if sm := env.smoke; sm != nil {
 			return func(ctx context.Context, sc *StageContext) error { return runSmokeModel(ctx, ps.Model, *sm, sc) }, nil
 		}
 		return func(ctx context.Context, sc *StageContext) error { return runModel(ctx, ps.Model, sc) }, nil
-	case plan.KindData:
-		return func(ctx context.Context, sc *StageContext) error { return runData(ctx, ps.Data, sm, sc) }, nil
-	case plan.KindTrain, plan.KindEval:
-		kind := schema.BackendEmbedded
-		if ps.Backend != nil {
-			kind = ps.Backend.Kind
+	},
+	plan.KindData: func(env stageEnv, ps *plan.Stage) (func(context.Context, *StageContext) error, error) {
+		return func(ctx context.Context, sc *StageContext) error { return runData(ctx, ps.Data, env.smoke, sc) }, nil
+	},
+	plan.KindTrain: func(env stageEnv, ps *plan.Stage) (func(context.Context, *StageContext) error, error) {
+		tr, err := env.trainer(ps)
+		if err != nil {
+			return nil, err
 		}
-		tr := backends[kind]
-		if tr == nil {
-			return nil, fmt.Errorf("stage %s: no trainer for the %s backend in this build", ps.ID, kind)
-		}
-		if ps.Kind == plan.KindTrain {
-			return func(ctx context.Context, sc *StageContext) error { return runTrain(ctx, tr, ps, sc) }, nil
+		return func(ctx context.Context, sc *StageContext) error { return runTrain(ctx, tr, ps, sc) }, nil
+	},
+	plan.KindEval: func(env stageEnv, ps *plan.Stage) (func(context.Context, *StageContext) error, error) {
+		tr, err := env.trainer(ps)
+		if err != nil {
+			return nil, err
 		}
 		return func(ctx context.Context, sc *StageContext) error { return runEval(ctx, tr, ps, sc) }, nil
-	case plan.KindScore:
-		return func(ctx context.Context, sc *StageContext) error { return runScore(ctx, p, ps, sc) }, nil
-	case plan.KindReport:
-		return func(ctx context.Context, sc *StageContext) error { return runReport(p, ps, sc) }, nil
+	},
+	plan.KindScore: func(env stageEnv, ps *plan.Stage) (func(context.Context, *StageContext) error, error) {
+		return func(ctx context.Context, sc *StageContext) error { return runScore(ctx, env.p, ps, sc) }, nil
+	},
+	plan.KindReport: func(env stageEnv, ps *plan.Stage) (func(context.Context, *StageContext) error, error) {
+		return func(ctx context.Context, sc *StageContext) error { return runReport(env.p, ps, sc) }, nil
+	},
+}
+
+// trainer returns the trainer of the stage's backend (train and eval).
+func (env stageEnv) trainer(ps *plan.Stage) (trainer.Trainer, error) {
+	kind := schema.BackendEmbedded
+	if ps.Backend != nil {
+		kind = ps.Backend.Kind
 	}
-	return nil, fmt.Errorf("stage %s: unknown kind %q", ps.ID, ps.Kind)
+	tr := env.backends[kind]
+	if tr == nil {
+		return nil, fmt.Errorf("stage %s: no trainer for the %s backend in this build", ps.ID, kind)
+	}
+	return tr, nil
 }
 
 // depOfKind returns the output directory of the stage's dependency of the
@@ -364,7 +400,9 @@ func runReport(p *plan.Plan, ps *plan.Stage, sc *StageContext) error {
 	if ep == nil {
 		return fmt.Errorf("report stage %s belongs to no experiment", ps.ID)
 	}
-	set, err := collect(p, ep, func(stageID string) (string, string, string) {
+	// The report stage's output holds no row sources: its key covers the
+	// scores, not the keys of the stages behind them.
+	set, err := collect(p, ep, false, func(stageID string) (string, string, string) {
 		if d := sc.Inputs[stageID]; d != "" {
 			return d, resultset.StatusOK, ""
 		}
@@ -373,7 +411,7 @@ func runReport(p *plan.Plan, ps *plan.Stage, sc *StageContext) error {
 	if err != nil {
 		return err
 	}
-	return RenderReport(sc.OutDir, set, ReportLayout(experimentLayout(p, ep)))
+	return RenderReport(sc.OutDir, set)
 }
 
 // benchmarkFile returns a local file with the benchmark's questions: its

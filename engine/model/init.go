@@ -37,6 +37,12 @@ type InitConfig struct {
 	RopeTheta    float64 // default 10000
 	Tie          bool    // tie_word_embeddings (Gemma always ties)
 	InitStd      float64 // default 0.02, transformers' initializer_range
+	// HeadDim is the attention head size; 0 means Hidden/Heads. Gemma-7B's
+	// (256) is not hidden/heads (3072/16).
+	HeadDim int
+	// SlidingWindow > 0 sets Mistral's sliding_window (default null: full
+	// attention).
+	SlidingWindow int
 }
 
 // Init writes a seeded random model in Hugging Face format into dir:
@@ -68,12 +74,22 @@ func Init(dir string, ic InitConfig) error {
 	switch {
 	case ic.Layers <= 0, ic.Hidden <= 0, ic.Heads <= 0, ic.Intermediate <= 0, ic.KVHeads <= 0:
 		return fmt.Errorf("model init: layers (%d), hidden (%d), heads (%d), kv-heads (%d) and intermediate (%d) must be positive", ic.Layers, ic.Hidden, ic.Heads, ic.KVHeads, ic.Intermediate)
-	case ic.Hidden%ic.Heads != 0:
-		return fmt.Errorf("model init: hidden %d is not divisible by heads %d", ic.Hidden, ic.Heads)
 	case ic.Heads%ic.KVHeads != 0:
 		return fmt.Errorf("model init: heads %d is not a multiple of kv-heads %d", ic.Heads, ic.KVHeads)
-	case (ic.Hidden/ic.Heads)%2 != 0:
-		return fmt.Errorf("model init: head dimension %d (hidden/heads) must be even", ic.Hidden/ic.Heads)
+	case ic.HeadDim < 0 || ic.SlidingWindow < 0:
+		return fmt.Errorf("model init: head-dim (%d) and sliding-window (%d) must not be negative", ic.HeadDim, ic.SlidingWindow)
+	case ic.SlidingWindow > 0 && ic.Arch != "mistral":
+		return fmt.Errorf("model init: --sliding-window is for --arch mistral, not %s", ic.Arch)
+	}
+	hd := ic.HeadDim
+	if hd == 0 {
+		if ic.Hidden%ic.Heads != 0 {
+			return fmt.Errorf("model init: hidden %d is not divisible by heads %d (give --head-dim)", ic.Hidden, ic.Heads)
+		}
+		hd = ic.Hidden / ic.Heads
+	}
+	if hd%2 != 0 {
+		return fmt.Errorf("model init: head dimension %d must be even", hd)
 	}
 	vocab, bos, eos := ic.Vocab, 1, 2
 	var tokFiles [][2]string // source, destination name
@@ -101,7 +117,6 @@ func Init(dir string, ic InitConfig) error {
 		return fmt.Errorf("model init: give --tokenizer or a positive --vocab")
 	}
 	tie := ic.Tie || ic.Arch == "gemma"
-	hd := ic.Hidden / ic.Heads
 	cfgJSON := map[string]any{
 		"architectures":           []string{class},
 		"model_type":              ic.Arch,
@@ -132,6 +147,9 @@ func Init(dir string, ic InitConfig) error {
 		cfgJSON["pretraining_tp"] = 1
 	case "mistral":
 		cfgJSON["sliding_window"] = nil
+		if ic.SlidingWindow > 0 {
+			cfgJSON["sliding_window"] = ic.SlidingWindow
+		}
 	case "qwen2":
 		cfgJSON["use_sliding_window"] = false
 		cfgJSON["sliding_window"] = nil

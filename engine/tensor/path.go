@@ -21,3 +21,17 @@ func ArithmeticPath() string {
 	}
 	return runtime.GOARCH + goLevel + "-" + k
 }
+
+// HasAssembly reports whether this build and CPU can run the assembly
+// tiles (false under the noasm build tag).
+func HasAssembly() bool { return hasAsm }
+
+// UseAssembly turns the assembly tiles on or off (on only where
+// HasAssembly) and returns the previous setting. Nothing in crossin's
+// commands calls it; tests use it to compute every arithmetic path this
+// machine has in one process, and must restore the setting.
+func UseAssembly(on bool) (prev bool) {
+	prev = useAVX2
+	setAVX2(on)
+	return prev
+}

@@ -18,9 +18,11 @@ func scatterHead(x, src []float32, r0, T, heads, h, D int) {
 	}
 }
 
-// attention computes causal grouped-query attention with the padding mask,
-// writing out [N, Heads*D] and the probabilities p [B, Heads, T, T]. Each
-// (row, head) is three GEMMs: S = QKᵀ, softmax, O = PV.
+// attention computes causal grouped-query attention with the padding mask
+// and, with Dims.SlidingWindow, Mistral's window (position i sees keys
+// i-W+1..i), writing out [N, Heads*D] and the probabilities p [B, Heads,
+// T, T]. Each (row, head) is three GEMMs: S = QKᵀ, softmax, O = PV. The
+// backward pass needs no window of its own: masked probabilities are 0.
 func (n *Net) attention(out, p, q, k, v []float32, b *Batch) {
 	d := n.Base.Dims
 	D, H, KV, T := d.HeadDim, d.Heads, d.KVHeads, b.T
@@ -43,15 +45,20 @@ func (n *Net) attention(out, p, q, k, v []float32, b *Batch) {
 			mask := b.Mask[bi*T : bi*T+T]
 			for i := 0; i < T; i++ {
 				pi := P[i*T : i*T+T]
+				j0 := 0
+				if W := d.SlidingWindow; W > 0 && i-W+1 > 0 {
+					j0 = i - W + 1
+					clear(pi[:j0])
+				}
 				m := float32(math.Inf(-1))
-				for j := 0; j <= i; j++ {
+				for j := j0; j <= i; j++ {
 					if mask[j] != 0 {
 						pi[j] *= scale
 						m = max(m, pi[j])
 					}
 				}
 				var sum float64
-				for j := 0; j <= i; j++ {
+				for j := j0; j <= i; j++ {
 					if mask[j] != 0 {
 						e := math.Exp(float64(pi[j] - m))
 						pi[j] = float32(e)
@@ -60,8 +67,14 @@ func (n *Net) attention(out, p, q, k, v []float32, b *Batch) {
 						pi[j] = 0
 					}
 				}
+				if sum == 0 {
+					// A padding query whose window holds only padding: it
+					// feeds no loss; zeros keep NaN out of the gradients.
+					clear(pi)
+					continue
+				}
 				inv := float32(1 / sum)
-				for j := 0; j <= i; j++ {
+				for j := j0; j <= i; j++ {
 					pi[j] *= inv
 				}
 				clear(pi[i+1:])

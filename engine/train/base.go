@@ -8,16 +8,26 @@ import (
 	"github.com/crossin-lab/crossin/engine/model"
 )
 
-// Dims are the shapes of a Llama-family decoder.
+// Dims are the shapes of a Llama-family decoder and the few settings by
+// which the families' arithmetic differs (zero values: Llama's).
 type Dims struct {
 	Vocab, Hidden, Inter int
 	Layers               int
 	Heads, KVHeads       int
-	HeadDim              int
+	HeadDim              int // from the config: Gemma's need not be Hidden/Heads
 	NormEps              float64
 	// InvFreq are RoPE's inverse frequencies (HeadDim/2 values), already
 	// adjusted for any rope_scaling variant, as the inference engine uses.
 	InvFreq []float32
+	// EmbedScale multiplies the embeddings (Gemma: sqrt(Hidden) rounded to
+	// float32, as transformers' normalizer); 0 means none.
+	EmbedScale float32 `json:",omitempty"`
+	// Act is the MLP gate's activation (hidden_act): "" or "silu" for
+	// SwiGLU, "gelu_pytorch_tanh" (Gemma's GeGLU), "gelu" (erf).
+	Act string `json:",omitempty"`
+	// SlidingWindow > 0 lets each position attend only to that many most
+	// recent positions, itself included (Mistral).
+	SlidingWindow int `json:",omitempty"`
 }
 
 // DefaultInvFreq computes 1/theta^(2i/d) the way transformers' default
@@ -123,6 +133,9 @@ func (b *Base) Validate() error {
 	d := b.Dims
 	if d.Hidden <= 0 || d.Vocab <= 0 || d.Heads <= 0 || d.KVHeads <= 0 || d.Heads%d.KVHeads != 0 || d.HeadDim%2 != 0 {
 		return fmt.Errorf("train: bad dimensions %+v", d)
+	}
+	if _, err := gateFor(d.Act); err != nil {
+		return err
 	}
 	if b.Rope == nil && len(d.InvFreq) != d.HeadDim/2 {
 		return fmt.Errorf("train: %d RoPE frequencies for head dim %d", len(d.InvFreq), d.HeadDim)

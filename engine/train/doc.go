@@ -1,13 +1,19 @@
-// Package train fine-tunes LoRA adapters for Llama-family models on the CPU,
-// reproducing what Hugging Face transformers + peft compute:
+// Package train fine-tunes LoRA adapters for Llama, Mistral, Qwen2 and
+// Gemma models on the CPU, reproducing what Hugging Face transformers +
+// peft compute:
 //
 //   - Net is the training forward pass (it keeps activations) and the
-//     hand-written backward pass of every op: embedding, RMSNorm, RoPE,
-//     grouped-query causal attention with right-padding masks, SwiGLU,
-//     LoRA projections with dropout, optional fully trained LM head and
-//     embedding (peft's modules_to_save), and cross-entropy over response tokens
-//     (labels IgnoreIndex on prompt and padding), averaged over the labelled
-//     tokens of the whole accumulated step like HF's num_items_in_batch.
+//     hand-written backward pass of every op: embedding (scaled for Gemma),
+//     RMSNorm (Gemma's (1+w) as a precomputed weight), RoPE, grouped-query
+//     causal attention with right-padding masks and Mistral's sliding
+//     window, SwiGLU or GeGLU (gelu, exact or tanh), LoRA projections with
+//     dropout and Qwen2's frozen q/k/v biases, optional fully trained LM
+//     head and embedding (peft's modules_to_save; on tied embeddings each
+//     trains its own copy, as peft's wrappers do), and cross-entropy over
+//     response tokens (labels IgnoreIndex on prompt and padding), averaged
+//     per optimiser step over its tokens (Config.LossReduction "token",
+//     HF's num_items_in_batch) or over its samples ("sample", the CrossIn
+//     reference's micro-batch 1 with accumulation).
 //     It matches the inference engine's forward (engine/model) and the
 //     reference gradients of ../shared/reference/hf-tiny-llama.
 //   - AdamW, ClipGradNorm and Schedule follow torch.optim.AdamW,

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/engine/model"
 )
 
 // randomBatch makes a right-padded batch with prompt tokens masked out of the
@@ -61,16 +62,43 @@ func TestFiniteDifference(t *testing.T) {
 		dropout float64
 		targets []string
 		save    []string
+		tied    bool // LM head and embedding share one tensor (Gemma)
+		bias    bool // q/k/v biases (Qwen2)
 	}{
-		{Dims{Vocab: 23, Hidden: 12, Inter: 20, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 4, NormEps: 1e-5}, 3, 7, 3, 0, lora.Modules, nil},
-		{Dims{Vocab: 17, Hidden: 10, Inter: 14, Layers: 1, Heads: 2, KVHeads: 2, HeadDim: 6, NormEps: 1e-6}, 2, 9, 2, 0.3, lora.Modules, nil},
-		{Dims{Vocab: 31, Hidden: 16, Inter: 9, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 4, NormEps: 1e-5}, 2, 5, 4, 0.1, []string{"q_proj", "v_proj", "down_proj"}, nil},
-		{Dims{Vocab: 13, Hidden: 8, Inter: 12, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 4, NormEps: 1e-5}, 2, 6, 2, 0, []string{"k_proj", "up_proj"}, []string{"embed_tokens", "lm_head"}},
+		{Dims{Vocab: 23, Hidden: 12, Inter: 20, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 4, NormEps: 1e-5}, 3, 7, 3, 0, lora.Modules, nil, false, false},
+		{Dims{Vocab: 17, Hidden: 10, Inter: 14, Layers: 1, Heads: 2, KVHeads: 2, HeadDim: 6, NormEps: 1e-6}, 2, 9, 2, 0.3, lora.Modules, nil, false, false},
+		{Dims{Vocab: 31, Hidden: 16, Inter: 9, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 4, NormEps: 1e-5}, 2, 5, 4, 0.1, []string{"q_proj", "v_proj", "down_proj"}, nil, false, false},
+		{Dims{Vocab: 13, Hidden: 8, Inter: 12, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 4, NormEps: 1e-5}, 2, 6, 2, 0, []string{"k_proj", "up_proj"}, []string{"embed_tokens", "lm_head"}, false, false},
+		// Mistral: a sliding window shorter than the sequence.
+		{Dims{Vocab: 19, Hidden: 12, Inter: 16, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 4, NormEps: 1e-5, SlidingWindow: 3}, 2, 9, 3, 0.1, lora.Modules, nil, false, false},
+		// Qwen2: q/k/v biases.
+		{Dims{Vocab: 17, Hidden: 8, Inter: 12, Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 4, NormEps: 1e-6}, 2, 7, 2, 0, lora.Modules, nil, false, true},
+		// Gemma: GeGLU (tanh), scaled embeddings, head_dim ≠ hidden/heads,
+		// tied embeddings, both modules_to_save.
+		{Dims{Vocab: 15, Hidden: 8, Inter: 12, Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 6, NormEps: 1e-6, Act: "gelu_pytorch_tanh", EmbedScale: float32(math.Sqrt(8))}, 2, 7, 2, 0, lora.Modules, []string{"embed_tokens", "lm_head"}, true, false},
+		// GeGLU with the exact (erf) gelu.
+		{Dims{Vocab: 11, Hidden: 8, Inter: 10, Layers: 1, Heads: 2, KVHeads: 2, HeadDim: 4, NormEps: 1e-6, Act: "gelu"}, 2, 6, 2, 0, []string{"gate_proj", "up_proj", "down_proj"}, nil, false, false},
 	}
 	for ci, c := range cases {
 		t.Run(fmt.Sprint(ci), func(t *testing.T) {
 			c.d.InvFreq = DefaultInvFreq(10000, c.d.HeadDim)
 			base := RandomBase(c.d, uint64(ci+1))
+			if c.tied {
+				base.LMHead = base.Embed
+			}
+			if c.bias {
+				brng := rand.New(rand.NewPCG(uint64(ci), 99))
+				for l := range base.Layers {
+					for _, p := range []model.Proj{projQ, projK, projV} {
+						_, out := c.d.Shape(p.String())
+						bias := make([]float32, out)
+						for i := range bias {
+							bias[i] = float32(brng.NormFloat64())
+						}
+						base.Layers[l].Bias[p] = bias
+					}
+				}
+			}
 			ad := randomAdapter(t, c.d, c.r, 2*float64(c.r), c.dropout, c.targets, uint64(ci+10))
 			ad.Config.ModulesToSave = c.save
 			for _, m := range c.save {
@@ -101,6 +129,11 @@ func TestFiniteDifference(t *testing.T) {
 			for pi, p := range params {
 				for k := 0; k < 6; k++ {
 					j := rng.IntN(len(p))
+					if pi >= len(ad.Pairs)*2 && k%2 == 0 {
+						// A trained embedding or LM head: half the probes in
+						// a row the batch uses, where the gradient is not 0.
+						j = int(b.IDs[rng.IntN(len(b.IDs))])*c.d.Hidden + rng.IntN(c.d.Hidden)
+					}
 					old := p[j]
 					const h = 1e-2
 					p[j] = old + h

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
@@ -10,25 +11,31 @@ import (
 // FromModel wraps a loaded inference model as the frozen base of a LoRA
 // run. The weights are shared, not copied, and the model's own RoPE is used,
 // so the training forward computes what the inference forward computes.
-// Architectures whose training path is not written yet are refused with
-// the missing piece named.
+// Llama, Mistral (sliding window), Qwen2 (q/k/v biases) and Gemma (scaled
+// embeddings, (1+w) RMSNorm, GeGLU, head_dim from the config, tied
+// embeddings) all train; an activation without a backward pass is refused.
 func FromModel(m *model.Model) (*Base, error) {
 	c := m.Config
-	switch {
-	case c.NormPlusOne || c.EmbedScale:
-		return nil, fmt.Errorf("train: %s models ((1+w) RMSNorm, scaled embeddings) are not supported by the embedded trainer yet; use llama, mistral or qwen2", c.Arch)
-	case c.HiddenAct != "" && c.HiddenAct != "silu" && c.HiddenAct != "swish":
-		return nil, fmt.Errorf("train: hidden_act %q: the embedded trainer only has the SwiGLU (silu) backward pass", c.HiddenAct)
+	if _, err := gateFor(c.HiddenAct); err != nil {
+		return nil, err
 	}
 	w := m.Weights
 	b := &Base{
 		Dims: Dims{Vocab: c.VocabSize, Hidden: c.HiddenSize, Inter: c.IntermediateSize, Layers: c.NumLayers,
-			Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: c.HeadDim, NormEps: c.RMSNormEps},
-		Embed: w.Embed, LMHead: w.LMHead, FinalNorm: w.Norm, Rope: m.Rope(),
+			Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: c.HeadDim, NormEps: c.RMSNormEps,
+			SlidingWindow: c.SlidingWindow},
+		Embed: w.Embed, LMHead: w.LMHead, FinalNorm: normWeight(w.Norm, c.NormPlusOne), Rope: m.Rope(),
+	}
+	if a := c.HiddenAct; a != "silu" && a != "swish" {
+		b.Act = a
+	}
+	if c.EmbedScale {
+		// transformers: hidden * tensor(hidden_size**0.5, dtype=float32).
+		b.EmbedScale = float32(math.Sqrt(float64(c.HiddenSize)))
 	}
 	for i := range w.Layers {
 		L := &w.Layers[i]
-		l := Layer{AttnNorm: L.InputNorm, MLPNorm: L.PostAttnNorm}
+		l := Layer{AttnNorm: normWeight(L.InputNorm, c.NormPlusOne), MLPNorm: normWeight(L.PostAttnNorm, c.NormPlusOne)}
 		for p := model.Proj(0); p < numProj; p++ {
 			*l.slot(p) = L.Proj[p].W
 			l.Bias[p] = L.Proj[p].B
@@ -41,14 +48,18 @@ func FromModel(m *model.Model) (*Base, error) {
 	return b, nil
 }
 
-// MaxLength reports the longest sequence the model may be trained on with
-// its attention exactly as inference computes it (sliding-window attention
-// is not implemented in the training path).
-func MaxLength(m *model.Model) int {
-	if w := m.Config.SlidingWindow; w > 0 {
+// normWeight returns the RMSNorm's multiplier: w itself, or for Gemma's
+// (1+w) norm a copy holding 1+w in float32, the value the inference
+// forward multiplies by, so the training norm needs no variant.
+func normWeight(w []float32, plusOne bool) []float32 {
+	if !plusOne {
 		return w
 	}
-	return 0
+	out := make([]float32, len(w))
+	for i, v := range w {
+		out[i] = 1 + v
+	}
+	return out
 }
 
 // Hook applies a LoRA adapter inside the inference engine's forward pass
@@ -110,7 +121,10 @@ func (h *Hook) AddDelta(layer int, p model.Proj, x []float32, n int, y []float32
 
 // Apply installs the adapter in the model for inference: the LoRA hook on
 // the projections and, for modules_to_save, the trained LM head or
-// embedding in place of the base ones. undo restores the base model.
+// embedding in place of the base ones. On a model with tied embeddings
+// (Gemma) each trained copy replaces only its own module, as in peft,
+// whose modules_to_save wrappers copy each module separately. undo
+// restores the base model.
 func Apply(m *model.Model, ad *lora.Adapter) (undo func(), err error) {
 	h, err := newHook(m, ad)
 	if err != nil {
@@ -121,9 +135,6 @@ func Apply(m *model.Model, ad *lora.Adapter) (undo func(), err error) {
 	for _, f := range ad.Saved {
 		if f.Rows != c.VocabSize || f.Cols != c.HiddenSize {
 			return nil, fmt.Errorf("lora: trained %s is [%d, %d]; the model needs [%d, %d]", f.Module, f.Rows, f.Cols, c.VocabSize, c.HiddenSize)
-		}
-		if c.TieWordEmbeddings {
-			return nil, fmt.Errorf("lora: modules_to_save %s on a model with tied embeddings is not supported", f.Module)
 		}
 	}
 	if f := ad.GetSaved("lm_head"); f != nil {
@@ -154,7 +165,7 @@ func Merge(m *model.Model, ad *lora.Adapter) error {
 			dst = m.Weights.Embed
 		}
 		if m.Config.TieWordEmbeddings || len(dst) != len(f.W) {
-			return fmt.Errorf("lora: cannot merge trained %s into this model (tied embeddings or another shape)", f.Module)
+			return fmt.Errorf("lora: cannot merge trained %s into this model: it ties the LM head to the embedding, which the adapter trained apart (apply the adapter at inference instead), or the shapes differ", f.Module)
 		}
 		copy(dst, f.W)
 	}

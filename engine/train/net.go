@@ -20,6 +20,7 @@ type Net struct {
 	Grads [][]float32
 
 	pool    pool
+	act     gate // the MLP activation; zero for SwiGLU's inline loops
 	scale   float32
 	dropout float64
 	pairs   [][numProj]*lora.Pair // [layer][projection]
@@ -73,6 +74,9 @@ func NewNet(base *Base, ad *lora.Adapter, threads int) (*Net, error) {
 		return nil, err
 	}
 	n := &Net{Base: base, Adapter: ad, pool: pool{threads}, gradIdx: map[*lora.Pair]int{}}
+	if a := base.Act; a != "" && a != "silu" && a != "swish" {
+		n.act, _ = gateFor(a) // Validate checked it
+	}
 	n.scale = float32(ad.Config.Scale())
 	n.dropout = ad.Config.Dropout
 	n.pairs = make([][numProj]*lora.Pair, base.Dims.Layers)
@@ -100,9 +104,6 @@ func NewNet(base *Base, ad *lora.Adapter, threads int) (*Net, error) {
 	for _, f := range ad.Saved {
 		if f.Rows != base.Vocab || f.Cols != base.Hidden || len(f.W) != f.Rows*f.Cols {
 			return nil, fmt.Errorf("train: trained %s is [%d, %d]; the model needs [%d, %d]", f.Module, f.Rows, f.Cols, base.Vocab, base.Hidden)
-		}
-		if &base.Embed[0] == &base.LMHead[0] {
-			return nil, fmt.Errorf("train: modules_to_save %s on a model with tied embeddings is not supported (the LM head and the embedding share one tensor)", f.Module)
 		}
 		switch f.Module {
 		case "lm_head":

@@ -39,6 +39,11 @@ func (n *Net) forward(b *Batch, train bool) *tape {
 	for i, id := range b.IDs {
 		copy(x[i*Hd:i*Hd+Hd], n.embedW()[int(id)*Hd:int(id)*Hd+Hd])
 	}
+	if s := d.EmbedScale; s != 0 {
+		for i := range x {
+			x[i] *= s
+		}
+	}
 	tp := &tape{b: b, layers: make([]layerTape, d.Layers)}
 	if n.Base.Rope == nil {
 		n.ropeTables(b.T)
@@ -198,11 +203,16 @@ func (n *Net) backward(b *Batch, scale []float32) ([]float64, error) {
 		n.rmsNormBack(dx, dh1, lt.xIn, L.AttnNorm, lt.r1, N)
 	}
 	if n.embedMod != nil {
-		// Embedding rows collect their tokens' gradients in position order.
+		// Embedding rows collect their tokens' gradients in position
+		// order (times the embedding scale, for Gemma).
 		g := n.savedGrad(n.embedMod)
+		s := d.EmbedScale
 		for i, id := range b.IDs {
 			row := g[int(id)*Hd : int(id)*Hd+Hd]
 			for j, v := range dx[i*Hd : i*Hd+Hd] {
+				if s != 0 {
+					v *= s
+				}
 				row[j] += v
 			}
 		}

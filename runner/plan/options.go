@@ -27,6 +27,7 @@ type config struct {
 	revisions   RevisionResolver
 	hashFile    func(path string) (string, error)
 	code        map[Kind]string
+	arithmetic  string // the embedded engine's arithmetic path (WithArithmetic)
 	experiments []string
 	// resolveBudget bounds the time all resolver calls of one Build may
 	// take together: resolvers may use the network, and an offline
@@ -68,6 +69,15 @@ func WithFileHasher(h func(path string) (string, error)) Option {
 func WithCodeVersion(k Kind, version string) Option {
 	return func(cf *config) { cf.code[k] = version }
 }
+
+// WithArithmetic sets the embedded engine's arithmetic path
+// (tensor.ArithmeticPath(), e.g. "amd64-avx2-fma" or "arm64-generic"). It
+// enters the backend component of the stages that run on an embedded
+// backend (train and eval): their bytes depend on it, so a cache shared
+// between machines never serves one path's outputs to another as if they
+// were identical. Container and Slurm stages are keyed on their image
+// instead.
+func WithArithmetic(path string) Option { return func(cf *config) { cf.arithmetic = path } }
 
 // WithResolveTimeout bounds the total time one Build spends in resolvers
 // (default 15s). When it runs out, the remaining references stay

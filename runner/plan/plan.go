@@ -20,19 +20,6 @@ import (
 	"github.com/crossin-lab/crossin/schema"
 )
 
-// Kind is a stage kind.
-type Kind string
-
-// Stage kinds, in pipeline order.
-const (
-	KindModel  Kind = "model"  // fetch a hub model, hash a local one, or create a random one
-	KindData   Kind = "data"   // build a mixture's training data
-	KindTrain  Kind = "train"  // LoRA fine-tuning
-	KindEval   Kind = "eval"   // benchmark inference
-	KindScore  Kind = "score"  // metrics from predictions
-	KindReport Kind = "report" // an experiment's tables
-)
-
 // Status is what a Cache says about a stage.
 type Status string
 

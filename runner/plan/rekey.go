@@ -4,16 +4,14 @@ import (
 	"sort"
 )
 
-var kindRank = map[Kind]int{KindModel: 0, KindData: 1, KindTrain: 2, KindEval: 3, KindScore: 4, KindReport: 5}
-
 // order sorts the stages so that every stage follows its dependencies:
 // stage kinds only depend on earlier kinds, so sorting by kind then ID is
 // a topological order that does not depend on how the spec was written.
 func (p *Plan) order() {
 	sort.SliceStable(p.Stages, func(i, j int) bool {
 		a, b := p.Stages[i], p.Stages[j]
-		if kindRank[a.Kind] != kindRank[b.Kind] {
-			return kindRank[a.Kind] < kindRank[b.Kind]
+		if ra, rb := a.Kind.rank(), b.Kind.rank(); ra != rb {
+			return ra < rb
 		}
 		return a.ID < b.ID
 	})

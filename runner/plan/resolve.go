@@ -13,15 +13,17 @@ import (
 var hex40 = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // backend returns the key component of a backend: its kind and, for
-// container and Slurm backends, the image digest. Tags never enter keys;
-// an unresolved tag leaves the key unresolved.
+// container and Slurm backends, the image digest, for the embedded backend
+// the engine's arithmetic path (WithArithmetic). Tags never enter keys; an
+// unresolved tag leaves the key unresolved.
 func (b *builder) backend(be *schema.Backend) (json.RawMessage, string, []string) {
 	type comp struct {
-		Kind  string `json:"kind"`
-		Image string `json:"image,omitempty"`
+		Kind       string `json:"kind"`
+		Image      string `json:"image,omitempty"`
+		Arithmetic string `json:"arithmetic,omitempty"`
 	}
 	if be.Kind == schema.BackendEmbedded {
-		return value(comp{Kind: be.Kind}), "", nil
+		return value(comp{Kind: be.Kind, Arithmetic: b.cfg.arithmetic}), "", nil
 	}
 	mk := "image\x00" + be.Image
 	r, ok := b.resolved[mk]

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/engine/train"
 	"github.com/crossin-lab/crossin/schema/check"
 )
 
@@ -34,7 +35,7 @@ func TestCapabilitiesTable(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			_, trainErr := baseFromModel(m)
+			_, trainErr := train.FromModel(m)
 			why, listed := check.EmbeddedCannotTrain[family]
 			switch {
 			case listed && trainErr == nil:

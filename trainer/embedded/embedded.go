@@ -30,6 +30,8 @@ const Name = "crossin-embedded/v1"
 // CodeVersion enters the cache keys of train and eval stages run by this
 // trainer (plan.WithCodeVersion): bump it whenever a change makes the same
 // job produce different bytes, so that stale outputs are never reused.
+// TestEngineFingerprint enforces it: outputs that change under the same
+// CodeVersion fail it (then bump, and record with -update).
 const CodeVersion = "crossin-embedded/3"
 
 // Trainer is the embedded trainer.
@@ -136,7 +138,7 @@ func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trai
 		return nil, err
 	}
 	defer m.Close()
-	base, err := baseFromModel(m)
+	base, err := train.FromModel(m)
 	if err != nil {
 		return nil, err
 	}
@@ -189,16 +191,6 @@ func trainConfig(p *trainer.TrainParams) train.Config {
 		MaxGradNorm: p.MaxGradNorm, CheckpointEvery: p.CheckpointEvery,
 		LossReduction: p.LossReduction,
 	}
-}
-
-// baseFromModel shares a loaded model's weights with the trainer (no
-// copy). train.FromModel keeps the model's rope scaling and projection
-// biases, so training sees exactly the inference forward pass.
-func baseFromModel(m *model.Model) (*train.Base, error) {
-	if w := train.MaxLength(m); w > 0 {
-		return nil, fmt.Errorf("the embedded trainer does not implement sliding-window attention (%s has a %d-token window)", m.Dir, w)
-	}
-	return train.FromModel(m)
 }
 
 // WithLog returns a trainer that logs to w (the runner passes the stage's

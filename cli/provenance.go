@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+
+	"github.com/crossin-lab/crossin/oci"
+	"github.com/crossin-lab/crossin/provenance"
+	"github.com/crossin-lab/crossin/resultset"
+	"github.com/crossin-lab/crossin/runner"
+	"github.com/crossin-lab/crossin/schema"
+)
+
+// recordProvenance returns what a run records about itself (build, spec
+// files and commit) and the references crossin.lock pins.
+func recordProvenance(spec *schema.Spec) (*resultset.Provenance, runner.Pins, error) {
+	prov, err := provenance.Describe(spec, Version)
+	if err != nil {
+		return nil, nil, err
+	}
+	pins, err := lockPins()
+	return prov, pins, err
+}
+
+// lockPins vouches for the references crossin.lock pins (none without a
+// lock file).
+func lockPins() (runner.Pins, error) {
+	l, err := oci.ReadLock(oci.DefaultLockPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return provenance.LockPins(l), nil
+}
+
+// readRecord reads a results.json for verify and reproduce.
+func readRecord(path string) (*resultset.Set, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	set, err := resultset.Decode(b)
+	if err != nil {
+		return nil, &fileError{path: path, err: err}
+	}
+	if set.Experiment == "" {
+		return nil, &fileError{path: path, err: errors.New("not a crossin results file (no experiment)")}
+	}
+	return set, nil
+}
+
+type fileError struct {
+	path string
+	err  error
+}
+
+func (e *fileError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
