@@ -123,8 +123,8 @@ func (h *Hook) AddDelta(layer int, p model.Proj, x []float32, n int, y []float32
 // the projections and, for modules_to_save, the trained LM head or
 // embedding in place of the base ones. On a model with tied embeddings
 // (Gemma) each trained copy replaces only its own module, as in peft,
-// whose modules_to_save wrappers copy each module separately. undo
-// restores the base model.
+// whose modules_to_save wrappers copy each module separately, untying them
+// (huggingface/peft#1750). undo restores the base model.
 func Apply(m *model.Model, ad *lora.Adapter) (undo func(), err error) {
 	h, err := newHook(m, ad)
 	if err != nil {
