@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/crossin-lab/crossin/engine/tensor"
+	"github.com/crossin-lab/crossin/mixture"
 	"github.com/crossin-lab/crossin/runner"
 	"github.com/crossin-lab/crossin/runner/cache"
 	"github.com/crossin-lab/crossin/runner/plan"
@@ -29,5 +30,7 @@ func cachePlanOptions(ctx context.Context, cacheDir string) ([]plan.Option, erro
 		// results.json's layout changed what report stages write.
 		plan.WithCodeVersion(plan.KindReport, runner.ReportCodeVersion),
 		plan.WithArithmetic(tensor.ArithmeticPath()),
+		// Mixtures change with the data builder's code.
+		plan.WithCodeVersion(plan.KindData, mixture.CodeVersion),
 	}, nil
 }

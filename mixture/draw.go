@@ -116,7 +116,7 @@ func (sp sentencePool) make(v Variant, p Pair, k int, _ Spec) Record {
 	id := sp.s.IDs[k]
 	r := Record{
 		Mode: v.Mode, SrcLang: p.Src, TgtLang: p.Tgt,
-		Instruction: "Translate the following sentence into " + dataset.LanguageNames[p.Tgt] + ".",
+		Instruction: transInstruction(p.Tgt),
 		Input:       sp.s.Text[sp.s.LangIndex(p.Src)][k],
 		Output:      sp.s.Text[sp.s.LangIndex(p.Tgt)][k],
 		SourceIDs:   []string{p.Src + ":" + id, p.Tgt + ":" + id},
@@ -153,17 +153,40 @@ func addMarker(r *Record, m Marker) {
 	}
 }
 
+// poolOf returns the source items variant v draws from.
+func poolOf(v Variant, in *Inputs) pool {
+	switch {
+	case v.Mode == Base:
+		return basePool{in.English}
+	case v.Mode == Trans && in.Sentences != nil:
+		return sentencePool{in.Sentences}
+	case v.Mode == Trans:
+		return parallelTransPool{parallelPool{in.Parallel}}
+	default:
+		return parallelPool{in.Parallel}
+	}
+}
+
+// allCount is the number of records Count All draws with replacement: as
+// many as the source has items, which the reference builder counts on the
+// English set (len of its English file).
+func allCount(sp Spec, v Variant, pl pool) int {
+	n := pl.items()
+	if pl.lang(sp.English) < 0 {
+		return n
+	}
+	m := 0
+	for k := 0; k < n; k++ {
+		if pl.has(sp.English, k) {
+			m++
+		}
+	}
+	return m
+}
+
 // drawVariant draws one variant's records in draw order.
 func drawVariant(sp Spec, v Variant, in *Inputs, rng *rand.Rand) ([]Record, int, error) {
-	var pl pool
-	switch v.Mode {
-	case Base:
-		pl = basePool{in.English}
-	case Trans:
-		pl = sentencePool{in.Sentences}
-	default:
-		pl = parallelPool{in.Parallel}
-	}
+	pl := poolOf(v, in)
 	pairs := allowedPairs(sp, v)
 	if len(pairs) == 0 {
 		return nil, 0, fmt.Errorf("no language pair to draw from (languages %v)", v.Languages)
@@ -197,7 +220,7 @@ func drawVariant(sp Spec, v Variant, in *Inputs, rng *rand.Rand) ([]Record, int,
 		return out, 0, nil
 	}
 
-	if v.Count == All {
+	if v.Count == All && v.Sampling == WithoutReplacement {
 		// Every item once, with a pair drawn among those it can serve.
 		var out []Record
 		skipped := 0
@@ -251,8 +274,12 @@ func drawVariant(sp Spec, v Variant, in *Inputs, rng *rand.Rand) ([]Record, int,
 		pools[pi], built[pi] = items, true
 		return items, nil
 	}
-	out := make([]Record, v.Count)
-	for i := 0; i < v.Count; i++ {
+	count := v.Count
+	if count == All {
+		count = allCount(sp, v, pl)
+	}
+	out := make([]Record, count)
+	for i := 0; i < count; i++ {
 		pi := rng.IntN(len(pairs))
 		items, err := getPool(pi)
 		if err != nil {

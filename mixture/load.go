@@ -31,13 +31,31 @@ type loader struct {
 	keys  []string
 }
 
+// readOpts are the settings a file is read with.
+type readOpts struct {
+	byIndex   bool   // ids are positions
+	keepEmpty bool   // keep records with an empty instruction or output
+	format    string // the data source's format
+}
+
+// readOptsOf returns how variant v reads its files. Numpy sampling replays
+// the reference builder, which indexes every file by position and filters
+// nothing.
+func readOptsOf(v Variant) readOpts {
+	o := readOpts{byIndex: v.Sources.ByIndex, format: v.Sources.Format}
+	if v.Sampling == Numpy {
+		o.byIndex, o.keepEmpty = true, true
+	}
+	return o
+}
+
 // set schedules loading ref as language lang and returns the key of the
 // set filtered by minScore (see get). The file is read once whatever the
 // filter, so a Base and a parallel English side share one parse.
-func (l *loader) set(ref, lang string, minScore float64, byIndex bool) string {
-	key := fmt.Sprintf("set\x00%s\x00%s\x00%v", ref, lang, byIndex)
+func (l *loader) set(ref, lang string, minScore float64, o readOpts) string {
+	key := fmt.Sprintf("set\x00%s\x00%s\x00%+v", ref, lang, o)
 	l.addSet(key, func() (*dataset.Set, error) {
-		return dataset.LoadRef(l.ctx, ref, l.hc, loadOpts(lang, 0, byIndex)...)
+		return dataset.LoadRef(l.ctx, ref, l.hc, loadOpts(lang, 0, o)...)
 	})
 	return withMin(key, minScore)
 }
@@ -61,13 +79,19 @@ func (l *loader) get(fkey string) *dataset.Set {
 	return s
 }
 
-func loadOpts(lang string, minScore float64, byIndex bool) []dataset.Option {
+func loadOpts(lang string, minScore float64, o readOpts) []dataset.Option {
 	opts := []dataset.Option{dataset.WithLang(lang)}
 	if minScore > 0 {
 		opts = append(opts, dataset.WithMinScore(minScore))
 	}
-	if byIndex {
+	if o.byIndex {
 		opts = append(opts, dataset.WithAlignByIndex())
+	}
+	if o.keepEmpty {
+		opts = append(opts, dataset.WithKeepEmpty())
+	}
+	if o.format == "parquet" {
+		opts = append(opts, dataset.WithFormat(".parquet"))
 	}
 	return opts
 }
@@ -145,32 +169,16 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 			if ref == "" {
 				return nil, fmt.Errorf("mixture %s: variant %s: no %s instruction file (sources.english)", sp.Name, v.Name, lang)
 			}
-			plans[i].english = l.set(ref, lang, 0, src.ByIndex)
-		case En2X, X2En, X2X:
-			for _, lang := range v.Languages {
-				var key string
-				switch {
-				case src.XLLM != "":
-					dir, lang := src.XLLM, lang
-					key = withMin(l.addSet(fmt.Sprintf("xllm\x00%s\x00%s", dir, lang), func() (*dataset.Set, error) {
-						sets, err := dataset.LoadXLLM(dir, "", []string{lang})
-						if err != nil {
-							return nil, err
-						}
-						return sets[0], nil
-					}), src.MinScore)
-				case src.Parallel[lang] != "":
-					key = l.set(src.Parallel[lang], lang, src.MinScore, src.ByIndex)
-				case lang == sp.English && src.English != "":
-					key = l.set(src.English, lang, src.MinScore, src.ByIndex)
-				default:
-					return nil, fmt.Errorf("mixture %s: variant %s: language %s has no parallel instruction file", sp.Name, v.Name, lang)
-				}
-				plans[i].langs = append(plans[i].langs, key)
-			}
+			plans[i].english = l.set(ref, lang, 0, readOptsOf(v))
 		case Trans:
 			if src.Translation == "" {
-				return nil, fmt.Errorf("mixture %s: variant %s: trans needs a translation file (sources.translation)", sp.Name, v.Name)
+				// The reference: trans from the parallel instruction set.
+				keys, err := l.parallel(sp, v)
+				if err != nil {
+					return nil, err
+				}
+				plans[i].langs = keys
+				continue
 			}
 			path, langs := src.Translation, v.Languages
 			key := path + "\x00" + strings.Join(langs, ",")
@@ -194,6 +202,12 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 				sentOrder = append(sentOrder, key)
 			}
 			plans[i].sent = key
+		case En2X, X2En, X2X:
+			keys, err := l.parallel(sp, v)
+			if err != nil {
+				return nil, err
+			}
+			plans[i].langs = keys
 		}
 	}
 	sents := make([]*dataset.Sentences, len(sentOrder))
@@ -241,29 +255,67 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 	return out, nil
 }
 
+// parallel schedules the per-language files of v's parallel instruction set
+// and returns their set keys, in v.Languages order.
+func (l *loader) parallel(sp Spec, v Variant) ([]string, error) {
+	src, o := v.Sources, readOptsOf(v)
+	var keys []string
+	for _, lang := range v.Languages {
+		var key string
+		switch {
+		case src.XLLM != "":
+			dir, lang := src.XLLM, lang
+			key = withMin(l.addSet(fmt.Sprintf("xllm\x00%s\x00%s\x00%+v", dir, lang, o), func() (*dataset.Set, error) {
+				sets, err := dataset.LoadXLLM(dir, "", []string{lang}, loadOpts(lang, 0, o)...)
+				if err != nil {
+					return nil, err
+				}
+				return sets[0], nil
+			}), src.MinScore)
+		case src.Parallel[lang] != "":
+			key = l.set(src.Parallel[lang], lang, src.MinScore, o)
+		case lang == sp.English && src.English != "":
+			key = l.set(src.English, lang, src.MinScore, o)
+		default:
+			what := "parallel instruction file"
+			if v.Mode == Trans {
+				what += " (trans pairs the instructions of the parallel set unless a sentence file is given as sources.translation)"
+			}
+			return nil, fmt.Errorf("mixture %s: variant %s: language %s has no %s", sp.Name, v.Name, lang, what)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
 func checkInputs(sp Spec, v Variant, in *Inputs) error {
 	switch v.Mode {
 	case Base:
 		if in.English == nil {
 			return fmt.Errorf("mixture %s: variant %s needs the English instruction set", sp.Name, v.Name)
 		}
-	case En2X, X2En, X2X:
-		if in.Parallel == nil {
-			return fmt.Errorf("mixture %s: variant %s needs parallel instruction data", sp.Name, v.Name)
-		}
-		for _, l := range v.Languages {
-			if in.Parallel.LangIndex(l) < 0 {
-				return fmt.Errorf("mixture %s: variant %s: language %s is not in the parallel data (which has %v)", sp.Name, v.Name, l, in.Parallel.Langs)
-			}
-		}
 	case Trans:
 		if in.Sentences == nil {
-			return fmt.Errorf("mixture %s: variant %s needs translation sentences", sp.Name, v.Name)
+			return checkParallel(sp, v, in)
 		}
 		for _, l := range v.Languages {
 			if in.Sentences.LangIndex(l) < 0 {
 				return fmt.Errorf("mixture %s: variant %s: language %s is not in the translation data %s (which has %v)", sp.Name, v.Name, l, in.Sentences.Source, in.Sentences.Langs)
 			}
+		}
+	case En2X, X2En, X2X:
+		return checkParallel(sp, v, in)
+	}
+	return nil
+}
+
+func checkParallel(sp Spec, v Variant, in *Inputs) error {
+	if in.Parallel == nil {
+		return fmt.Errorf("mixture %s: variant %s needs parallel instruction data", sp.Name, v.Name)
+	}
+	for _, l := range v.Languages {
+		if in.Parallel.LangIndex(l) < 0 {
+			return fmt.Errorf("mixture %s: variant %s: language %s is not in the parallel data (which has %v)", sp.Name, v.Name, l, in.Parallel.Langs)
 		}
 	}
 	return nil

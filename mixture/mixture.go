@@ -1,18 +1,22 @@
 // Package mixture builds CrossIn training mixtures: an English Base set plus
 // cross-lingual variants drawn from parallel instruction data (en2x, x2en,
-// x2x) and translation pairs (trans), each at its own volume, concatenated
-// and shuffled with a seed.
+// x2x) and translation pairs (trans: from the same parallel set's
+// instructions as the reference builder does, or from a sentence file),
+// each at its own volume, concatenated and shuffled with a seed.
 //
-// The sampling follows CrossIn's reference builder: each record draws a
-// language pair, then a source item uniformly at random with replacement
-// (without, when asked) from the items that have both languages. Items
-// missing a language are never used for a pair that needs it, so a question
-// is never paired with the answer to another question. Every record carries
-// its provenance (mode, languages, source ids).
+// The default sampling follows CrossIn's reference builder in kind: each
+// record draws a language pair, then a source item uniformly at random with
+// replacement (without, when asked) from the items that have both
+// languages. Items missing a language are never used for a pair that needs
+// it, so a question is never paired with the answer to another question.
+// Sampling "numpy" (replay.go) goes further and replays the reference
+// builder's exact numpy draws and order. Every record carries its
+// provenance (mode, languages, source ids).
 //
 // Output is byte-identical for the same spec and inputs on any machine and
-// any GOMAXPROCS: all randomness comes from math/rand/v2 PCG streams seeded
-// by the spec, and no map order is ever observed.
+// any GOMAXPROCS: all randomness comes from math/rand/v2 PCG streams (or
+// numpy's MT19937, nprand) seeded by the spec, and no map order is ever
+// observed.
 package mixture
 
 import (
@@ -122,7 +126,7 @@ func Build(ctx context.Context, spec Spec, opts ...Option) (*Result, error) {
 		if err := checkInputs(sp, v, inputs[i]); err != nil {
 			return nil, err
 		}
-		if p := inputs[i].Parallel; p != nil && (v.Mode == En2X || v.Mode == X2En || v.Mode == X2X) && !seenPar[p] {
+		if p := inputs[i].Parallel; p != nil && v.Mode != Base && !seenPar[p] {
 			seenPar[p] = true
 			res.Coverage = append(res.Coverage, p.Coverage()...)
 		}
@@ -133,12 +137,17 @@ func Build(ctx context.Context, spec Spec, opts ...Option) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		seed := sp.Seed
-		if v.Seed != nil {
-			seed = *v.Seed
+		var (
+			out     []Record
+			skipped int
+			err     error
+		)
+		if v.Sampling == Numpy {
+			out, err = drawNumpy(sp, v, poolOf(v, in))
+		} else {
+			rng := rand.New(rand.NewPCG(variantSeed(sp, v), stream(vi, v.Name)))
+			out, skipped, err = drawVariant(sp, v, in, rng)
 		}
-		rng := rand.New(rand.NewPCG(seed, stream(vi, v.Name)))
-		out, skipped, err := drawVariant(sp, v, in, rng)
 		if err != nil {
 			return nil, fmt.Errorf("mixture %s: variant %s: %w", sp.Name, v.Name, err)
 		}
@@ -147,8 +156,12 @@ func Build(ctx context.Context, spec Spec, opts ...Option) (*Result, error) {
 		}
 		recs = append(recs, out...)
 	}
-	shuf := rand.New(rand.NewPCG(sp.Seed, stream(-1, "shuffle")))
-	shuf.Shuffle(len(recs), func(i, j int) { recs[i], recs[j] = recs[j], recs[i] })
+	// The reference builder concatenates its parts unshuffled (its trainer
+	// shuffles); numpy sampling keeps that order, so it can be compared.
+	if !sp.numpyOnly() {
+		shuf := rand.New(rand.NewPCG(sp.Seed, stream(-1, "shuffle")))
+		shuf.Shuffle(len(recs), func(i, j int) { recs[i], recs[j] = recs[j], recs[i] })
+	}
 	res.Records = recs
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -309,6 +309,8 @@ func TestAllVolume(t *testing.T) {
 	zh := writeFile(t, "zh.jsonl", `{"id":0,"instruction":"z0","input":"","output":"y0"}`+"\n"+`{"id":2,"instruction":"z2","input":"","output":"y2"}`+"\n")
 	spec := Spec{Seed: 1, Variants: []Variant{{Mode: Base, Count: All}, {Mode: En2X, Count: All}, {Mode: X2X, Count: All}},
 		Sources: Sources{English: en, Parallel: map[string]string{"zh": zh}}}
+	// With replacement (the reference): as many draws as the English set
+	// has records (3), each from the items with both languages (0 and 2).
 	res, err := Build(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -316,13 +318,27 @@ func TestAllVolume(t *testing.T) {
 	counts := map[Mode]int{}
 	for _, r := range res.Records {
 		counts[r.Mode]++
+		if r.Mode != Base && (strings.Contains(r.Instruction, "1") || strings.Contains(r.Output, "1")) {
+			t.Errorf("record %s uses item 1, which has no Chinese: %+v", r.ID, r)
+		}
 	}
-	// Base: all 3; en2x and x2x: items 0 and 2 (item 1 has no Chinese and is skipped, counted).
-	if counts[Base] != 3 || counts[En2X] != 2 || counts[X2X] != 2 || res.Skipped["en2x"] != 1 || res.Skipped["x2x"] != 1 {
-		t.Errorf("counts %v, skipped %v", counts, res.Skipped)
+	if counts[Base] != 3 || counts[En2X] != 3 || counts[X2X] != 3 || len(res.Skipped) != 0 {
+		t.Errorf("with replacement: counts %v, skipped %v", counts, res.Skipped)
 	}
 	if len(res.Coverage) != 2 || res.Coverage[1].Present != 2 {
 		t.Errorf("coverage %+v", res.Coverage)
+	}
+	// Without replacement: every usable item once; item 1 is skipped, counted.
+	spec.Sampling = WithoutReplacement
+	if res, err = Build(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	counts = map[Mode]int{}
+	for _, r := range res.Records {
+		counts[r.Mode]++
+	}
+	if counts[Base] != 3 || counts[En2X] != 2 || counts[X2X] != 2 || res.Skipped["en2x"] != 1 || res.Skipped["x2x"] != 1 {
+		t.Errorf("without replacement: counts %v, skipped %v", counts, res.Skipped)
 	}
 }
 
@@ -376,7 +392,15 @@ func TestSpecErrors(t *testing.T) {
 		{"base too large", Spec{Variants: []Variant{{Mode: Base, Count: 3}}, Sources: src}, "English set has 2"},
 		{"disjoint ids", Spec{Variants: []Variant{{Mode: En2X, Count: 1}}, Sources: src}, "no source item has both en and zh"},
 		{"language without data", Spec{Languages: []string{"en", "zh", "vi"}, Variants: []Variant{{Mode: X2En, Count: 1}}, Sources: src}, "language vi has no parallel instruction file"},
-		{"trans without file", Spec{Variants: []Variant{{Mode: Trans, Count: 1}}, Sources: src}, "trans needs a translation file"},
+		{"trans without parallel data", Spec{Languages: []string{"en", "vi"}, Variants: []Variant{{Mode: Trans, Count: 1}}, Sources: src}, "language vi has no parallel instruction file (trans pairs the instructions of the parallel set"},
+		{"trans over disjoint ids", Spec{Variants: []Variant{{Mode: Trans, Count: 1}}, Sources: src}, "no source item has both zh and en"},
+		{"numpy seed too large", Spec{Seed: 1 << 32, Sampling: Numpy, Variants: []Variant{{Mode: Base, Count: 1}}, Sources: src}, "sampling numpy takes seeds in [0, 2^32)"},
+		{"numpy with min score", Spec{Sampling: Numpy, Variants: []Variant{{Mode: En2X, Count: 1}}, Sources: Sources{English: en, Parallel: src.Parallel, MinScore: 0.5}}, "drop min_score (0.5)"},
+		{"numpy mixed with pcg", Spec{Variants: []Variant{{Mode: Base, Count: 1, Sampling: Numpy}, {Mode: En2X, Count: 1}}, Sources: src}, "give every part of the mixture sampling numpy, or none"},
+		{"numpy trans both", Spec{Sampling: Numpy, Variants: []Variant{{Mode: Trans, Count: 1, Direction: DirBoth}}, Sources: src}, `direction "both" and pairs have no reference draws`},
+		{"numpy base too large", Spec{Sampling: Numpy, Variants: []Variant{{Mode: Base, Count: 3}}, Sources: src}, "volume 3 is larger than the English set (2 records)"},
+		{"numpy files of different sizes", Spec{Sampling: Numpy, Variants: []Variant{{Mode: En2X, Count: 1}}, Sources: src}, "aligned by position but disagree in size"},
+		{"numpy volume larger than the source", Spec{Sampling: Numpy, Variants: []Variant{{Mode: X2En, Count: 3}}, Sources: Sources{English: en, Parallel: map[string]string{"zh": writeFile(t, "z3.json", `[{"instruction":"z0","output":"y0"},{"instruction":"z1","output":""}]`)}}}, "volume 3 is larger than the source's 2 items"},
 		{"bad marker", Spec{Variants: []Variant{{Mode: En2X, Count: 1, Marker: "emoji"}}, Sources: src}, "unknown marker"},
 		{"allow same on en2x", Spec{Variants: []Variant{{Mode: En2X, Count: 1, AllowSame: true}}, Sources: src}, "allow_same applies to x2x only"},
 		{"bad sampling", Spec{Sampling: "sometimes", Variants: []Variant{{Mode: Base, Count: 1}}, Sources: src}, "unknown sampling"},

@@ -10,11 +10,10 @@ import (
 // FromSchema maps the mixture called name in a loaded CUE spec onto a Spec,
 // so the CLI and the runner build the same bytes from the same spec.
 //
-// Each part keeps its own data source, languages, volume and seed. The final
-// shuffle uses the Base part's seed (else the first variant's). Settings the
-// schema does not spell (marker, trans direction, sampling, x2x same-language
-// switch, minimum score) take the reference builder's defaults: code marker,
-// x2en, with replacement, different languages, no score filter.
+// Each part keeps its own data source, languages, volume, seed, sampling,
+// marker, trans direction and x2x same-language switch. The final shuffle
+// uses the Base part's seed (else the first variant's); with sampling numpy
+// there is none, as in the reference builder.
 func FromSchema(s *schema.Spec, name string) (Spec, error) {
 	m := s.Mixture(name)
 	if m == nil {
@@ -70,7 +69,11 @@ func FromSchema(s *schema.Spec, name string) (Spec, error) {
 	return sp, nil
 }
 
-// sourcesOf turns a data source into the Sources a part of mode reads.
+// sourcesOf turns a data source into the Sources a part of mode reads. A
+// parallel instruction set (files, or an x-llm directory) serves every
+// variant, trans included: trans then pairs an item's instructions, as the
+// reference builder does. One file (path) serves base, one language, or,
+// for trans, a multi-way sentence file (FLORES style).
 func sourcesOf(ds *schema.DataSource, mode Mode) (*Sources, error) {
 	ref := func(p string) string {
 		if ds.Hub == nil {
@@ -82,21 +85,15 @@ func sourcesOf(ds *schema.DataSource, mode Mode) (*Sources, error) {
 		}
 		return fmt.Sprintf("hf://datasets/%s@%s/%s", ds.Hub.Repo, rev, strings.TrimPrefix(p, "/"))
 	}
-	src := &Sources{ByIndex: ds.Align == "index", MinScore: ds.MinScore}
+	src := &Sources{ByIndex: ds.Align == "index", MinScore: ds.MinScore, Format: ds.Format}
 	switch {
 	case ds.Format == "xllm":
 		if ds.Hub != nil {
 			return nil, fmt.Errorf("data source %q: x-llm directories are read locally only; list the files under files: instead", ds.Name)
 		}
-		if mode == Trans {
-			return nil, fmt.Errorf("data source %q: trans needs a multi-way sentence file (one JSONL line per sentence with a key per language), not an x-llm directory", ds.Name)
-		}
 		src.XLLM = ds.Path
 		src.ByIndex = true
 	case len(ds.Files) > 0:
-		if mode == Trans {
-			return nil, fmt.Errorf("data source %q: trans needs one multi-way sentence file (path:), not one file per language", ds.Name)
-		}
 		src.Parallel = map[string]string{}
 		for lang, f := range ds.Files {
 			src.Parallel[lang] = ref(f)

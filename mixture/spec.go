@@ -19,8 +19,11 @@ type Marker string
 // Sampling is how a variant draws source items.
 type Sampling string
 
-// All as a Variant.Count takes every eligible source item exactly once
-// (Base: the whole English set).
+// All as a Variant.Count means the whole source, as the reference builder's
+// add_sample -1 does: Base takes every record of the English set once; the
+// other variants draw as many records as the source has items, with
+// replacement (so some items repeat and about 1/e are left out), or, when
+// sampling without replacement, take every usable item exactly once.
 const All = -1
 
 // Translation directions for Trans.
@@ -79,8 +82,13 @@ type Sources struct {
 	// XLLM is a directory of x-LLM style files alpaca_{lang}.json aligned by
 	// position; it stands in for Parallel.
 	XLLM string
-	// Translation is a multi-way parallel sentence file (FLORES style) for trans.
+	// Translation is a multi-way parallel sentence file (FLORES style) for
+	// trans. Without it, trans pairs the instructions of the parallel set,
+	// as the reference builder does.
 	Translation string
+	// Format is the data source's declared format ("parquet" reads files
+	// and folders as Parquet whatever their names); empty: by extension.
+	Format string
 	// ByIndex aligns parallel files by position even when they have ids.
 	ByIndex bool
 	// MinScore drops parallel records whose score field is below it (0: keep all).
@@ -97,7 +105,8 @@ type Spec struct {
 	// English is the pivot language code (default "en").
 	English string
 	Seed    uint64
-	// Sampling defaults to WithReplacement, as in the reference builder.
+	// Sampling defaults to WithReplacement, as in the reference builder;
+	// Numpy replays the reference builder's own draws.
 	Sampling Sampling
 	Variants []Variant
 	Sources  Sources
@@ -204,6 +213,11 @@ func normalize(spec Spec) (Spec, error) {
 				return sp, fmt.Errorf("mixture %s: variant %s: pair %s>%s translates into the same language", sp.Name, v.Name, p.Src, p.Tgt)
 			}
 		}
+		if v.Sampling == Numpy {
+			if err := checkNumpy(sp, *v); err != nil {
+				return sp, fmt.Errorf("mixture %s: variant %s: %w", sp.Name, v.Name, err)
+			}
+		}
 		if v.Mode != Base && len(v.Languages) < 2 {
 			return sp, fmt.Errorf("mixture %s: variant %s needs at least two languages, have %v", sp.Name, v.Name, v.Languages)
 		}
@@ -211,7 +225,24 @@ func normalize(spec Spec) (Spec, error) {
 			return sp, fmt.Errorf("mixture %s: variant %s needs the English pivot %s among the languages %v", sp.Name, v.Name, sp.English, v.Languages)
 		}
 	}
+	// Numpy sampling reproduces the reference's order, which a shuffle of
+	// PCG-drawn parts would destroy: all parts or none.
+	for _, v := range sp.Variants {
+		if (v.Sampling == Numpy) != (sp.Variants[0].Sampling == Numpy) {
+			return sp, fmt.Errorf("mixture %s: variant %s samples %s but variant %s samples %s; sampling numpy replays the reference builder's order, so give every part of the mixture sampling numpy, or none", sp.Name, sp.Variants[0].Name, sp.Variants[0].Sampling, v.Name, v.Sampling)
+		}
+	}
 	return sp, nil
+}
+
+// numpyOnly reports whether every variant samples as the reference builder.
+func (sp Spec) numpyOnly() bool {
+	for _, v := range sp.Variants {
+		if v.Sampling != Numpy {
+			return false
+		}
+	}
+	return len(sp.Variants) > 0
 }
 
 // defaultLanguages returns langs if given, else English plus the languages
@@ -233,8 +264,8 @@ func defaultLanguages(langs []string, english string, src *Sources) []string {
 
 func checkSampling(s Sampling) error {
 	switch s {
-	case WithReplacement, WithoutReplacement:
+	case WithReplacement, WithoutReplacement, Numpy:
 		return nil
 	}
-	return fmt.Errorf("unknown sampling %q (want with_replacement or without_replacement)", s)
+	return fmt.Errorf("unknown sampling %q (want with_replacement, without_replacement or numpy)", s)
 }
