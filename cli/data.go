@@ -93,10 +93,7 @@ func runDataBuild(cmd *cobra.Command, args []string, f *dataBuildFlags) error {
 	case f.mixture != "" && flagMode:
 		return Usagef("data build: give either --mixture NAME with spec files, or --english/--parallel/--variant, not both")
 	case f.mixture != "":
-		if len(args) == 0 {
-			args = []string{"."}
-		}
-		s, err := schema.Load(args...)
+		s, err := schema.Load(specPaths(args)...)
 		if err != nil {
 			return err
 		}

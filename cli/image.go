@@ -174,7 +174,7 @@ func findModuleRoot() (string, error) {
 func BackendTrainers(ctx context.Context, spec *schema.Spec, cacheDir string, preflight bool) (map[string]trainer.Trainer, error) {
 	out := map[string]trainer.Trainer{}
 	seen := map[string]*schema.Backend{}
-	l, err := oci.ReadLock(oci.DefaultLockPath())
+	l, err := oci.ReadLock(oci.LockPath(spec))
 	if errors.Is(err, fs.ErrNotExist) {
 		l, err = oci.NewLock(), nil
 	}

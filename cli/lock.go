@@ -28,7 +28,7 @@ func lockCmd() *cobra.Command {
 		Short: "Pin every image and hub revision of the specs in crossin.lock",
 		Long: `lock resolves every image reference (tags allowed) and hub revision
 (branches allowed) the specs use, and writes them, pinned to digests and
-commits, to crossin.lock (default: ./crossin.lock, or $CROSSIN_LOCK). Plans
+commits, to crossin.lock beside the spec (or $CROSSIN_LOCK, or --lock). Plans
 read pins from the lock, so a tag that moves in its registry changes nothing
 until lock is run again. Commit the lock with the specs; ` + "`crossin run --locked`" + `
 refuses anything it does not pin.`,
@@ -38,6 +38,9 @@ refuses anything it does not pin.`,
 				return err
 			}
 			req := oci.SpecRequirements(spec)
+			if lockPath == "" {
+				lockPath = oci.LockPath(spec)
+			}
 			l, err := oci.ReadLock(lockPath)
 			if errors.Is(err, fs.ErrNotExist) {
 				l, err = oci.NewLock(), nil
@@ -67,7 +70,7 @@ refuses anything it does not pin.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&lockPath, "lock", oci.DefaultLockPath(), "lock file to write")
+	cmd.Flags().StringVar(&lockPath, "lock", "", "lock file to write (default: crossin.lock beside the spec, or $CROSSIN_LOCK)")
 	cmd.Flags().BoolVar(&check, "check", false, "only check that the lock pins everything (no network, no write)")
 	return cmd
 }
@@ -82,8 +85,8 @@ func (h hubResolver) Resolve(ctx context.Context, typ, repo, revision string) (s
 // lockPlanHook gives every plan resolvers that read crossin.lock: pinned
 // references come from the lock (a moved tag changes no key until
 // `crossin lock`), others are resolved live, or refused with --locked.
-func lockPlanHook(ctx context.Context, cacheDir string) ([]plan.Option, error) {
-	path := oci.DefaultLockPath()
+func lockPlanHook(ctx context.Context, spec *schema.Spec) ([]plan.Option, error) {
+	path := oci.LockPath(spec)
 	l, err := oci.ReadLock(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -20,19 +20,19 @@ import (
 // crossin.lock's pins with the image and hub revision resolvers
 // (lockPlanHook), then the runner's cache and the embedded engine's code
 // versions (cachePlanOptions).
-func planOptions(ctx context.Context, cacheDir string) ([]plan.Option, error) {
-	var all []plan.Option
-	for _, h := range []func(context.Context, string) ([]plan.Option, error){lockPlanHook, cachePlanOptions} {
-		o, err := h(ctx, cacheDir)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, o...)
+func planOptions(ctx context.Context, cacheDir string, spec *schema.Spec) ([]plan.Option, error) {
+	all, err := lockPlanHook(ctx, spec)
+	if err != nil {
+		return nil, err
 	}
-	return all, nil
+	o, err := cachePlanOptions(ctx, cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return append(all, o...), nil
 }
 
-// LoadPlan loads the spec at paths (default ".") and builds its plan with
+// LoadPlan loads the spec at paths (default: see specPaths) and builds its plan with
 // planOptions, then opts.
 func LoadPlan(ctx context.Context, paths []string, opts ...plan.Option) (*schema.Spec, *plan.Plan, error) {
 	return loadPlan(ctx, paths, false, opts...)
@@ -55,7 +55,7 @@ func loadPlan(ctx context.Context, paths []string, smoke bool, opts ...plan.Opti
 	}
 	memo := &plan.HashMemo{Dir: filepath.Join(cacheDir, "hashes")}
 	all := []plan.Option{plan.WithContext(ctx), plan.WithFileHasher(memo.HashFile)}
-	po, err := planOptions(ctx, cacheDir)
+	po, err := planOptions(ctx, cacheDir, spec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,7 +79,8 @@ func planCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan [PATH...]",
 		Short: "Show the stages an experiment grid expands to",
-		Long: `Plan expands the experiments of the spec (default: the current directory)
+		Long: `Plan expands the experiments of the spec (default: experiments/ at a project
+root, else the current directory)
 into stages (model, data, train, eval, score, report), each once however
 many cells share it, and prints every cell with its stages. With a cache
 wired in, each stage shows whether it is cached or stale.

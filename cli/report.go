@@ -2,15 +2,19 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/reports"
 	"github.com/crossin-lab/crossin/resultset"
+	"github.com/crossin-lab/crossin/runner"
 )
 
 // reportCmd is `crossin report`.
@@ -31,10 +35,14 @@ Formats: term (default), md, latex, csv, json, html (a self-contained page
 with the tables and plots). Layouts: the experiment's declared ones plus the
 built-in main, volume and languages.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(reports.Formats, format) && format != "markdown" && format != "tex" {
+				return Usagef("--format: unknown format %q, want one of %s", format, strings.Join(reports.Formats, ", "))
+			}
 			var (
 				set     *resultset.Set
 				layouts = reports.DefaultLayouts()
 				err     error
+				corrupt *runner.CorruptResultsError
 			)
 			switch {
 			case resultsFile != "":
@@ -55,10 +63,12 @@ built-in main, volume and languages.`,
 					}
 				}
 			default:
-				if len(args) == 0 {
-					args = []string{"."}
-				}
 				set, layouts, err = reportResults(args, experiment, smokeRun)
+				// Corrupt cached results were removed: the table is still
+				// rendered (their rows missing), and the command fails.
+				if errors.As(err, &corrupt) {
+					err = nil
+				}
 			}
 			if err != nil {
 				return err
@@ -78,30 +88,30 @@ built-in main, volume and languages.`,
 				}
 				return nil
 			}
-			var w io.Writer = cmd.OutOrStdout()
 			if out != "" {
-				f, err := os.CreateTemp(filepath.Dir(out), ".report-*")
-				if err != nil {
-					return err
-				}
-				defer os.Remove(f.Name())
-				if err := write(f); err != nil {
-					f.Close()
-					return err
-				}
-				if err := f.Close(); err != nil {
-					return err
-				}
-				return os.Rename(f.Name(), out)
+				// Atomically, with the permissions of any file the user
+				// writes (0666 less the umask), not a temp file's 0600.
+				err = atomicfile.WriteFunc(out, 0o666, write)
+			} else {
+				err = write(cmd.OutOrStdout())
 			}
-			return write(w)
+			if err != nil {
+				return err
+			}
+			if corrupt != nil {
+				for _, e := range corrupt.Errs {
+					fmt.Fprintf(cmd.ErrOrStderr(), "corrupt  %s\n", e)
+				}
+				return corrupt
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&layout, "layout", "main", "layout name, or \"all\" for every layout in turn")
 	cmd.Flags().StringVar(&format, "format", reports.FormatTerm, "term, md, latex, csv, json or html")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file (atomically) instead of stdout")
 	cmd.Flags().StringVar(&resultsFile, "results", "", "render this results.json instead of reading the cache")
-	cmd.Flags().StringVar(&experiment, "experiment", "", "experiment name (default: every experiment in PATH)")
+	cmd.Flags().StringVarP(&experiment, "experiment", "e", "", "experiment name (needed when PATH has several)")
 	cmd.Flags().BoolVar(&smokeRun, "smoke", false, "render the results of the spec's smoke run (crossin run --smoke)")
 	return cmd
 }

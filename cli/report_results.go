@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 
 	"github.com/crossin-lab/crossin/reports"
 	"github.com/crossin-lab/crossin/resultset"
@@ -27,12 +28,13 @@ func reportResults(paths []string, experiment string, smoke bool) (*resultset.Se
 	if err != nil {
 		return nil, nil, err
 	}
-	popts, err := planOptions(context.Background(), c.Dir())
+	popts, err := planOptions(context.Background(), c.Dir(), spec)
 	if err != nil {
 		return nil, nil, err
 	}
 	set, p, err := runner.Results(spec, c, experiment, append(popts, smokeOpts...)...)
-	if err != nil {
+	var corrupt *runner.CorruptResultsError
+	if err != nil && !errors.As(err, &corrupt) {
 		return nil, nil, err
 	}
 	prov, pins, err := recordProvenance(spec)
@@ -48,6 +50,9 @@ func reportResults(paths []string, experiment string, smoke bool) (*resultset.Se
 				layouts = append(ls, layouts...)
 			}
 		}
+	}
+	if corrupt != nil {
+		return set, layouts, corrupt
 	}
 	return set, layouts, nil
 }

@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/crossin-lab/crossin/runner/plan"
 )
 
 // Exit codes, as documented in the README.
@@ -65,7 +67,31 @@ func newRoot() *cobra.Command {
 		versionCmd(),
 		watchCmd(),
 	)
+	// --version prints what `crossin version` does.
+	root.Version = Version
+	root.SetVersionTemplate(versionLine() + "\n")
+	for _, c := range root.Commands() {
+		usageForUnknownSubcommands(c)
+	}
 	return root
+}
+
+// usageForUnknownSubcommands makes a group command (cache, model, ...)
+// given an unknown subcommand fail with a usage error (exit 2): cobra
+// would print the group's help and exit 0, so a mistyped command would
+// look like a success to a script.
+func usageForUnknownSubcommands(c *cobra.Command) {
+	if c.HasSubCommands() && !c.Runnable() {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return Usagef("unknown command %q for %q (see '%s --help')", args[0], cmd.CommandPath(), cmd.CommandPath())
+			}
+			return cmd.Help()
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageForUnknownSubcommands(sub)
+	}
 }
 
 // UsageError marks an error in how crossin was called (exit code 2).
@@ -100,7 +126,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cwd, _ := os.Getwd()
 	fmt.Fprintln(stderr, formatError(err, cwd))
 	var ue *UsageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	var unknown *plan.UnknownExperimentError // a bad -e value
+	if errors.As(err, &ue) || errors.As(err, &unknown) || isCobraUsage(err) {
 		return ExitUsage
 	}
 	return ExitFailure

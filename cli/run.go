@@ -34,7 +34,8 @@ func runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [PATH...]",
 		Short: "Run experiments end to end: build data, train, evaluate, score, report",
-		Long: `Run plans the experiments of the spec (default: the current directory) and
+		Long: `Run plans the experiments of the spec (default: experiments/ at a project
+root, else the current directory) and
 runs every stage that is not in the cache: build the training mixtures,
 train the LoRA adapters, evaluate them on the benchmarks, score the
 predictions and render the comparison table, which is printed and written
@@ -75,7 +76,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			if err != nil {
 				return err
 			}
-			popts, err := planOptions(cmd.Context(), c.Dir())
+			popts, err := planOptions(cmd.Context(), c.Dir(), spec)
 			if err != nil {
 				return err
 			}
@@ -147,7 +148,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 	cmd.Flags().BoolVarP(&keepGoing, "keep-going", "k", false, "after a failure, run every stage that does not depend on it (the default)")
 	cmd.Flags().BoolVar(&failFast, "fail-fast", false, "stop every stage at the first failure")
 	cmd.Flags().StringVar(&retries, "retries", "0", "extra attempts for a failed stage: N for every stage, or per kind, e.g. train=2,eval=1")
-	cmd.Flags().StringVarP(&out, "out", "o", runner.DefaultOutDir, "directory for the results (one subdirectory per experiment)")
+	outputFlag(cmd, &out, runner.DefaultOutDir, "directory for the results (one subdirectory per experiment)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON-line events on stdout")
 	cmd.Flags().StringVar(&remoteRepo, "remote", "", "remote cache REGISTRY/REPOSITORY: pull finished stages from it, push what runs (default $CROSSIN_REMOTE_CACHE, else the experiments' remote)")
 	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "run only these experiments")

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -13,8 +15,8 @@ func validateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate [PATH...]",
 		Short: "Check spec files against the schema",
-		Long: `Validate loads the CUE spec files and directories given (default: the
-current directory), unifies them with crossin's schema and checks names,
+		Long: `Validate loads the CUE spec files and directories given (default:
+experiments/ at a project root, else the current directory), unifies them with crossin's schema and checks names,
 constraints and that the local files they refer to exist. Every problem is
 reported as file:line:col.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -33,10 +35,21 @@ reported as file:line:col.`,
 	}
 }
 
-// specPaths defaults the spec arguments to the current directory.
+// DefaultSpecDir is where commands look for the spec when given no PATH:
+// experiments/ when the working directory has one and no .cue files of its
+// own (the repository root, where the README's commands are typed), else
+// the working directory.
+const DefaultSpecDir = "experiments"
+
+// specPaths defaults the spec arguments (see DefaultSpecDir).
 func specPaths(args []string) []string {
-	if len(args) == 0 {
-		return []string{"."}
+	if len(args) > 0 {
+		return args
 	}
-	return args
+	if own, _ := filepath.Glob("*.cue"); len(own) == 0 {
+		if fi, err := os.Stat(DefaultSpecDir); err == nil && fi.IsDir() {
+			return []string{DefaultSpecDir}
+		}
+	}
+	return []string{"."}
 }

@@ -32,7 +32,8 @@ func watchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch [PATH...]",
 		Short: "Re-run what an edit made stale, and refresh the table, while you edit specs and data",
-		Long: `Watch runs the experiments in PATH (default: the current directory) like
+		Long: `Watch runs the experiments in PATH (default: experiments/ at a project
+root, else the current directory) like
 'crossin run', then watches the spec files and the local data files they
 reference. After each save it re-plans, runs only the stale stages (one line
 per re-run stage says why, as 'crossin explain' would) and refreshes the
@@ -41,10 +42,7 @@ and keeps the last good table. An edit during a run cancels the run; stages
 already finished stay in the cache and an interrupted training resumes from
 its checkpoint. Ctrl-C stops cleanly.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			roots := args
-			if len(roots) == 0 {
-				roots = []string{"."}
-			}
+			roots := specPaths(args)
 			c, err := cache.OpenDefault()
 			if err != nil {
 				return err
@@ -70,7 +68,7 @@ its checkpoint. Ctrl-C stops cleanly.`,
 		},
 	}
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "stages to run at once (default: number of CPUs)")
-	cmd.Flags().StringVarP(&out, "out", "o", runner.DefaultOutDir, "directory for the results (one subdirectory per experiment)")
+	outputFlag(cmd, &out, runner.DefaultOutDir, "directory for the results (one subdirectory per experiment)")
 	cmd.Flags().DurationVar(&debounce, "debounce", 100*time.Millisecond, "wait this long for a burst of file events to end")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print watch events as JSON lines instead of tables")
 	cmd.Flags().StringSliceVarP(&experiments, "experiment", "e", nil, "run only these experiments")
@@ -86,7 +84,7 @@ func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string,
 		if err != nil {
 			return nil, fmt.Errorf("%s", formatError(err, cwd))
 		}
-		popts, err := planOptions(ctx, c.Dir())
+		popts, err := planOptions(ctx, c.Dir(), spec)
 		if err != nil {
 			return nil, err
 		}

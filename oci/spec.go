@@ -3,17 +3,22 @@ package oci
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/crossin-lab/crossin/schema"
 )
 
-// DefaultLockPath is the lock file crossin uses: $CROSSIN_LOCK, else
-// crossin.lock in the current directory (the project root, where the specs
-// are run from and where it is committed, as go.sum is next to go.mod).
-func DefaultLockPath() string {
+// LockPath is the lock file of spec: $CROSSIN_LOCK, else crossin.lock
+// beside the spec's files (committed with them, as go.sum is next to
+// go.mod), so that `crossin lock experiments/` and `crossin run
+// experiments/` find the same lock from any working directory.
+func LockPath(spec *schema.Spec) string {
 	if p := getenv("CROSSIN_LOCK"); p != "" {
 		return p
+	}
+	if spec != nil && len(spec.Files) > 0 {
+		return filepath.Join(filepath.Dir(spec.Files[0]), LockFile)
 	}
 	return LockFile
 }

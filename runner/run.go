@@ -381,7 +381,7 @@ func Results(spec *schema.Spec, c *cache.Cache, experiment string, popts ...plan
 		for _, e := range p.Experiments {
 			names = append(names, e.Name)
 		}
-		return nil, nil, fmt.Errorf("the spec has several experiments (%v); choose one", names)
+		return nil, nil, fmt.Errorf("the spec has several experiments (%v); choose one with -e NAME", names)
 	}
 	ep := p.Experiments[0]
 	var corrupt CorruptResultsError

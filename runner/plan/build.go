@@ -33,7 +33,7 @@ func Build(spec *schema.Spec, opts ...Option) (*Plan, error) {
 				for _, e := range spec.Experiments {
 					all = append(all, e.Name)
 				}
-				return nil, fmt.Errorf("no experiment %q in the spec (it has %s)", n, strings.Join(all, ", "))
+				return nil, &UnknownExperimentError{Name: n, Have: all}
 			}
 			exps = append(exps, e)
 		}
@@ -222,4 +222,16 @@ func mixtureVolume(m *schema.Mixture) string {
 		}
 	}
 	return v
+}
+
+// UnknownExperimentError is returned by Build for an experiment asked for
+// (WithExperiments, -e) that the spec does not declare; the CLI treats it
+// as a usage error.
+type UnknownExperimentError struct {
+	Name string
+	Have []string // the spec's experiments
+}
+
+func (e *UnknownExperimentError) Error() string {
+	return fmt.Sprintf("no experiment %q in the spec (it has %s)", e.Name, strings.Join(e.Have, ", "))
 }
