@@ -19,14 +19,14 @@ func recordProvenance(spec *schema.Spec) (*resultset.Provenance, runner.Pins, er
 	if err != nil {
 		return nil, nil, err
 	}
-	pins, err := lockPins()
+	pins, err := lockPins(spec)
 	return prov, pins, err
 }
 
-// lockPins vouches for the references crossin.lock pins (none without a
+// lockPins vouches for the references spec's crossin.lock pins (none without a
 // lock file).
-func lockPins() (runner.Pins, error) {
-	l, err := oci.ReadLock(oci.DefaultLockPath())
+func lockPins(spec *schema.Spec) (runner.Pins, error) {
+	l, err := oci.ReadLock(oci.LockPath(spec))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

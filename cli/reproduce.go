@@ -67,7 +67,7 @@ names one (which must be empty or absent); the new results are written to
 			if err != nil {
 				return err
 			}
-			popts, err := planOptions(cmd.Context(), c.Dir())
+			popts, err := planOptions(cmd.Context(), c.Dir(), spec)
 			if err != nil {
 				return err
 			}

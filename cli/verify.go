@@ -54,11 +54,11 @@ row is verified and the record's digest matches its rows.`,
 			if err != nil {
 				return err
 			}
-			popts, err := planOptions(cmd.Context(), c.Dir())
+			popts, err := planOptions(cmd.Context(), c.Dir(), spec)
 			if err != nil {
 				return err
 			}
-			pins, err := lockPins()
+			pins, err := lockPins(spec)
 			if err != nil {
 				return err
 			}
