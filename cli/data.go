@@ -38,6 +38,7 @@ type dataBuildFlags struct {
 	direction   string
 	allowSame   bool
 	noReplace   bool
+	numpy       bool
 	json        bool
 }
 
@@ -58,8 +59,12 @@ From flags:
     --variant x2x=3000 --variant en2x=3000 --variant trans=1000 --seed 42 -o mix.jsonl
 
 Files: .json (an Alpaca array, aligned by position unless records have an
-"id"), .jsonl (with an "id" field), .parquet, or hf://datasets/OWNER/NAME@REV/PATH.
-Counts are numbers or "all". The same inputs and seed give the same bytes.`,
+"id"), .jsonl (with an "id" field), .parquet, a folder of Parquet shards, or
+hf://datasets/OWNER/NAME@REV/PATH. Without --translation, trans pairs the
+parallel instructions (X instruction in, English instruction out), as the
+reference builder does. Counts are numbers or "all" (as many draws as the set
+has, with replacement). The same inputs and seed give the same bytes;
+--numpy gives the reference builder's own items in its order.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			defer resetFlags(cmd)
 			return runDataBuild(cmd, args, &f)
@@ -70,7 +75,7 @@ Counts are numbers or "all". The same inputs and seed give the same bytes.`,
 	fl.StringVarP(&f.out, "output", "o", "", "output JSONL file (written atomically)")
 	fl.StringVar(&f.english, "english", "", "English instruction file (Base, and the English side of parallel data)")
 	fl.StringArrayVar(&f.parallel, "parallel", nil, "LANG=FILE parallel instruction file (repeatable)")
-	fl.StringVar(&f.translation, "translation", "", "multi-way parallel sentence file (JSONL with a key per language) for trans")
+	fl.StringVar(&f.translation, "translation", "", "multi-way parallel sentence file (JSONL with a key per language) for trans (default: trans pairs the --parallel instructions, as the reference builder does)")
 	fl.StringArrayVar(&f.variants, "variant", nil, "MODE=COUNT with MODE base, en2x, x2en, x2x or trans and COUNT a number or all (repeatable)")
 	fl.Uint64Var(&f.seed, "seed", 42, "sampling and shuffle seed")
 	fl.StringSliceVar(&f.languages, "languages", nil, "languages of the parallel data (default: en plus the --parallel languages)")
@@ -79,6 +84,7 @@ Counts are numbers or "all". The same inputs and seed give the same bytes.`,
 	fl.StringVar(&f.direction, "trans-direction", "", "trans direction: x2en (default), en2x, both or any")
 	fl.BoolVar(&f.allowSame, "allow-same", false, "x2x: let instruction and response languages be equal")
 	fl.BoolVar(&f.noReplace, "without-replacement", false, "use each source item at most once per variant")
+	fl.BoolVar(&f.numpy, "numpy", false, "replay the reference builder's numpy draws and order (np.random.seed(SEED), SEED < 2^32; files aligned by position)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON")
 	return c
 }
@@ -86,6 +92,9 @@ Counts are numbers or "all". The same inputs and seed give the same bytes.`,
 func runDataBuild(cmd *cobra.Command, args []string, f *dataBuildFlags) error {
 	if f.out == "" {
 		return Usagef("data build: -o FILE is required")
+	}
+	if f.numpy && f.noReplace {
+		return Usagef("data build: --numpy replays the reference builder, which samples with replacement; drop --without-replacement")
 	}
 	flagMode := f.english != "" || len(f.parallel) > 0 || f.translation != "" || len(f.variants) > 0
 	var spec mixture.Spec
@@ -164,13 +173,24 @@ func applyTweaks(spec *mixture.Spec, f *dataBuildFlags) error {
 			v.Sources = &src
 		}
 	}
-	if f.noReplace {
-		spec.Sampling = mixture.WithoutReplacement
+	if s := flagSampling(f); s != "" {
+		spec.Sampling = s
 		for i := range spec.Variants {
-			spec.Variants[i].Sampling = mixture.WithoutReplacement
+			spec.Variants[i].Sampling = s
 		}
 	}
 	return nil
+}
+
+// flagSampling is the sampling the flags ask for ("" for the spec's).
+func flagSampling(f *dataBuildFlags) mixture.Sampling {
+	switch {
+	case f.numpy:
+		return mixture.Numpy
+	case f.noReplace:
+		return mixture.WithoutReplacement
+	}
+	return ""
 }
 
 func specFromFlags(f *dataBuildFlags) (mixture.Spec, error) {
@@ -201,9 +221,7 @@ func specFromFlags(f *dataBuildFlags) (mixture.Spec, error) {
 	if len(f.variants) == 0 {
 		return spec, Usagef("data build: no --variant MODE=COUNT given (modes: base, en2x, x2en, x2x, trans)")
 	}
-	if f.noReplace {
-		spec.Sampling = mixture.WithoutReplacement
-	}
+	spec.Sampling = flagSampling(f)
 	for _, vs := range f.variants {
 		mode, count, ok := strings.Cut(vs, "=")
 		if !ok {

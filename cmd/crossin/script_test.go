@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -29,18 +30,23 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	python := numpyPython()
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("REPO", repo)
 			env.Setenv("SHARED", shared)
+			env.Setenv("PYTHON", python)
 			env.Setenv("CROSSIN_CACHE", filepath.Join(env.WorkDir, ".crossin-cache"))
 			return nil
 		},
 		UpdateScripts: os.Getenv("UPDATE_SCRIPTS") == "1",
 		Condition: func(cond string) (bool, error) {
-			if cond == "shared" {
+			switch cond {
+			case "shared":
 				return sharedCondition("data")
+			case "numpy":
+				return numpyCondition()
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -54,6 +60,31 @@ func sharedCondition(rel string) (bool, error) {
 	if _, err := sharedtest.Lookup(rel); err != nil {
 		if sharedtest.Required() {
 			return false, fmt.Errorf("%v (%s=1: shared data is required)", err, sharedtest.EnvRequire)
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+// numpyPython is a Python that imports numpy (the reference builder's
+// sampler): Debian's /usr/bin/python3 first, then python3 on PATH; "" if
+// none does. Scripts run it as $PYTHON.
+func numpyPython() string {
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import numpy").Run() == nil {
+			return py
+		}
+	}
+	return ""
+}
+
+// numpyCondition is the [numpy] condition: a Python with numpy exists.
+// Under CROSSIN_REQUIRE_NUMPY=1 (CI, which installs python3-numpy) its
+// absence fails the script instead.
+func numpyCondition() (bool, error) {
+	if numpyPython() == "" {
+		if os.Getenv("CROSSIN_REQUIRE_NUMPY") == "1" {
+			return false, fmt.Errorf("no python3 can import numpy; CROSSIN_REQUIRE_NUMPY=1: apt-get install python3-numpy")
 		}
 		return false, nil
 	}
