@@ -25,6 +25,8 @@
 package template
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -112,4 +114,19 @@ func (t Template) Render(instruction, input string) (string, error) {
 	}
 	r := strings.NewReplacer("{instruction}", instruction, "{input}", input, "{output_lang}", "")
 	return r.Replace(tmpl), nil
+}
+
+// Key names the template and its text for cache keys, "alpaca@" and the
+// first 16 hex digits of the SHA-256 of its two prompts, so that a change
+// to a template's text changes the key of every stage that used it.
+func (t Template) Key() string {
+	if t == "" {
+		t = Default
+	}
+	f, ok := formats[t]
+	if !ok {
+		return string(t)
+	}
+	h := sha256.Sum256([]byte(f.input + "\x00" + f.noInput))
+	return string(t) + "@" + hex.EncodeToString(h[:8])
 }

@@ -187,3 +187,29 @@ func TestLabels(t *testing.T) {
 		})
 	}
 }
+
+// TestKey: the cache-key name of a template changes with its text, and ""
+// is the default template's.
+func TestKey(t *testing.T) {
+	if Template("").Key() != Alpaca.Key() {
+		t.Errorf(`"" keys as %q, alpaca as %q`, Template("").Key(), Alpaca.Key())
+	}
+	seen := map[string]string{}
+	for _, n := range Names() {
+		k := Template(n).Key()
+		if !strings.HasPrefix(k, n+"@") || len(k) != len(n)+1+16 {
+			t.Errorf("%s: key %q, want %s@<16 hex digits>", n, k, n)
+		}
+		if prev, dup := seen[k[len(n):]]; dup {
+			t.Errorf("%s and %s have the same text hash", n, prev)
+		}
+		seen[k[len(n):]] = n
+	}
+	old := formats[Alpaca]
+	defer func() { formats[Alpaca] = old }()
+	before := Alpaca.Key()
+	formats[Alpaca] = format{input: old.input, noInput: strings.TrimSuffix(old.noInput, " {output_lang}") + "{output_lang}"}
+	if Alpaca.Key() == before {
+		t.Error("removing Alpaca's trailing space did not change its key")
+	}
+}

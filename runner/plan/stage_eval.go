@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/crossin-lab/crossin/schema"
+	"github.com/crossin-lab/crossin/template"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -44,7 +45,7 @@ func (b *builder) evalStage(env *cellEnv, ms, train *Stage, bench *schema.Benchm
 		Eval: &EvalParams{Model: env.model, Mixture: c.Mixture, Seed: c.Seed, Tuned: train != nil,
 			Benchmark: bench, Eval: bench.Eval, Commit: commit},
 		static: []Component{
-			{Name: "template", Value: value(env.model.Template)},
+			{Name: "template", Value: value(template.Template(env.model.Template).Key())},
 			{Name: "benchmark", Value: value(struct {
 				Eval trainer.EvalParams `json:"eval"`
 				Data any                `json:"data"`

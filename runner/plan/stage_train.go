@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 
+	"github.com/crossin-lab/crossin/template"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -23,7 +24,7 @@ func (b *builder) trainStage(env *cellEnv, ms, ds *Stage) *Stage {
 		Unresolved:  env.beUnres,
 		Train:       &TrainParams{Experiment: env.exp.Name, Cell: c.ID, Model: env.model, Mixture: env.mix, Seed: c.Seed, Train: c.Train},
 		static: []Component{
-			{Name: "template", Value: value(env.model.Template)},
+			{Name: "template", Value: value(template.Template(env.model.Template).Key())},
 			{Name: "train", Value: value(trainKey(c.Train))},
 			{Name: "seed", Value: value(c.Seed)},
 			{Name: "backend", Value: env.beComp},
