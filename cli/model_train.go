@@ -206,7 +206,7 @@ command again after an interruption resumes from the newest one.`,
 	f.Float64Var(&p.WarmupRatio, "warmup-ratio", p.WarmupRatio, "fraction of steps of linear warmup")
 	f.Float64Var(&p.WeightDecay, "weight-decay", 0, "AdamW weight decay")
 	f.Float64Var(&p.MaxGradNorm, "max-grad-norm", p.MaxGradNorm, "gradient-norm clipping (0 = off)")
-	f.IntVar(&p.CheckpointEvery, "checkpoint-every", 0, fmt.Sprintf("checkpoint interval in steps (default %d)", train.DefaultCheckpointEvery))
+	f.IntVar(&p.CheckpointEvery, "checkpoint-every", 0, fmt.Sprintf("checkpoint interval in steps (default: a tenth of the run, at most %d)", train.DefaultCheckpointEvery))
 	f.StringVar(&ckptDir, "checkpoints", "", "checkpoint directory")
 	f.BoolVar(&keepCkpt, "keep-checkpoints", false, "keep the checkpoints after a successful run")
 	f.StringVar(&template, "template", "alpaca", "prompt template for instruction records: alpaca, llama or gemma")

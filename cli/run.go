@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -69,7 +70,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			if err != nil {
 				return err
 			}
-			if smokeRun && !cmd.Flags().Changed("out") {
+			if smokeRun && !cmd.Flags().Changed("output") && !cmd.Flags().Changed("out") {
 				out = smokeOutDir
 			}
 			c, err := cache.OpenDefault()
@@ -81,7 +82,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 				return err
 			}
 			popts = append(popts, smokeOpts...)
-			backends, err := backendsFor(cmd.Context(), spec, c.Dir(), experiments)
+			backends, experiments, notRun, err := backendsOrSkip(cmd.Context(), spec, c.Dir(), experiments)
 			if err != nil {
 				return err
 			}
@@ -141,7 +142,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 					fmt.Fprintf(stdout, "results: %s%s\n", r.Dir, note)
 				}
 			}
-			return err
+			return errors.Join(err, notRun)
 		},
 	}
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "stages to run at once (default: number of CPUs)")
@@ -174,6 +175,41 @@ func backendsFor(ctx context.Context, spec *schema.Spec, cacheDir string, experi
 		}
 	}
 	return backends, nil
+}
+
+// backendsOrSkip is backendsFor for run and watch. When the trainers of a
+// container or Slurm backend cannot be set up (an unreachable registry, a
+// missing engine) and no experiment was chosen with -e, the experiments
+// that need them are left out: run is the experiments to run, and notRun
+// says what was not run and why (the command fails with it after running
+// the others). With -e, the error names the
+// experiments that can run instead.
+func backendsOrSkip(ctx context.Context, spec *schema.Spec, cacheDir string, experiments []string) (backends runner.Backends, run []string, notRun, err error) {
+	backends, err = backendsFor(ctx, spec, cacheDir, experiments)
+	if err == nil {
+		return backends, experiments, nil, nil
+	}
+	var local, remote []string
+	for _, e := range spec.Experiments {
+		if b := spec.Backend(e.Backend); b != nil && b.Kind != schema.BackendEmbedded {
+			remote = append(remote, e.Name)
+		} else {
+			local = append(local, e.Name)
+		}
+	}
+	if len(experiments) > 0 || len(local) == 0 {
+		hint := ""
+		if len(local) > 0 {
+			hint = fmt.Sprintf("\nneeded by experiment %s; to run the others, choose them with -e (for example -e %s)", strings.Join(remote, ", "), strings.Join(local, ","))
+		}
+		return nil, nil, nil, fmt.Errorf("%w%s", err, hint)
+	}
+	notRun = fmt.Errorf("experiment %s was not run: %w", strings.Join(remote, ", "), err)
+	backends, err = backendsFor(ctx, spec, cacheDir, local)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return backends, local, notRun, nil
 }
 
 func needsRemoteBackend(spec *schema.Spec, only []string) bool {

@@ -94,9 +94,12 @@ func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string,
 			return nil, fmt.Errorf("%s", formatError(err, cwd))
 		}
 		why := staleReasons(p, plan.OpenRecords(c.Dir()))
-		backends, err := backendsFor(ctx, spec, c.Dir(), experiments)
+		backends, run, notRun, err := backendsOrSkip(ctx, spec, c.Dir(), experiments)
 		if err != nil {
 			return nil, err
+		}
+		if notRun != nil {
+			live.Line(notRun.Error())
 		}
 		prov, pins, err := recordProvenance(spec)
 		if err != nil {
@@ -104,7 +107,7 @@ func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string,
 		}
 		progress := newWatchProgress(live, why)
 		res, runErr := runner.Run(ctx, spec, runner.RunOptions{
-			Cache: c, Experiments: experiments, Jobs: jobs, OutDir: out,
+			Cache: c, Experiments: run, Jobs: jobs, OutDir: out,
 			Version: Version, PlanOptions: popts,
 			Backends: backends, Provenance: prov, Pins: pins,
 			Events: progress.event,
