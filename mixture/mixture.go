@@ -98,7 +98,7 @@ type Result struct {
 	Stats    Stats
 	Coverage []dataset.Coverage
 	// Skipped counts, per variant, source items that had no usable language
-	// pair (only with Count All).
+	// pair (only with Count All sampled without replacement).
 	Skipped map[string]int
 }
 

@@ -52,7 +52,8 @@ const Numpy Sampling = "numpy"
 // numpySeed returns a seed as np.random.seed takes it.
 func numpySeed(seed uint64) (uint32, error) {
 	if seed > math.MaxUint32 {
-		return 0, fmt.Errorf("seed %d: sampling numpy takes seeds in [0, 2^32), as np.random.seed does (the reference builder uses 0)", seed)
+		// A spec's negative seed arrives as its two's complement.
+		return 0, fmt.Errorf("seed %d: sampling numpy takes seeds in [0, 2^32), as np.random.seed does (the reference builder uses 0)", int64(seed))
 	}
 	return uint32(seed), nil
 }
