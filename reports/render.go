@@ -162,7 +162,7 @@ func renderTerm(w io.Writer, t *Table) error {
 			n := len(g.Columns)
 			var cs []string
 			if groupHeader {
-				inner := 2 * (n - 1)
+				inner := 2 * max(n-1, 0) // a group may have no columns yet
 				for i := col; i < col+n; i++ {
 					inner += width[i]
 				}
@@ -185,7 +185,7 @@ func renderTerm(w io.Writer, t *Table) error {
 	col = nd
 	for _, g := range t.Groups {
 		n := len(g.Columns)
-		inner := 2 * (n - 1)
+		inner := 2 * max(n-1, 0) // a group may have no columns yet
 		for i := col; i < col+n; i++ {
 			inner += width[i]
 		}

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -224,6 +225,24 @@ func TestPlots(t *testing.T) {
 	for _, want := range []string{"<table>", "data:image/svg", "Cross-MMLU", "best"} {
 		if !strings.Contains(html.String(), want) {
 			t.Errorf("html report lacks %q", want)
+		}
+	}
+}
+
+// A grid none of whose cells has run renders every layout (the per-language
+// table then has groups without language columns) in every format,
+// without a crash.
+func TestRenderNothingRun(t *testing.T) {
+	set := &resultset.Set{Experiment: "x"}
+	for _, b := range []string{"cross_mmlu", "cross_xquad"} {
+		set.Rows = append(set.Rows, resultset.Row{Cell: "m/base/s1", Model: "m", Mixture: "base", Seed: 1, Benchmark: b, Status: resultset.StatusMissing})
+	}
+	for _, l := range DefaultLayouts() {
+		for _, f := range []string{FormatTerm, FormatMarkdown} {
+			var buf bytes.Buffer
+			if err := Write(&buf, set, l, f); err != nil && !errors.Is(err, ErrNoResults) {
+				t.Errorf("%s %s: %v", l.Name, f, err)
+			}
 		}
 	}
 }
