@@ -66,6 +66,12 @@ func FromSchema(s *schema.Spec, name string) (Spec, error) {
 	if len(sp.Variants) == 0 {
 		return Spec{}, fmt.Errorf("%s: mixture %q: every part has volume 0; there is nothing to build", m.Pos, name)
 	}
+	// What the builder would refuse without reading any data (a numpy seed
+	// out of range, parts mixing numpy with other sampling, ...) is refused
+	// here, so validation reports it before anything runs.
+	if _, err := normalize(sp); err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", m.Pos, err)
+	}
 	return sp, nil
 }
 
