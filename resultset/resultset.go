@@ -77,8 +77,10 @@ type Source struct {
 	Backend string `json:"backend"`
 	// ImageDigest is the trainer image (container and Slurm backends).
 	ImageDigest string `json:"image_digest,omitempty"`
-	// Engine is the code version that entered the train and eval keys;
-	// for the embedded engine it names the arithmetic path.
+	// Engine is the code version that entered the train and eval keys,
+	// followed, for the embedded engine, by its arithmetic path (for
+	// example "crossin-embedded/3 amd64-avx2-fma"): outputs computed on
+	// another path may differ in the last bits.
 	Engine string `json:"engine,omitempty"`
 	// Unpinned lists references the spec names by tag or branch without a
 	// pin in crossin.lock: they resolved to the commits above at run time
