@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mattn/go-runewidth"
 	"gonum.org/v1/plot"
 
 	"github.com/crossin-lab/crossin/metrics"
@@ -244,5 +245,35 @@ func TestRenderNothingRun(t *testing.T) {
 				t.Errorf("%s %s: %v", l.Name, f, err)
 			}
 		}
+	}
+}
+
+// TestTermTableFitsIn100Columns renders a table shaped like the
+// quickstart's (three suffixed benchmarks, a baseline and deltas) and
+// requires every line to fit a 100-column terminal.
+func TestTermTableFitsIn100Columns(t *testing.T) {
+	set := &resultset.Set{Experiment: "quickstart"}
+	for i, mix := range []string{"base-200", "x2x-200", "en2x-200"} {
+		for j, b := range []string{"cross_mmlu-sample", "cross_logiqa-sample", "cross_xquad-sample"} {
+			v := 0.2 + 0.01*float64(i+j)
+			set.Rows = append(set.Rows, resultset.Row{Cell: "tiny/" + mix + "/s42", Model: "tiny", Mixture: mix,
+				Volume: map[bool]string{true: "", false: "200"}[i == 0], Seed: 42, Benchmark: b, Status: resultset.StatusOK,
+				Score: &metrics.Result{OverallAcc: v, Consistency: map[int]float64{3: v + 0.1}, AC3: map[int]float64{3: v + 0.05}}})
+		}
+	}
+	layout := Layout{Name: "main", Title: "Accuracy, consistency and AC3 by model and CrossIn variant",
+		Rows: []string{DimModel, DimMixture, DimVolume}, K: 3, Baseline: map[string]string{DimMixture: "base-200"},
+		Delta: true, Decimals: 1, Percent: true}
+	var buf bytes.Buffer
+	if err := Write(&buf, set, layout, FormatTerm); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if w := runewidth.StringWidth(line); w > 100 {
+			t.Errorf("%d columns: %s", w, line)
+		}
+	}
+	if !strings.Contains(buf.String(), "Δ") || !strings.Contains(buf.String(), "+1.0") {
+		t.Errorf("no delta line:\n%s", buf.String())
 	}
 }
