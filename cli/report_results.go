@@ -42,6 +42,7 @@ func reportResults(paths []string, experiment string, smoke bool) (*resultset.Se
 		return nil, nil, err
 	}
 	runner.ApplyPins(set, pins)
+	prov.Smoke = smoke
 	set.Provenance = prov
 	layouts := reports.DefaultLayouts()
 	for _, ep := range p.Experiments {

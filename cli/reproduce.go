@@ -16,6 +16,7 @@ import (
 func reproduceCmd() *cobra.Command {
 	var (
 		asJSON   bool
+		smokeRun bool
 		cacheDir string
 		out      string
 		jobs     int
@@ -45,6 +46,11 @@ names one (which must be empty or absent); the new results are written to
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			defer src.Cleanup()
+			// A smoke record is re-run as its spec's smoke run.
+			spec, smokeOpts, err := smokeSpec(spec, smokeRun || rec.Provenance.Smoke)
+			if err != nil {
+				return err
+			}
 			if cacheDir == "" {
 				d, err := os.MkdirTemp("", "crossin-reproduce-cache-")
 				if err != nil {
@@ -71,6 +77,7 @@ names one (which must be empty or absent); the new results are written to
 			if err != nil {
 				return err
 			}
+			popts = append(popts, smokeOpts...)
 			backends, err := backendsFor(cmd.Context(), spec, c.Dir(), []string{rec.Experiment})
 			if err != nil {
 				return err
@@ -79,6 +86,7 @@ names one (which must be empty or absent); the new results are written to
 			if err != nil {
 				return err
 			}
+			prov.Smoke = len(smokeOpts) > 0
 			var events func(runner.Event)
 			if !asJSON {
 				events = runner.PlainEvents(cmd.ErrOrStderr())
@@ -117,9 +125,10 @@ names one (which must be empty or absent); the new results are written to
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&smokeRun, "smoke", false, "re-run the spec's smoke run (implied when the record is of one)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the comparison as JSON (progress is not shown)")
 	cmd.Flags().StringVar(&cacheDir, "cache", "", "fresh cache directory to run in (default: a temporary one)")
-	cmd.Flags().StringVarP(&out, "out", "o", "", "directory for the new results (default: a temporary one)")
+	outputFlag(cmd, &out, "", "directory for the new results (default: a temporary one)")
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "stages to run at once (default: number of CPUs)")
 	return cmd
 }

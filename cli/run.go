@@ -96,6 +96,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			if err != nil {
 				return err
 			}
+			prov.Smoke = smokeRun
 			stdout := cmd.OutOrStdout()
 			var events func(runner.Event)
 			var live *runner.LiveView

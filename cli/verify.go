@@ -15,6 +15,7 @@ import (
 func verifyCmd() *cobra.Command {
 	var (
 		asJSON     bool
+		smokeRun   bool
 		remoteRepo string
 	)
 	cmd := &cobra.Command{
@@ -50,6 +51,11 @@ row is verified and the record's digest matches its rows.`,
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			defer src.Cleanup()
+			// A smoke record is checked against the smoke run of its spec.
+			spec, smokeOpts, err := smokeSpec(spec, smokeRun || rec.Provenance.Smoke)
+			if err != nil {
+				return err
+			}
 			c, err := cache.OpenDefault()
 			if err != nil {
 				return err
@@ -58,6 +64,7 @@ row is verified and the record's digest matches its rows.`,
 			if err != nil {
 				return err
 			}
+			popts = append(popts, smokeOpts...)
 			pins, err := lockPins(spec)
 			if err != nil {
 				return err
@@ -92,6 +99,7 @@ row is verified and the record's digest matches its rows.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&smokeRun, "smoke", false, "check against the spec's smoke run (implied when the record is of one)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the verification as JSON")
 	cmd.Flags().StringVar(&remoteRepo, "remote", "", "remote cache REGISTRY/REPOSITORY to check too (default $CROSSIN_REMOTE_CACHE, else the experiment's remote)")
 	return cmd

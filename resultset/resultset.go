@@ -113,6 +113,9 @@ func (s *Source) Stage(kind string) *Stage {
 type Provenance struct {
 	Crossin Build `json:"crossin"`
 	Spec    Spec  `json:"spec"`
+	// Smoke is set when the record is of the spec's smoke run (crossin run
+	// --smoke), which verify and reproduce then plan too.
+	Smoke bool `json:"smoke,omitempty"`
 }
 
 // Build identifies the crossin binary.
