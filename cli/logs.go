@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,7 +69,11 @@ func findStageLog(c *cache.Cache, key string) (string, error) {
 			cands = append(cands, cand{p, fi.ModTime().UnixNano()})
 		}
 	}
-	works, _ := os.ReadDir(filepath.Join(c.Dir(), "work"))
+	works, err := os.ReadDir(filepath.Join(c.Dir(), "work"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// The log asked for may be among the unfinished ones.
+		return "", fmt.Errorf("logs: %w", err)
+	}
 	for _, w := range works {
 		p := filepath.Join(c.Dir(), "work", w.Name(), "stage.log")
 		fi, err := os.Stat(p)
