@@ -1,10 +1,13 @@
 package train
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -155,4 +158,54 @@ func logitsOf(t *testing.T, base *Base, ad *lora.Adapter, b *Batch) []float32 {
 		t.Fatal(fmt.Errorf("logits: %w", err))
 	}
 	return l
+}
+
+// TestArchitecturesDeterministicAcrossThreads: Gemma-like (GeGLU, scaled
+// embeddings, tied embeddings trained as two modules_to_save copies) and
+// Mistral-like (sliding window) runs with the sample loss reduction give
+// byte-identical adapters and loss curves for any GOMAXPROCS, on shapes
+// whose products run in parallel.
+func TestArchitecturesDeterministicAcrossThreads(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*Dims)
+		tied bool
+		save []string
+	}{
+		{"gemma", func(d *Dims) {
+			d.Act, d.EmbedScale = "gelu_pytorch_tanh", float32(math.Sqrt(float64(d.Hidden)))
+		}, true, []string{"embed_tokens", "lm_head"}},
+		{"mistral", func(d *Dims) { d.SlidingWindow = 5 }, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := parallelDims()
+			tc.set(&d)
+			base := RandomBase(d, 5)
+			if tc.tied {
+				base.LMHead = base.Embed
+			}
+			data := syntheticData(24, base.Vocab, 9)
+			p := tinyParams(3)
+			p.BatchSize, p.GradAccum, p.MaxLength, p.LossReduction = 8, 2, 16, LossSample
+			p.LoRA.ModulesToSave = tc.save
+			var ref []byte
+			var refCurve string
+			for _, procs := range []int{1, 2, 3} {
+				old := runtime.GOMAXPROCS(procs)
+				res, err := Run(context.Background(), base, data, p, WithSeed(42), WithThreads(procs))
+				runtime.GOMAXPROCS(old)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, curve := adapterBytes(t, res.Adapter), fmt.Sprint(res.Curve)
+				if ref == nil {
+					ref, refCurve = b, curve
+					continue
+				}
+				if !bytes.Equal(b, ref) || curve != refCurve {
+					t.Errorf("GOMAXPROCS=%d: adapter or loss curve differs from GOMAXPROCS=1", procs)
+				}
+			}
+		})
+	}
 }
