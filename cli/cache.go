@@ -120,7 +120,7 @@ asks first when stdin is a terminal, and otherwise needs --force.`,
 			}
 			if keepDays == 0 && !force {
 				n, size := c.Usage()
-				if !isTerminal(cmd.InOrStdin()) {
+				if !stdinIsTerminal(cmd.InOrStdin()) {
 					return Usagef("cache gc --keep-days 0 removes every entry (%d, %s in %s); add --force to do so without a terminal", n, cacheBytes(size), c.Dir())
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "remove every cache entry (%d, %s in %s)? [y/N] ", n, cacheBytes(size), c.Dir())
@@ -215,6 +215,9 @@ asks first when stdin is a terminal, and otherwise needs --force.`,
 	g.AddCommand(cacheRemoteCmds()...)
 	return g
 }
+
+// stdinIsTerminal says whether gc may ask on stdin; tests replace it.
+var stdinIsTerminal = isTerminal
 
 // cacheOpen opens the cache named by --dir (if the command has it) or the
 // default one.
