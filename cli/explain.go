@@ -13,7 +13,7 @@ import (
 
 // explainCmd is `crossin explain`.
 func explainCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, smokeRun bool
 	cmd := &cobra.Command{
 		Use:   "explain CELL-or-STAGE [PATH...]",
 		Short: "Say why a cell or stage would re-run",
@@ -23,7 +23,7 @@ it last ran, and names the components and fields that differ. A changed
 input is traced to the upstream stage that changed it.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, p, err := LoadPlan(cmd.Context(), args[1:])
+			_, p, err := loadPlan(cmd.Context(), args[1:], smokeRun)
 			if err != nil {
 				return err
 			}
@@ -31,7 +31,7 @@ input is traced to the upstream stage that changed it.`,
 			if err != nil {
 				return err
 			}
-			ex, err := plan.Explain(p, plan.OpenRecords(dir), args[0])
+			ex, err := plan.Explain(p, plan.RecordsOf(dir, p), args[0])
 			if err != nil {
 				return err
 			}
@@ -46,6 +46,7 @@ input is traced to the upstream stage that changed it.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the explanation as JSON")
+	cmd.Flags().BoolVar(&smokeRun, "smoke", false, "explain the spec's smoke run (crossin run --smoke), against the smoke run's records")
 	return cmd
 }
 

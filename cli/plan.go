@@ -101,7 +101,7 @@ compares against (the runner records keys as it runs stages).`,
 				if err != nil {
 					return err
 				}
-				if err := plan.OpenRecords(dir).SavePlan(p); err != nil {
+				if err := plan.RecordsOf(dir, p).SavePlan(p); err != nil {
 					return fmt.Errorf("recording keys: %w", err)
 				}
 			}

@@ -171,7 +171,7 @@ func Run(ctx context.Context, spec *schema.Spec, opt RunOptions) (*RunResult, er
 			return &RunResult{Plan: p}, fmt.Errorf("results of %s cannot be written, nothing was run: %w", ep.Name, err)
 		}
 	}
-	records := plan.OpenRecords(opt.Cache.Dir())
+	records := plan.RecordsOf(opt.Cache.Dir(), p)
 	var mu sync.Mutex // guards the plan's stages while they are rekeyed
 	stages := make([]*Stage, 0, len(p.Stages))
 	byID := map[string]*plan.Stage{}

@@ -121,6 +121,13 @@ func TestReducedRun(t *testing.T) {
 			}
 		}
 	}
+	// The smoke run's explain records are kept apart from real runs'.
+	if _, err := os.Stat(filepath.Join(tmp, "cache", "records")); !os.IsNotExist(err) {
+		t.Errorf("a smoke run wrote the real runs' explain records (%v)", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(tmp, "cache", "records-smoke")); len(ents) == 0 {
+		t.Error("a smoke run wrote no records of its own")
+	}
 	again, err := runner.Run(context.Background(), ss, opts)
 	if err != nil {
 		t.Fatal(err)

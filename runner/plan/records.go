@@ -39,6 +39,16 @@ func OpenRecords(cacheDir string) *Records {
 	return &Records{Dir: filepath.Join(cacheDir, "records")}
 }
 
+// RecordsOf returns the record store of p's runs: a smoke plan's records
+// are kept apart (records-smoke), so that a smoke run is never the
+// baseline explain compares a real plan with, nor the other way round.
+func RecordsOf(cacheDir string, p *Plan) *Records {
+	if p != nil && p.Smoke != nil {
+		return &Records{Dir: filepath.Join(cacheDir, "records-smoke")}
+	}
+	return OpenRecords(cacheDir)
+}
+
 // Record is one saved description.
 type Record struct {
 	Stage    string      `json:"stage"`
