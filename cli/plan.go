@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -39,8 +40,10 @@ func LoadPlan(ctx context.Context, paths []string, opts ...plan.Option) (*schema
 }
 
 // loadPlan is LoadPlan, of the smoke version of the spec when smoke is set.
+// The checks of loadSpec see the spec as written, before smoke swaps in
+// tiny models and the embedded backend.
 func loadPlan(ctx context.Context, paths []string, smoke bool, opts ...plan.Option) (*schema.Spec, *plan.Plan, error) {
-	spec, err := schema.Load(specPaths(paths)...)
+	spec, err := loadSpec(paths, os.Stderr)
 	if err != nil {
 		return nil, nil, err
 	}

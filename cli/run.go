@@ -62,7 +62,7 @@ stage is kept with its outputs: crossin logs STAGE.`,
 			if err != nil {
 				return err
 			}
-			spec, err := schema.Load(specPaths(args)...)
+			spec, err := loadSpec(args, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

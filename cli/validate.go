@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-
-	"github.com/crossin-lab/crossin/schema"
 )
 
 // validateCmd is `crossin validate`.
@@ -17,10 +15,12 @@ func validateCmd() *cobra.Command {
 		Short: "Check spec files against the schema",
 		Long: `Validate loads the CUE spec files and directories given (default:
 experiments/ at a project root, else the current directory), unifies them with crossin's schema and checks names,
-constraints and that the local files they refer to exist. Every problem is
-reported as file:line:col.`,
+constraints and that the local files they refer to exist; then it reads the
+local data and benchmark files and checks what would fail at run time
+(formats, UTF-8, volumes, benchmark languages, what the trainer can train).
+Every problem is reported as file:line:col.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := schema.Load(specPaths(args)...)
+			spec, err := loadSpec(args, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
