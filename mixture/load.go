@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 
@@ -22,13 +22,36 @@ type Inputs struct {
 
 // loader reads each input file once, concurrently, into fixed slots; errors
 // are reported in task order, so the outcome never depends on scheduling.
+// Each Build has its own loader; mu guards only that loader's slots.
 type loader struct {
-	ctx   context.Context
-	hc    *hub.Client
-	sets  map[string]*dataset.Set
-	sents map[string]*dataset.Sentences
-	tasks []func() error
-	keys  []string
+	ctx      context.Context
+	hc       *hub.Client
+	mu       sync.Mutex
+	raw      map[setKey]*dataset.Set      // as read, no score filter
+	filtered map[filteredKey]*dataset.Set // memo of get
+	sents    map[sentKey]*dataset.Sentences
+	tasks    []func() error
+}
+
+// setKey names one read of an instruction file.
+type setKey struct {
+	xllm bool   // ref is an x-llm directory (alpaca_LANG.json per language)
+	ref  string // file, hub reference or x-llm directory
+	lang string
+	opts readOpts
+}
+
+// filteredKey is a read file with a minimum score filter applied.
+type filteredKey struct {
+	set      setKey
+	minScore float64
+}
+
+// sentKey names a translation file read for a list of languages (comma-
+// separated: language codes contain no commas).
+type sentKey struct {
+	path  string
+	langs string
 }
 
 // readOpts are the settings a file is read with.
@@ -52,30 +75,24 @@ func readOptsOf(v Variant) readOpts {
 // set schedules loading ref as language lang and returns the key of the
 // set filtered by minScore (see get). The file is read once whatever the
 // filter, so a Base and a parallel English side share one parse.
-func (l *loader) set(ref, lang string, minScore float64, o readOpts) string {
-	key := fmt.Sprintf("set\x00%s\x00%s\x00%+v", ref, lang, o)
+func (l *loader) set(ref, lang string, minScore float64, o readOpts) filteredKey {
+	key := setKey{ref: ref, lang: lang, opts: o}
 	l.addSet(key, func() (*dataset.Set, error) {
 		return dataset.LoadRef(l.ctx, ref, l.hc, loadOpts(lang, 0, o)...)
 	})
-	return withMin(key, minScore)
-}
-
-func withMin(key string, minScore float64) string {
-	return key + "\x02" + strconv.FormatFloat(minScore, 'g', -1, 64)
+	return filteredKey{key, minScore}
 }
 
 // get returns a loaded set with its score filter applied (memoized).
-func (l *loader) get(fkey string) *dataset.Set {
-	if s, ok := l.sets[fkey]; ok {
+func (l *loader) get(fk filteredKey) *dataset.Set {
+	if s, ok := l.filtered[fk]; ok {
 		return s
 	}
-	key, minStr, _ := strings.Cut(fkey, "\x02")
-	min, _ := strconv.ParseFloat(minStr, 64)
-	s := l.sets[key]
-	if min > 0 {
-		s = s.FilterScore(min)
+	s := l.raw[fk.set]
+	if fk.minScore > 0 {
+		s = s.FilterScore(fk.minScore)
 	}
-	l.sets[fkey] = s
+	l.filtered[fk] = s
 	return s
 }
 
@@ -96,29 +113,26 @@ func loadOpts(lang string, minScore float64, o readOpts) []dataset.Option {
 	return opts
 }
 
-func (l *loader) addSet(key string, f func() (*dataset.Set, error)) string {
-	if _, ok := l.sets[key]; ok {
-		return key
+// addSet schedules f to load the set of key, once per key.
+func (l *loader) addSet(key setKey, f func() (*dataset.Set, error)) {
+	if _, ok := l.raw[key]; ok {
+		return
 	}
-	l.sets[key] = nil
+	l.raw[key] = nil
 	l.tasks = append(l.tasks, func() error {
 		s, err := f()
 		l.setSlot(key, s)
 		return err
 	})
-	l.keys = append(l.keys, key)
-	return key
 }
 
 // setSlot stores a result; slots are pre-created, so concurrent writes touch
 // distinct entries of a map that is not resized (guarded anyway).
-func (l *loader) setSlot(key string, s *dataset.Set) {
-	loaderMu.Lock()
-	l.sets[key] = s
-	loaderMu.Unlock()
+func (l *loader) setSlot(key setKey, s *dataset.Set) {
+	l.mu.Lock()
+	l.raw[key] = s
+	l.mu.Unlock()
 }
-
-var loaderMu sync.Mutex
 
 func (l *loader) run() error {
 	errs := make([]error, len(l.tasks))
@@ -145,15 +159,15 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 	if hc == nil {
 		hc = hub.NewClient()
 	}
-	l := &loader{ctx: ctx, hc: hc, sets: map[string]*dataset.Set{}, sents: map[string]*dataset.Sentences{}}
+	l := &loader{ctx: ctx, hc: hc, raw: map[setKey]*dataset.Set{}, filtered: map[filteredKey]*dataset.Set{}, sents: map[sentKey]*dataset.Sentences{}}
 	type plan struct {
-		english string   // set key
-		langs   []string // set keys per language (parallel)
-		sent    string   // sentences key
+		english *filteredKey  // Base
+		langs   []filteredKey // per language (parallel)
+		sent    *sentKey      // trans from a sentence file
 	}
 	plans := make([]plan, len(sp.Variants))
-	sentTasks := map[string]func() (*dataset.Sentences, error){}
-	var sentOrder []string
+	sentTasks := map[sentKey]func() (*dataset.Sentences, error){}
+	var sentOrder []sentKey
 	for i, v := range sp.Variants {
 		src := v.Sources
 		switch v.Mode {
@@ -169,7 +183,8 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 			if ref == "" {
 				return nil, fmt.Errorf("mixture %s: variant %s: no %s instruction file (sources.english)", sp.Name, v.Name, lang)
 			}
-			plans[i].english = l.set(ref, lang, 0, readOptsOf(v))
+			k := l.set(ref, lang, 0, readOptsOf(v))
+			plans[i].english = &k
 		case Trans:
 			if src.Translation == "" {
 				// The reference: trans from the parallel instruction set.
@@ -181,7 +196,7 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 				continue
 			}
 			path, langs := src.Translation, v.Languages
-			key := path + "\x00" + strings.Join(langs, ",")
+			key := sentKey{path: path, langs: strings.Join(langs, ",")}
 			if _, ok := sentTasks[key]; !ok {
 				sentTasks[key] = func() (*dataset.Sentences, error) {
 					if dataset.IsHubRef(path) {
@@ -201,7 +216,7 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 				}
 				sentOrder = append(sentOrder, key)
 			}
-			plans[i].sent = key
+			plans[i].sent = &key
 		case En2X, X2En, X2X:
 			keys, err := l.parallel(sp, v)
 			if err != nil {
@@ -225,16 +240,26 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 		l.sents[key] = sents[i]
 	}
 	out := make([]*Inputs, len(sp.Variants))
-	aligned := map[string]*dataset.Parallel{}
+	// Variants over the same sets (in the same language order) share one
+	// alignment.
+	type alignment struct {
+		sets []filteredKey
+		p    *dataset.Parallel
+	}
+	var aligned []alignment
 	for i, pl := range plans {
 		in := &Inputs{}
-		if pl.english != "" {
-			in.English = l.get(pl.english)
+		if pl.english != nil {
+			in.English = l.get(*pl.english)
 		}
 		if len(pl.langs) > 0 {
-			key := strings.Join(pl.langs, "\x01")
-			p, ok := aligned[key]
-			if !ok {
+			var p *dataset.Parallel
+			for _, a := range aligned {
+				if slices.Equal(a.sets, pl.langs) {
+					p = a.p
+				}
+			}
+			if p == nil {
 				sets := make([]*dataset.Set, len(pl.langs))
 				for j, k := range pl.langs {
 					sets[j] = l.get(k)
@@ -243,12 +268,12 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 				if p, err = dataset.Align(sets...); err != nil {
 					return nil, fmt.Errorf("mixture %s: variant %s: %w", sp.Name, sp.Variants[i].Name, err)
 				}
-				aligned[key] = p
+				aligned = append(aligned, alignment{pl.langs, p})
 			}
 			in.Parallel = p
 		}
-		if pl.sent != "" {
-			in.Sentences = l.sents[pl.sent]
+		if pl.sent != nil {
+			in.Sentences = l.sents[*pl.sent]
 		}
 		out[i] = in
 	}
@@ -257,21 +282,23 @@ func load(ctx context.Context, sp Spec, hc *hub.Client) ([]*Inputs, error) {
 
 // parallel schedules the per-language files of v's parallel instruction set
 // and returns their set keys, in v.Languages order.
-func (l *loader) parallel(sp Spec, v Variant) ([]string, error) {
+func (l *loader) parallel(sp Spec, v Variant) ([]filteredKey, error) {
 	src, o := v.Sources, readOptsOf(v)
-	var keys []string
+	var keys []filteredKey
 	for _, lang := range v.Languages {
-		var key string
+		var key filteredKey
 		switch {
 		case src.XLLM != "":
 			dir, lang := src.XLLM, lang
-			key = withMin(l.addSet(fmt.Sprintf("xllm\x00%s\x00%s\x00%+v", dir, lang, o), func() (*dataset.Set, error) {
+			sk := setKey{xllm: true, ref: dir, lang: lang, opts: o}
+			l.addSet(sk, func() (*dataset.Set, error) {
 				sets, err := dataset.LoadXLLM(dir, "", []string{lang}, loadOpts(lang, 0, o)...)
 				if err != nil {
 					return nil, err
 				}
 				return sets[0], nil
-			}), src.MinScore)
+			})
+			key = filteredKey{sk, src.MinScore}
 		case src.Parallel[lang] != "":
 			key = l.set(src.Parallel[lang], lang, src.MinScore, o)
 		case lang == sp.English && src.English != "":
