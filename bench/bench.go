@@ -484,11 +484,5 @@ func (b *Benchmark) Write(w io.Writer) error {
 // Save writes b to path atomically (a temporary file in the same directory,
 // then rename), so a reader never sees half a file.
 func (b *Benchmark) Save(path string) error {
-	return WriteFileAtomic(path, func(w io.Writer) error { return b.Write(w) })
-}
-
-// WriteFileAtomic writes path through a temporary file in the same directory
-// and renames it into place.
-func WriteFileAtomic(path string, write func(io.Writer) error) error {
-	return atomicfile.WriteFunc(path, 0o644, write)
+	return atomicfile.WriteFunc(path, 0o644, func(w io.Writer) error { return b.Write(w) })
 }

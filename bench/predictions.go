@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/crossin-lab/crossin/atomicfile"
 )
 
 // Prediction is one line of a predictions file: a model's answers to one
@@ -284,5 +286,5 @@ func WritePredictions(w io.Writer, preds []*Prediction) error {
 
 // SavePredictions writes predictions to path atomically.
 func SavePredictions(path string, preds []*Prediction) error {
-	return WriteFileAtomic(path, func(w io.Writer) error { return WritePredictions(w, preds) })
+	return atomicfile.WriteFunc(path, 0o644, func(w io.Writer) error { return WritePredictions(w, preds) })
 }

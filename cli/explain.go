@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crossin-lab/crossin/internal/cachedir"
 	"github.com/crossin-lab/crossin/runner/plan"
 )
 
@@ -27,7 +28,7 @@ input is traced to the upstream stage that changed it.`,
 			if err != nil {
 				return err
 			}
-			dir, err := plan.DefaultCacheDir()
+			dir, err := cachedir.Dir()
 			if err != nil {
 				return err
 			}

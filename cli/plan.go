@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crossin-lab/crossin/internal/cachedir"
 	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/schema"
 )
@@ -52,7 +53,7 @@ func loadPlan(ctx context.Context, paths []string, smoke bool, opts ...plan.Opti
 		return nil, nil, err
 	}
 	opts = append(sopts, opts...)
-	cacheDir, err := plan.DefaultCacheDir()
+	cacheDir, err := cachedir.Dir()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,7 +101,7 @@ compares against (the runner records keys as it runs stages).`,
 				return err
 			}
 			if record {
-				dir, err := plan.DefaultCacheDir()
+				dir, err := cachedir.Dir()
 				if err != nil {
 					return err
 				}

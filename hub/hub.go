@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/crossin-lab/crossin/atomicfile"
+	"github.com/crossin-lab/crossin/internal/cachedir"
 )
 
 // RepoType is the kind of hub repository.
@@ -124,12 +125,10 @@ func NewClient(opts ...Option) *Client {
 	if c.token == "" {
 		c.token = os.Getenv("HUGGING_FACE_HUB_TOKEN")
 	}
-	if d := os.Getenv("CROSSIN_CACHE"); d != "" {
+	if d, err := cachedir.Dir(); err == nil {
 		c.cacheDir = filepath.Join(d, "hub")
-	} else if d, err := os.UserCacheDir(); err == nil {
-		c.cacheDir = filepath.Join(d, "crossin", "hub")
 	} else {
-		c.cacheErr = fmt.Errorf("hub: no cache directory: set CROSSIN_CACHE or use WithCacheDir (%v)", err)
+		c.cacheErr = fmt.Errorf("hub: %v, or use WithCacheDir", err)
 	}
 	for _, o := range opts {
 		o(c)
@@ -286,7 +285,7 @@ func (c *Client) Resolve(ctx context.Context, t RepoType, repo, revision string)
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(refFile, []byte(info.SHA+"\n")); err != nil {
+	if err := atomicfile.WriteAll(refFile, []byte(info.SHA+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("hub: record ref: %w", err)
 	}
 	if err := c.storeTree(t, repo, info); err != nil {
@@ -329,7 +328,7 @@ func (c *Client) storeTree(t RepoType, repo string, info *revisionInfo) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(c.dir("trees", t, repo), info.SHA+".json"), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteAll(filepath.Join(c.dir("trees", t, repo), info.SHA+".json"), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("hub: record file list: %w", err)
 	}
 	return nil
@@ -483,7 +482,7 @@ func (c *Client) Download(ctx context.Context, t RepoType, repo, commit, p strin
 		return "", err
 	}
 	ptr, _ := json.Marshal(pointer{SHA256: sum, Size: n, ETag: etag})
-	if err := writeFileAtomic(ptrFile, append(ptr, '\n')); err != nil {
+	if err := atomicfile.WriteAll(ptrFile, append(ptr, '\n'), 0o644); err != nil {
 		return "", err
 	}
 	return blob, nil
@@ -676,9 +675,4 @@ func redactURL(u string) string {
 		return p.String()
 	}
 	return u
-}
-
-// writeFileAtomic writes data to name via a temp file in the same directory.
-func writeFileAtomic(name string, data []byte) error {
-	return atomicfile.WriteAll(name, data, 0o644)
 }

@@ -151,12 +151,7 @@ func (r *Result) WriteJSONL(w io.Writer) error {
 // WriteFile writes the mixture to path atomically: a temp file in the same
 // directory, synced and renamed, so a failed build never leaves a partial file.
 func (r *Result) WriteFile(path string) error {
-	return WriteFileAtomic(path, Encode(r.Records))
-}
-
-// WriteFileAtomic writes data to path via a temp file and rename.
-func WriteFileAtomic(path string, data []byte) error {
-	return atomicfile.Write(path, data, 0o644)
+	return atomicfile.Write(path, Encode(r.Records), 0o644)
 }
 
 // ReadJSONL reads a mixture file written by WriteFile. Errors name file:line.

@@ -134,7 +134,7 @@ func (l *Lock) Bytes() []byte {
 }
 
 // Write writes the lock atomically (temp file in the same directory, rename).
-func (l *Lock) Write(path string) error { return writeFileAtomic(path, l.Bytes(), 0o644) }
+func (l *Lock) Write(path string) error { return atomicfile.Write(path, l.Bytes(), 0o644) }
 
 // Image returns the pinned form of ref, if the lock has it.
 func (l *Lock) Image(ref string) (string, bool) { p, ok := l.images[ref]; return p, ok }
@@ -314,10 +314,4 @@ func sortedUnique(in []string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// writeFileAtomic writes data to path through a temp file in the same
-// directory and a rename, so readers never see a half-written file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return atomicfile.Write(path, data, perm)
 }

@@ -8,9 +8,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/reports"
 	"github.com/crossin-lab/crossin/resultset"
-	"github.com/crossin-lab/crossin/runner/cache"
 )
 
 // Files of a report stage's output (and of the results directory).
@@ -62,7 +62,7 @@ func RenderReport(dir string, set *resultset.Set) error {
 		files[name] = b.Bytes()
 	}
 	for _, name := range []string{ResultsJSON, ResultsMD, ResultsTable} {
-		if err := cache.WriteFileAtomic(filepath.Join(dir, name), files[name]); err != nil {
+		if err := atomicfile.WriteAll(filepath.Join(dir, name), files[name], 0o666); err != nil {
 			return err
 		}
 	}

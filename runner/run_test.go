@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/bench"
 	"github.com/crossin-lab/crossin/runner/cache"
 	"github.com/crossin-lab/crossin/runner/plan"
@@ -52,11 +53,11 @@ func (f *fakeTrainer) Run(ctx context.Context, job *trainer.JobSpec, progress tr
 		}
 		tp, _ := json.Marshal(job.Train)
 		h := sum(data, tp, []byte(fmt.Sprint(job.Seed)))
-		if err := trainer.WriteFileAtomic(filepath.Join(out, "adapter", "adapter_config.json"), []byte(`{"h":"`+h+`"}`)); err != nil {
+		if err := atomicfile.WriteAll(filepath.Join(out, "adapter", "adapter_config.json"), []byte(`{"h":"`+h+`"}`), 0o666); err != nil {
 			return nil, err
 		}
-		trainer.WriteFileAtomic(filepath.Join(out, "adapter", "adapter_model.safetensors"), []byte(h))
-		trainer.WriteFileAtomic(filepath.Join(out, "loss.json"), []byte(`{"steps":[{"step":1,"loss":1,"lr":0.001,"tokens":10}]}`))
+		atomicfile.WriteAll(filepath.Join(out, "adapter", "adapter_model.safetensors"), []byte(h), 0o666)
+		atomicfile.WriteAll(filepath.Join(out, "loss.json"), []byte(`{"steps":[{"step":1,"loss":1,"lr":0.001,"tokens":10}]}`), 0o666)
 		progress.Update(1, 1, "")
 		return trainer.WriteManifest(out, job.Kind, "fake", nil)
 	case trainer.KindEval:

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/bench"
 	"github.com/crossin-lab/crossin/metrics"
 	"github.com/crossin-lab/crossin/trainer"
@@ -57,7 +58,7 @@ func ScorePredictions(benchPath string, ev *trainer.EvalParams, seed int64, eval
 	if err := os.MkdirAll(outDir, 0o777); err != nil {
 		return nil, err
 	}
-	if err := trainer.WriteFileAtomic(filepath.Join(outDir, ScoreFile), append(data, '\n')); err != nil {
+	if err := atomicfile.WriteAll(filepath.Join(outDir, ScoreFile), append(data, '\n'), 0o666); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/hub"
 	"github.com/crossin-lab/crossin/mixture"
@@ -268,7 +269,7 @@ func runData(ctx context.Context, dp *plan.DataParams, sm *smoke.Options, sc *St
 	if err != nil {
 		return err
 	}
-	return trainer.WriteFileAtomic(filepath.Join(sc.OutDir, StatsFile), append(st, '\n'))
+	return atomicfile.WriteAll(filepath.Join(sc.OutDir, StatsFile), append(st, '\n'), 0o666)
 }
 
 func modelRef(m *schema.Model, dir string) trainer.ModelRef {

@@ -261,7 +261,7 @@ func Model(dir, configPath, tokenizer, tokenizerConfig string, o Options) (strin
 	if got.TieWordEmbeddings != (ic.Tie || real.Arch == "gemma") || got.AttentionBias || got.MLPBias {
 		return "", fmt.Errorf("smoke model: the real config changes the weights' layout (tied embeddings or biases); not supported by smoke runs")
 	}
-	if err := writeFile(cfgPath, out); err != nil {
+	if err := atomicfile.Write(cfgPath, out, 0o644); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("tiny random %s (%s): %d layers, hidden %d, %d heads / %d key-value heads, intermediate %d, vocabulary %d, seed %d",
@@ -273,10 +273,8 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	return writeFile(dst, b)
+	return atomicfile.Write(dst, b, 0o644)
 }
-
-func writeFile(path string, b []byte) error { return atomicfile.Write(path, b, 0o644) }
 
 // FromKey reads the options back from a plan's smoke description (Key).
 func FromKey(raw json.RawMessage) (Options, error) {

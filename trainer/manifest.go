@@ -49,7 +49,7 @@ func WriteManifest(dir, kind, trainerName string, summary map[string]any) (*Mani
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, ManifestFile), data); err != nil {
+	if err := atomicfile.WriteAll(filepath.Join(dir, ManifestFile), data, 0o666); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -110,10 +110,4 @@ func FileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// WriteFileAtomic writes data to path through a temp file in the same
-// directory and a rename.
-func WriteFileAtomic(path string, data []byte) error {
-	return atomicfile.WriteAll(path, data, 0o666)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/engine/safetensors"
 )
 
@@ -69,7 +70,7 @@ func (a *Adapter) Save(dir string) error {
 	if err := safetensors.WriteFile(filepath.Join(dir, WeightsFile), a.Tensors(), map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	return safetensors.AtomicWrite(filepath.Join(dir, ConfigFile), func(w io.Writer) error {
+	return atomicfile.WriteFunc(filepath.Join(dir, ConfigFile), 0o644, func(w io.Writer) error {
 		_, err := w.Write(cfg)
 		return err
 	})

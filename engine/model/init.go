@@ -182,7 +182,7 @@ func Init(dir string, ic InitConfig) error {
 		name string
 		data []byte
 	}{{"config.json", cfgBytes}, {"generation_config.json", genBytes}} {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
 			return err
 		}
 	}
@@ -191,7 +191,7 @@ func Init(dir string, ic InitConfig) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, tf[1]), b); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, tf[1]), b, 0o644); err != nil {
 			return err
 		}
 	}
@@ -207,10 +207,6 @@ func jsonIndent(v any) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	return atomicfile.Write(path, data, 0o644)
 }
 
 // randomTensors draws every weight in a fixed order from one PCG stream,

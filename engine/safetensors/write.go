@@ -127,11 +127,5 @@ func writeJSON(b *bytes.Buffer, s string) {
 // WriteFile writes tensors to path atomically (temporary file in the same
 // directory, fsync, rename).
 func WriteFile(path string, tensors []Tensor, metadata map[string]string) error {
-	return AtomicWrite(path, func(w io.Writer) error { return Encode(w, tensors, metadata) })
-}
-
-// AtomicWrite writes a file through fn into a temporary file beside path and
-// renames it into place only when fn and the sync succeed.
-func AtomicWrite(path string, fn func(io.Writer) error) error {
-	return atomicfile.WriteFunc(path, 0o644, fn)
+	return atomicfile.WriteFunc(path, 0o644, func(w io.Writer) error { return Encode(w, tensors, metadata) })
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/safetensors"
 )
@@ -72,7 +73,7 @@ func saveCheckpoint(dir string, st *ckptState, net *Net, opt *AdamW) error {
 	if err != nil {
 		return err
 	}
-	if err := safetensors.AtomicWrite(filepath.Join(tmp, "state.json"), func(w io.Writer) error {
+	if err := atomicfile.WriteFunc(filepath.Join(tmp, "state.json"), 0o644, func(w io.Writer) error {
 		_, err := w.Write(sj)
 		return err
 	}); err != nil {
@@ -203,7 +204,7 @@ func WriteLossCurve(path string, c LossCurve) error {
 	if err != nil {
 		return err
 	}
-	return safetensors.AtomicWrite(path, func(w io.Writer) error {
+	return atomicfile.WriteFunc(path, 0o644, func(w io.Writer) error {
 		_, err := w.Write(append(data, '\n'))
 		return err
 	})

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/engine/safetensors"
@@ -101,7 +102,7 @@ func MergeDir(src string, ad *lora.Adapter, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := safetensors.AtomicWrite(filepath.Join(dst, f), func(w io.Writer) error {
+		if err := atomicfile.WriteFunc(filepath.Join(dst, f), 0o644, func(w io.Writer) error {
 			_, err := w.Write(data)
 			return err
 		}); err != nil {

@@ -44,10 +44,8 @@ import (
 	"time"
 
 	"github.com/crossin-lab/crossin/atomicfile"
+	"github.com/crossin-lab/crossin/internal/cachedir"
 )
-
-// EnvDir names the environment variable that moves the cache.
-const EnvDir = "CROSSIN_CACHE"
 
 // entryVersion is the index entry format version.
 const entryVersion = 1
@@ -104,22 +102,10 @@ type Entry struct {
 	Used time.Time `json:"-"`
 }
 
-// DefaultDir returns $CROSSIN_CACHE, or crossin/ under the user cache
-// directory.
-func DefaultDir() (string, error) {
-	if d := os.Getenv(EnvDir); d != "" {
-		return filepath.Abs(d)
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("cache: no cache directory: %w (set %s)", err, EnvDir)
-	}
-	return filepath.Join(d, "crossin"), nil
-}
-
-// OpenDefault opens the cache at DefaultDir.
+// OpenDefault opens the cache at cachedir.Dir ($CROSSIN_CACHE, or crossin/
+// under the user cache directory).
 func OpenDefault() (*Cache, error) {
-	d, err := DefaultDir()
+	d, err := cachedir.Dir()
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +130,7 @@ func Open(dir string) (*Cache, error) {
 	}
 	readme := filepath.Join(dir, "README")
 	if _, err := os.Stat(readme); err != nil {
-		_ = writeFileAtomic(readme, []byte("This directory holds cached crossin stage outputs.\nManage it with `crossin cache ls|verify|gc|rm`; do not edit files here.\n"), 0o666)
+		_ = atomicfile.Write(readme, []byte("This directory holds cached crossin stage outputs.\nManage it with `crossin cache ls|verify|gc|rm`; do not edit files here.\n"), 0o666)
 	}
 	return &Cache{dir: dir, now: time.Now}, nil
 }
@@ -415,7 +401,7 @@ func (c *Cache) Put(actionID, dir string, meta Meta) (*Entry, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(p, append(data, '\n'), 0o666); err != nil {
+	if err := atomicfile.Write(p, append(data, '\n'), 0o666); err != nil {
 		return nil, fmt.Errorf("cache: writing index entry: %w", err)
 	}
 	return e, nil
@@ -431,7 +417,7 @@ func (c *Cache) PutLog(actionID string, log []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
 		return err
 	}
-	return writeFileAtomic(p, log, 0o666)
+	return atomicfile.Write(p, log, 0o666)
 }
 
 // Remove deletes the index entry (and log) of actionID. Output trees are
@@ -539,17 +525,6 @@ func (c *Cache) Verify() (ok int, problems []Problem, err error) {
 		}
 	}
 	return ok, problems, errors.Join(errs...)
-}
-
-// writeFileAtomic writes data to a temp file in path's directory, syncs it
-// and renames it over path.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return atomicfile.Write(path, data, perm)
-}
-
-// WriteFileAtomic is the cache's atomic write, exported for the runner.
-func WriteFileAtomic(path string, data []byte) error {
-	return atomicfile.WriteAll(path, data, 0o666)
 }
 
 func makeWritable(dir string) {

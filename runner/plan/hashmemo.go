@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/crossin-lab/crossin/atomicfile"
 )
 
 // HashMemo remembers file content hashes across processes, so planning a
@@ -62,7 +64,7 @@ func (m *HashMemo) HashFile(path string) (string, error) {
 	}
 	// A failed write (a read-only cache) only costs a re-read next time.
 	if os.MkdirAll(filepath.Dir(file), 0o755) == nil {
-		_ = WriteFileAtomic(file, []byte(h+"\n"))
+		_ = atomicfile.WriteAll(file, []byte(h+"\n"), 0o666)
 	}
 	return h, nil
 }

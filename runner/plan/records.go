@@ -13,19 +13,6 @@ import (
 	"github.com/crossin-lab/crossin/atomicfile"
 )
 
-// DefaultCacheDir is $CROSSIN_CACHE, or the user cache directory's
-// "crossin" folder.
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv("CROSSIN_CACHE"); d != "" {
-		return filepath.Abs(d)
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory: set CROSSIN_CACHE (%w)", err)
-	}
-	return filepath.Join(d, "crossin"), nil
-}
-
 // Records keeps each stage's last key description, so that explain can
 // say what changed since. The executor saves a stage's record when it
 // runs (or finds it cached); `crossin plan --record` saves the planned
@@ -75,7 +62,7 @@ func (r *Records) Save(stageID string, d Description) error {
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return err
 	}
-	return WriteFileAtomic(r.file(stageID), b)
+	return atomicfile.WriteAll(r.file(stageID), b, 0o666)
 }
 
 // Load returns the recorded description of stageID; ok is false when the
@@ -103,10 +90,4 @@ func (r *Records) SavePlan(p *Plan) error {
 		}
 	}
 	return nil
-}
-
-// WriteFileAtomic writes data to a temporary file in path's directory and
-// renames it into place, so readers never see a partial file.
-func WriteFileAtomic(path string, data []byte) error {
-	return atomicfile.WriteAll(path, data, 0o666)
 }
