@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crossin-lab/crossin/internal/cachedir"
 	"github.com/crossin-lab/crossin/runner/cache"
 )
 
@@ -15,7 +16,7 @@ import (
 // after a "y" on a terminal; anything else removes nothing.
 func TestGCKeepZeroAsks(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv(cache.EnvDir, dir)
+	t.Setenv(cachedir.Env, dir)
 	c, err := cache.Open(dir)
 	if err != nil {
 		t.Fatal(err)
