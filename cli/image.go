@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/crossin-lab/crossin/backend/container"
+	"github.com/crossin-lab/crossin/backend/kubernetes"
 	"github.com/crossin-lab/crossin/backend/slurm"
 	"github.com/crossin-lab/crossin/oci"
 	"github.com/crossin-lab/crossin/schema"
@@ -183,6 +184,18 @@ func BackendTrainers(ctx context.Context, spec *schema.Spec, cacheDir string, pr
 	}
 	oc := oci.NewClient()
 	for _, b := range spec.Backends {
+		if b.Kind == schema.BackendK8s {
+			if seen[b.Kind] != nil {
+				return nil, fmt.Errorf("%s: backends %q and %q are both kubernetes backends; this build runs one kubernetes backend per spec", b.Pos, seen[b.Kind].Name, b.Name)
+			}
+			seen[b.Kind] = b
+			kb, err := kubernetesBackend(ctx, oc, l, b, cacheDir, preflight)
+			if err != nil {
+				return nil, err
+			}
+			out[b.Kind] = kb
+			continue
+		}
 		if b.Kind != schema.BackendContainer && b.Kind != schema.BackendSlurm {
 			continue
 		}
@@ -234,4 +247,37 @@ func BackendTrainers(ctx context.Context, spec *schema.Spec, cacheDir string, pr
 		out[b.Kind] = sb
 	}
 	return out, nil
+}
+
+// kubernetesBackend connects to the cluster of a kubernetes backend (its
+// kubeconfig and context, $KUBECONFIG, ~/.kube/config or the in-cluster
+// service account) with its image pinned through crossin.lock; with
+// preflight the registry, the namespace and the RBAC permissions are
+// checked now.
+func kubernetesBackend(ctx context.Context, oc *oci.Client, l *oci.Lock, b *schema.Backend, cacheDir string, preflight bool) (*kubernetes.Backend, error) {
+	pinned, err := oc.PinImage(ctx, l, b.Image, lockedFlag)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+	}
+	cfg, err := kubernetes.ConfigFromSpec(b, pinned, cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := kubernetes.RESTConfig(b.Kubeconfig, b.Context)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+	}
+	kb, err := kubernetes.NewFromConfig(rc, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+	}
+	if preflight {
+		if err := oc.Preflight(ctx, pinned); err != nil {
+			return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+		}
+		if err := kb.Preflight(ctx); err != nil {
+			return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+		}
+	}
+	return kb, nil
 }

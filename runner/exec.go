@@ -53,8 +53,17 @@ type StageContext struct {
 	Inputs  map[string]string // dependency name -> its output directory (read-only)
 	Log     io.Writer         // the stage's log, kept with its outputs
 	Threads int               // CPU threads this stage may use
+	action  string            // the stage's action ID, once keyed
 	report  func(done, total int, msg string)
 }
+
+// StageName and ActionID name the running stage; backends that label what
+// they submit with them (backend/kubernetes) find them on the
+// trainer.Progress they are given.
+func (sc *StageContext) StageName() string { return sc.Stage.Name }
+
+// ActionID is the stage's action key (hex).
+func (sc *StageContext) ActionID() string { return sc.action }
 
 // Update reports the stage's progress (it implements trainer.Progress).
 func (sc *StageContext) Update(done, total int, msg string) {
@@ -525,7 +534,7 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 		if st.Heavy {
 			threads = max(threads, runtime.NumCPU()/e.opt.HeavyJobs)
 		}
-		sc := &StageContext{Stage: st, OutDir: out, Inputs: inputs, Log: logf, Threads: threads}
+		sc := &StageContext{Stage: st, OutDir: out, Inputs: inputs, Log: logf, Threads: threads, action: action}
 		sc.report = progressReporter(e.events, st, time.Now())
 		runErr = runSafely(ctx, st, sc)
 		if runErr == nil || ctx.Err() != nil {

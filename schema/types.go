@@ -209,6 +209,7 @@ const (
 	BackendEmbedded  = "embedded"
 	BackendContainer = "container"
 	BackendSlurm     = "slurm"
+	BackendK8s       = "kubernetes"
 )
 
 // Backend says where trainer jobs run.
@@ -225,7 +226,37 @@ type Backend struct {
 	CPUsPerTask int    `json:"cpus_per_task,omitempty"`
 	Mem         string `json:"mem,omitempty"`
 	Account     string `json:"account,omitempty"`
-	Pos         Pos    `json:"-"`
+	// Kubernetes (kind "kubernetes"): where and how its Jobs run.
+	Namespace       string            `json:"namespace,omitempty"`
+	Context         string            `json:"context,omitempty"`
+	Kubeconfig      string            `json:"kubeconfig,omitempty"`
+	NodeSelector    map[string]string `json:"node_selector,omitempty"`
+	Tolerations     []Toleration      `json:"tolerations,omitempty"`
+	ServiceAccount  string            `json:"service_account,omitempty"`
+	PriorityClass   string            `json:"priority_class,omitempty"`
+	CPU             string            `json:"cpu,omitempty"`
+	Memory          string            `json:"memory,omitempty"`
+	ScheduleTimeout string            `json:"schedule_timeout,omitempty"`
+	PullPolicy      string            `json:"pull_policy,omitempty"`
+	Volume          *K8sVolume        `json:"volume,omitempty"`
+	Pos             Pos               `json:"-"`
+}
+
+// Toleration is a Kubernetes pod toleration (core/v1 field names).
+type Toleration struct {
+	Key               string `json:"key,omitempty"`
+	Operator          string `json:"operator,omitempty"`
+	Value             string `json:"value,omitempty"`
+	Effect            string `json:"effect,omitempty"`
+	TolerationSeconds *int64 `json:"toleration_seconds,omitempty"`
+}
+
+// K8sVolume is how a kubernetes backend's pods see the cache: a
+// PersistentVolumeClaim mounted at Path (default: the cache directory).
+// Without it, each input and the output directory are hostPath volumes.
+type K8sVolume struct {
+	Claim string `json:"claim"`
+	Path  string `json:"path,omitempty"`
 }
 
 // Experiment is an expanded grid.
