@@ -77,7 +77,16 @@ def test_read_prompts(tmp_path):
     ])
     ps = data.read_prompts([p], "loglik")
     assert ps[0].options == ((3,), (4, 5))
+    assert ps[0].score_tokens == (1, 2)
     assert data.read_prompts([p], "generate")[1].options == ()
     dup = write(tmp_path, [{"id": "q", "language": "English", "prompt_ids": [1]}] * 2, "dup.jsonl")
     with pytest.raises(JobError, match="duplicate prompt q/English"):
         data.read_prompts([dup], "generate")
+
+
+def test_score_tokens_checked(tmp_path):
+    ok = write(tmp_path, [{"id": "q", "language": "English", "prompt_ids": [1], "options": [[3, 4]], "score_tokens": [1]}], "ok.jsonl")
+    assert data.read_prompts([ok], "loglik")[0].score_tokens == (1,)
+    bad = write(tmp_path, [{"id": "q", "language": "English", "prompt_ids": [1], "options": [[3]], "score_tokens": [2]}], "bad.jsonl")
+    with pytest.raises(JobError, match="score_tokens"):
+        data.read_prompts([bad], "loglik")

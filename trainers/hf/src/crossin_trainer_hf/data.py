@@ -12,9 +12,14 @@ position t's logits predict labels[t+1].
 
 Eval files hold one prompt per question and language:
 
-    {"id": "q1", "language": "English", "prompt_ids": [...], "options": [[...], ...]}
+    {"id": "q1", "language": "English", "prompt_ids": [...],
+     "options": [[...], ...], "score_tokens": [2, 1, ...]}
 
-(options only in log-likelihood mode).
+options and score_tokens only in log-likelihood mode: option i's sequence is
+prompt_ids + options[i], and its score is the summed log-likelihood of its
+last score_tokens[i] tokens (the runner splits prompt and option as
+lm-evaluation-harness does, so an option may begin with tokens that belong to
+the context; score_tokens defaults to the whole option).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class Prompt:
     language: str
     prompt_ids: tuple[int, ...]
     options: tuple[tuple[int, ...], ...] = ()
+    score_tokens: tuple[int, ...] = ()
 
 
 def _ints(v, path, lineno, name, allow_ignore=False):
@@ -167,12 +173,18 @@ def read_prompts(paths, mode: str) -> list[Prompt]:
                 seen.add(key)
                 ids = _ints(o.get("prompt_ids"), path, lineno, "prompt_ids")
                 opts: tuple[tuple[int, ...], ...] = ()
+                score: tuple[int, ...] = ()
                 if mode == "loglik":
                     raw = o.get("options")
                     if not isinstance(raw, list) or not raw:
                         raise JobError(f"{path}:{lineno}: loglik mode needs options (token ids per option)", 2)
                     opts = tuple(_ints(x, path, lineno, "options[]") for x in raw)
-                out.append(Prompt(o["id"], o["language"], ids, opts))
+                    st = o.get("score_tokens", [len(x) for x in opts])
+                    if (not isinstance(st, list) or len(st) != len(opts)
+                            or any(not isinstance(k, int) or not 1 <= k <= len(x) for k, x in zip(st, opts))):
+                        raise JobError(f"{path}:{lineno}: score_tokens must give, per option, 1..len(option) tokens to score", 2)
+                    score = tuple(st)
+                out.append(Prompt(o["id"], o["language"], ids, opts, score))
     if not out:
         raise JobError("eval data: no prompts", 2)
     return out

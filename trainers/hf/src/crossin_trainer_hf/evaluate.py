@@ -84,12 +84,13 @@ def run(job, log) -> dict:
                 lp = F.log_softmax(logits, dim=-1)
                 ll = []
                 n0 = len(p.prompt_ids)
-                for r, o in enumerate(p.options):
-                    pos = torch.arange(n0 - 1, n0 - 1 + len(o), device=lp.device)
-                    tok = torch.tensor(o, device=lp.device)
-                    ll.append(float(lp[r, pos, tok].sum()))
+                for r, (o, k) in enumerate(zip(p.options, p.score_tokens)):
+                    end = n0 + len(o)  # the scored tokens are seq[end-k:end], predicted from end-k-1 on
+                    pos = torch.arange(end - k - 1, end - 1, device=lp.device)
+                    tok = torch.tensor(list(o[len(o) - k:]), device=lp.device)
+                    ll.append(float(lp[r, pos, tok].double().sum()))
                 results[i] = {"id": p.id, "language": p.language, "loglik": ll,
-                              "ntokens": [len(o) for o in p.options]}
+                              "ntokens": list(p.score_tokens)}
                 done += 1
                 prog.update(done)
     body = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in results)
