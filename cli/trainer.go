@@ -78,9 +78,9 @@ and a clean failure on bad specs. Example:
 				fmt.Fprintln(cmd.OutOrStdout(), r)
 			}
 			if conformance.Failed(rs) {
-				return fmt.Errorf("trainer %q does not conform to %s", args, trainer.ContractV1)
+				return fmt.Errorf("trainer %q does not conform to %s", args, trainer.Contract)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "trainer conforms to %s\n", trainer.ContractV1)
+			fmt.Fprintf(cmd.OutOrStdout(), "trainer conforms to %s\n", trainer.Contract)
 			return nil
 		},
 	}

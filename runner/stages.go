@@ -283,7 +283,7 @@ func modelRef(m *schema.Model, dir string) trainer.ModelRef {
 // runJob runs a trainer job whose output directory is the stage's, and
 // checks the manifest the trainer wrote against the files.
 func runJob(ctx context.Context, tr trainer.Trainer, job *trainer.JobSpec, sc *StageContext, be *schema.Backend) error {
-	job.Contract = trainer.ContractV1
+	job.Contract = trainer.Contract
 	job.OutputDir = sc.OutDir
 	job.Threads = sc.Threads
 	// A backend's threads setting caps the stage's share of the CPUs (it

@@ -1,6 +1,12 @@
-// Package trainer defines version 1 of the trainer contract: the interface
+// Package trainer defines version 2 of the trainer contract: the interface
 // between crossin's runner and any program that trains or evaluates a
-// model (the embedded Go engine, a PyTorch container, a Slurm job).
+// model (the embedded Go engine, the Hugging Face GPU trainer in
+// trainers/hf, either in a container or a Slurm job).
+//
+// Version 2 hands trainers tokenized inputs (package jobdata writes them):
+// the paper's semantics (templates, masking, truncation, data order,
+// benchmark prompts, answer extraction) stay in crossin's Go code, and a
+// trainer does tensor work only.
 //
 // A trainer reads one JobSpec (JSON) and writes a fixed layout into the
 // job's output directory, ending with manifest.json, which lists every
@@ -19,8 +25,10 @@ import (
 	"os"
 )
 
-// ContractV1 names this version of the contract in job specs and manifests.
-const ContractV1 = "crossin.trainer/v1"
+// Contract names this version of the contract in job specs and manifests.
+// It enters the cache key of every train and eval stage, so outputs of
+// different versions are never mixed.
+const Contract = "crossin.trainer/v2"
 
 // Job kinds.
 const (
@@ -33,7 +41,8 @@ const (
 	ManifestFile    = "manifest.json"
 	AdapterDir      = "adapter"           // PEFT adapter_config.json + adapter_model.safetensors
 	LossFile        = "loss.json"         // LossCurve
-	PredictionsFile = "predictions.jsonl" // crossin score format, with per-option log-likelihoods
+	PredictionsFile = "predictions.jsonl" // crossin score format, written by the runner from OutputsFile
+	OutputsFile     = "outputs.jsonl"     // eval: generated token ids or option log-likelihoods per prompt
 	CheckpointDir   = "checkpoints"       // trainer-private; used to resume, not an output
 	LogFile         = "trainer.log"       // human-readable log, not hashed into results
 )
@@ -41,11 +50,11 @@ const (
 // JobSpec is the single input of a trainer. Paths are absolute on the
 // machine (or inside the container) that runs the trainer.
 type JobSpec struct {
-	Contract  string       `json:"contract"` // ContractV1
+	Contract  string       `json:"contract"` // Contract
 	Kind      string       `json:"kind"`     // KindTrain or KindEval
 	Model     ModelRef     `json:"model"`
 	Adapter   string       `json:"adapter,omitempty"` // eval: adapter directory to apply; empty = base model
-	Data      []string     `json:"data"`              // train: mixture JSONL files; eval: benchmark JSONL file(s)
+	Data      []string     `json:"data"`              // train: train.tokens.jsonl; eval: eval.tokens.jsonl (package jobdata)
 	Train     *TrainParams `json:"train,omitempty"`
 	Eval      *EvalParams  `json:"eval,omitempty"`
 	Seed      int64        `json:"seed"`
@@ -55,6 +64,10 @@ type JobSpec struct {
 	// (tensor.Threads), so stages sharing a process keep to their share.
 	// It never changes results: trainers must be deterministic across it.
 	Threads int `json:"threads,omitempty"`
+	// Options are trainer-specific settings that may change bytes but
+	// never semantics (an attention kernel, a micro-batch token budget).
+	// They enter the cache key; a trainer rejects options it does not know.
+	Options map[string]string `json:"options,omitempty"`
 }
 
 // ModelRef points to a Hugging Face format model directory.
@@ -63,7 +76,6 @@ type ModelRef struct {
 	Repo     string `json:"repo,omitempty"`     // informational: hub repo id it came from
 	Revision string `json:"revision,omitempty"` // informational: pinned revision
 	Family   string `json:"family,omitempty"`   // llama, mistral, qwen2, gemma
-	Template string `json:"template,omitempty"` // prompt template name: alpaca, llama, gemma
 	DType    string `json:"dtype,omitempty"`    // float32, bfloat16, float16
 }
 
@@ -94,6 +106,13 @@ type TrainParams struct {
 	// tokens ("token", also when empty) or over its samples, each the mean
 	// over its own response tokens ("sample": the CrossIn reference).
 	LossReduction string `json:"loss_reduction,omitempty"`
+	// InitAdapter, when set, is a PEFT adapter directory whose weights
+	// replace the trainer's own seeded initialisation (parity tests start
+	// two trainers from the same adapter).
+	InitAdapter string `json:"init_adapter,omitempty"`
+	// GradientCheckpointing trades compute for memory (the reference
+	// script turned it on); it must not change results beyond rounding.
+	GradientCheckpointing bool `json:"gradient_checkpointing,omitempty"`
 }
 
 // EvalParams describe one benchmark evaluation.
@@ -110,6 +129,11 @@ type EvalParams struct {
 	LengthNorm   bool   `json:"length_norm,omitempty"`
 	Limit        int    `json:"limit,omitempty"` // evaluate only the first N questions (0 = all)
 	BatchSize    int    `json:"batch_size,omitempty"`
+	// EOSTokenIDs end a generation (the runner takes them from the
+	// model's generation_config.json or config.json); PadTokenID pads
+	// batched prompts. A trainer never emits a stop token in its output.
+	EOSTokenIDs []int `json:"eos_token_ids,omitempty"`
+	PadTokenID  int   `json:"pad_token_id,omitempty"`
 }
 
 // LossCurve is loss.json.
@@ -137,8 +161,8 @@ type Manifest struct {
 
 // Validate checks a JobSpec for the fields every trainer relies on.
 func (j *JobSpec) Validate() error {
-	if j.Contract != ContractV1 {
-		return fmt.Errorf("job spec: contract %q, want %q", j.Contract, ContractV1)
+	if j.Contract != Contract {
+		return fmt.Errorf("job spec: contract %q, want %q", j.Contract, Contract)
 	}
 	switch j.Kind {
 	case KindTrain:

@@ -19,7 +19,7 @@ import (
 // itself, trainer.log and checkpoints/) and writes manifest.json last and
 // atomically. summary must hold deterministic values only.
 func WriteManifest(dir, kind, trainerName string, summary map[string]any) (*Manifest, error) {
-	m := &Manifest{Contract: ContractV1, Kind: kind, Trainer: trainerName, Files: map[string]string{}, Summary: summary}
+	m := &Manifest{Contract: Contract, Kind: kind, Trainer: trainerName, Files: map[string]string{}, Summary: summary}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -78,8 +78,8 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
 	}
-	if m.Contract != ContractV1 {
-		return nil, fmt.Errorf("%s: contract %q, want %q", filepath.Join(dir, ManifestFile), m.Contract, ContractV1)
+	if m.Contract != Contract {
+		return nil, fmt.Errorf("%s: contract %q, want %q", filepath.Join(dir, ManifestFile), m.Contract, Contract)
 	}
 	names := make([]string, 0, len(m.Files))
 	for n := range m.Files {

@@ -27,7 +27,7 @@ func fixture(t *testing.T, kind string, seed int64) *trainer.JobSpec {
 	os.WriteFile(filepath.Join(d, "data", "a.jsonl"), []byte(`{"x":1}`+"\n"), 0o644)
 	os.WriteFile(filepath.Join(d, "data", "b.jsonl"), []byte(`{"x":2}`+"\n"), 0o644)
 	j := &trainer.JobSpec{
-		Contract:  trainer.ContractV1,
+		Contract:  trainer.Contract,
 		Kind:      kind,
 		Model:     trainer.ModelRef{Dir: filepath.Join(d, "model")},
 		Data:      []string{filepath.Join(d, "data", "a.jsonl"), filepath.Join(d, "data", "b.jsonl")},

@@ -400,8 +400,8 @@ func ReadManifest(job *trainer.JobSpec) (*trainer.Manifest, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	if m.Contract != trainer.ContractV1 {
-		return nil, fmt.Errorf("%s: contract %q, want %q", p, m.Contract, trainer.ContractV1)
+	if m.Contract != trainer.Contract {
+		return nil, fmt.Errorf("%s: contract %q, want %q", p, m.Contract, trainer.Contract)
 	}
 	if m.Kind != job.Kind {
 		return nil, fmt.Errorf("%s: kind %q, job is %q", p, m.Kind, job.Kind)

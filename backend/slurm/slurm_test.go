@@ -67,7 +67,7 @@ func fixture(t *testing.T, dir, kind string, seed int64) *trainer.JobSpec {
 	os.WriteFile(filepath.Join(dir, "model", "config.json"), []byte("{}"), 0o644)
 	data := filepath.Join(dir, "data.jsonl")
 	os.WriteFile(data, []byte(`{"x":1}`+"\n"), 0o644)
-	j := &trainer.JobSpec{Contract: trainer.ContractV1, Kind: kind, Model: trainer.ModelRef{Dir: filepath.Join(dir, "model")},
+	j := &trainer.JobSpec{Contract: trainer.Contract, Kind: kind, Model: trainer.ModelRef{Dir: filepath.Join(dir, "model")},
 		Data: []string{data}, Seed: seed, OutputDir: filepath.Join(dir, "out", kind+"-"+itoa(seed))}
 	if kind == trainer.KindTrain {
 		j.Train = &trainer.TrainParams{LearningRate: 1e-3, Epochs: 1, BatchSize: 1}

@@ -196,7 +196,7 @@ func (s *suite) fixtures() error {
 
 func (s *suite) trainSpec(out string, threads int) *trainer.JobSpec {
 	return &trainer.JobSpec{
-		Contract: trainer.ContractV1,
+		Contract: trainer.Contract,
 		Kind:     trainer.KindTrain,
 		Model:    trainer.ModelRef{Dir: s.cfg.ModelDir, Template: s.cfg.Template},
 		Data:     []string{s.trainData},
@@ -432,7 +432,7 @@ func entries(dir string) int {
 func (s *suite) eval(ctx context.Context, mode string) error {
 	out := filepath.Join(s.cfg.WorkDir, "eval-"+mode)
 	spec := &trainer.JobSpec{
-		Contract: trainer.ContractV1,
+		Contract: trainer.Contract,
 		Kind:     trainer.KindEval,
 		Model:    trainer.ModelRef{Dir: s.cfg.ModelDir, Template: s.cfg.Template},
 		Adapter:  filepath.Join(s.trainOut, trainer.AdapterDir),
@@ -494,8 +494,8 @@ func CheckLayout(dir, kind string) (*trainer.Manifest, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("manifest.json: %w", err)
 	}
-	if m.Contract != trainer.ContractV1 {
-		return nil, fmt.Errorf("manifest.json: contract %q, want %q", m.Contract, trainer.ContractV1)
+	if m.Contract != trainer.Contract {
+		return nil, fmt.Errorf("manifest.json: contract %q, want %q", m.Contract, trainer.Contract)
 	}
 	if m.Kind != kind {
 		return nil, fmt.Errorf("manifest.json: kind %q, want %q", m.Kind, kind)

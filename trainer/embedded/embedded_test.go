@@ -95,7 +95,7 @@ func TestTrainEvalJobs(t *testing.T) {
 	}
 	os.WriteFile(data, lines, 0o666)
 	trainJob := func(out string, threads int) *trainer.JobSpec {
-		return &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindTrain,
+		return &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindTrain,
 			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Data: []string{data},
 			Train: &trainer.TrainParams{LoRA: trainer.LoRA{R: 2, Alpha: 4, TargetModules: []string{"q_proj", "v_proj"}},
 				LearningRate: 1e-2, Epochs: 1, BatchSize: 2, GradAccum: 1, MaxLength: 64, Scheduler: "cosine", MaxGradNorm: 1, CheckpointEvery: 1},
@@ -122,7 +122,7 @@ func TestTrainEvalJobs(t *testing.T) {
 	}
 	for _, mode := range []string{"loglik", "generate"} {
 		out := filepath.Join(work, "eval-"+mode)
-		_, err := tr.Run(ctx, &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindEval,
+		_, err := tr.Run(ctx, &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindEval,
 			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Adapter: filepath.Join(out1, trainer.AdapterDir),
 			Data: []string{"../../experiments/data/bench/cross_mmlu.sample.jsonl"},
 			Eval: &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English", "Chinese"}, Mode: mode, Limit: 2, MaxNewTokens: 4},
@@ -155,7 +155,7 @@ func BenchmarkEvalLogLik(b *testing.B) {
 	tr := New()
 	for i := 0; i < b.N; i++ {
 		out := filepath.Join(b.TempDir(), "eval")
-		_, err := tr.Run(context.Background(), &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindEval,
+		_, err := tr.Run(context.Background(), &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindEval,
 			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"},
 			Data:  []string{"../../experiments/data/bench/cross_logiqa.sample.jsonl"},
 			Eval:  &trainer.EvalParams{Benchmark: "cross_logiqa", Languages: []string{"English", "Chinese", "Vietnamese"}, Mode: "loglik", Limit: 3},

@@ -89,7 +89,7 @@ func run(specPath string) error {
 	ro := os.WriteFile(filepath.Join(job.Model.Dir, "probe"), []byte("x"), 0o644) != nil
 	ifaces, _ := os.ReadDir("/sys/class/net")
 	m := trainer.Manifest{
-		Contract: trainer.ContractV1,
+		Contract: trainer.Contract,
 		Kind:     job.Kind,
 		Trainer:  "faketrainer",
 		Files:    map[string]string{},

@@ -95,9 +95,16 @@ _MODEL = {"dir": True, "repo": False, "revision": False, "family": False, "dtype
 _LORA = {"r": True, "alpha": True, "dropout": True, "target_modules": True, "modules_to_save": False}
 _TRAIN = {"lora": True, "learning_rate": True, "scheduler": True, "warmup_ratio": True,
           "weight_decay": True, "max_grad_norm": True, "loss_reduction": True,
-          "checkpoint_every": False, "gradient_checkpointing": False, "init_adapter": False}
+          "checkpoint_every": False, "gradient_checkpointing": False, "init_adapter": False,
+          # Informational in v2: the runner applied them when it wrote the
+          # tokenized steps; a trainer must not apply them again.
+          "epochs": False, "max_steps": False, "batch_size": False, "grad_accum": False,
+          "max_length": False}
 _EVAL = {"mode": True, "max_new_tokens": False, "eos_token_ids": False, "pad_token_id": False,
-         "batch_size": False}
+         "batch_size": False,
+         # Informational in v2: the runner built and tokenized the prompts.
+         "benchmark": False, "languages": False, "prompt_template": False, "prompt": False,
+         "length_norm": False, "limit": False}
 
 SCHEDULERS = ("cosine", "linear", "constant")
 DTYPES = ("float32", "bfloat16", "float16")
