@@ -63,6 +63,7 @@ type options struct {
 	pad           int32
 	now           func() time.Time
 	stopAfterStep int
+	steps         [][]Sequence // WithSteps: a fixed plan
 }
 
 // Option configures Run.
@@ -121,6 +122,7 @@ func LoRAConfig(p LoRAParams) lora.Config {
 
 // plan is the fixed shape of a run: examples kept, batches per epoch, steps.
 type plan struct {
+	steps       [][]Sequence // a fixed plan (WithSteps); nil for an epoch plan
 	exs         []Example
 	truncated   int
 	skipped     int
@@ -210,9 +212,20 @@ func (pl *plan) microBatch(m int, seed int64, maxLen int, pad int32) *Batch {
 		exs = append(exs, pl.exs[j])
 	}
 	b := collate(exs, maxLen, pad)
-	hs := sha256.Sum256(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, uint64(seed)), uint64(m)))
-	b.DropSeed = binary.LittleEndian.Uint64(hs[:8])
+	b.DropSeed = microBatchSeed(seed, m)
 	return b
+}
+
+// batches returns the micro-batches of optimiser step step.
+func (pl *plan) batches(step int, seed int64, maxLen int, pad int32) []*Batch {
+	if pl.steps != nil {
+		return pl.stepBatches(step, seed, pad)
+	}
+	out := make([]*Batch, pl.accum)
+	for k := range out {
+		out[k] = pl.microBatch(step*pl.accum+k, seed, maxLen, pad)
+	}
+	return out
 }
 
 // Run trains a LoRA adapter on base with the given examples and parameters.
@@ -248,7 +261,16 @@ func Run(ctx context.Context, base *Base, data []Example, p Config, opts ...Opti
 			ad.Saved = append(ad.Saved, &lora.Full{Module: m, Rows: base.Vocab, Cols: base.Hidden, W: slices.Clone(w)})
 		}
 	}
-	pl, err := makePlan(base, data, p, o.seed, ad.Config)
+	var pl *plan
+	var err error
+	if o.steps != nil {
+		if data != nil {
+			return nil, fmt.Errorf("train: both examples and a fixed plan of steps given")
+		}
+		pl, err = makeStepPlan(base, o.steps, p, o.seed, ad.Config)
+	} else {
+		pl, err = makePlan(base, data, p, o.seed, ad.Config)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -282,11 +304,9 @@ func Run(ctx context.Context, base *Base, data []Example, p Config, opts ...Opti
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		batches := make([]*Batch, pl.accum)
+		batches := pl.batches(step, o.seed, p.MaxLength, o.pad)
 		items, tokens, samples := 0, 0, 0
-		for k := range batches {
-			b := pl.microBatch(step*pl.accum+k, o.seed, p.MaxLength, o.pad)
-			batches[k] = b
+		for _, b := range batches {
 			items += b.Items()
 			samples += b.B
 			for _, m := range b.Mask {

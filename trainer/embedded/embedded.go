@@ -1,5 +1,5 @@
 // Package embedded is the in-process trainer: it implements the trainer
-// contract v1 (package trainer, docs/trainer-contract.md) with crossin's
+// contract v2 (package trainer, docs/trainer-contract.md) with crossin's
 // pure-Go engine (engine/model for inference, engine/train for LoRA
 // fine-tuning). The runner calls it directly; `crossin trainer run
 // SPEC.json` runs it as a process, so the same binary can serve as a
@@ -15,9 +15,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
-	"github.com/crossin-lab/crossin/engine/tokenizer"
 	"github.com/crossin-lab/crossin/engine/train"
+	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -87,57 +88,31 @@ type nopProgress struct{}
 
 func (nopProgress) Update(int, int, string) {}
 
-// template checks the spec's prompt template; package template holds the
-// reference's alpaca, llama and gemma templates ("" is alpaca).
-func template(name string) (train.Template, error) {
-	t := train.Template(name)
-	if err := t.Validate(); err != nil {
-		return "", err
-	}
-	return t, nil
-}
-
-// encoder adapts the tokenizer to train.Encoder.
-type encoder struct{ t *tokenizer.Tokenizer }
-
-func (e encoder) Encode(text string, addSpecial bool) ([]int, error) {
-	return e.t.Encode(text, addSpecial), nil
-}
-
-func loadTokenizer(dir string) (*tokenizer.Tokenizer, int, error) {
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		return nil, 0, err
-	}
-	eos, ok := tok.EOS()
-	if !ok {
-		return nil, 0, fmt.Errorf("%s: the tokenizer has no end-of-sequence token", dir)
-	}
-	return tok, eos, nil
-}
-
 func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trainer.Progress, logw io.Writer) (*trainer.Manifest, error) {
-	tmpl, err := template(job.Model.Template)
-	if err != nil {
-		return nil, err
-	}
-	tok, eos, err := loadTokenizer(job.Model.Dir)
-	if err != nil {
-		return nil, err
-	}
-	var examples []train.Example
-	for _, path := range job.Data {
-		exs, err := train.ReadJSONLFile(path, encoder{tok}, tmpl, eos)
-		if err != nil {
-			return nil, err
-		}
-		examples = append(examples, exs...)
+	if len(job.Options) > 0 {
+		return nil, fmt.Errorf("job spec: the embedded trainer has no options (got %v)", job.Options)
 	}
 	m, err := model.Load(job.Model.Dir)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
+	var steps [][]train.Sequence
+	examples := 0
+	for _, path := range job.Data {
+		lines, err := jobdata.ReadTrain(path, m.Config.VocabSize)
+		if err != nil {
+			return nil, err
+		}
+		for _, step := range lines {
+			seqs := make([]train.Sequence, len(step))
+			for i, l := range step {
+				seqs[i] = train.Sequence{IDs: l.InputIDs, Labels: l.Labels}
+			}
+			steps = append(steps, seqs)
+			examples += len(seqs)
+		}
+	}
 	base, err := train.FromModel(m)
 	if err != nil {
 		return nil, err
@@ -146,14 +121,24 @@ func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trai
 	if m.Config.PadTokenID >= 0 {
 		pad = m.Config.PadTokenID
 	}
-	fmt.Fprintf(logw, "training on %d examples from %d files\n", len(examples), len(job.Data))
-	res, err := train.Run(ctx, base, examples, trainConfig(job.Train),
+	opts := []train.Option{
 		train.WithSeed(job.Seed),
 		train.WithThreads(job.Threads),
 		train.WithCheckpoints(filepath.Join(job.OutputDir, trainer.CheckpointDir)),
 		train.WithCallback(progress),
 		train.WithProgress(logw, false),
-		train.WithPadID(pad))
+		train.WithPadID(pad),
+		train.WithSteps(steps),
+	}
+	if job.Train.InitAdapter != "" {
+		a, err := lora.Load(job.Train.InitAdapter)
+		if err != nil {
+			return nil, fmt.Errorf("train.init_adapter: %w", err)
+		}
+		opts = append(opts, train.WithAdapter(a))
+	}
+	fmt.Fprintf(logw, "training %d optimiser steps on %d tokenized examples\n", len(steps), examples)
+	res, err := train.Run(ctx, base, nil, trainConfig(job.Train), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -167,12 +152,7 @@ func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trai
 	if err := train.WriteLossCurve(filepath.Join(job.OutputDir, trainer.LossFile), res.Curve); err != nil {
 		return nil, err
 	}
-	if res.Truncated > 0 || res.Skipped > 0 {
-		fmt.Fprintf(logw, "max_length %d: %d of %d examples truncated (trained on what is left), %d left out (no response token left)\n",
-			job.Train.MaxLength, res.Truncated, len(examples), res.Skipped)
-	}
-	summary := map[string]any{"steps": res.Steps, "tokens": res.Tokens, "examples": len(examples),
-		"truncated_examples": res.Truncated, "skipped_examples": res.Skipped}
+	summary := map[string]any{"steps": res.Steps, "tokens": res.Tokens, "examples": examples}
 	if n := len(res.Curve.Steps); n > 0 {
 		summary["final_loss"] = res.Curve.Steps[n-1].Loss
 	}

@@ -6,22 +6,25 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/crossin-lab/crossin/bench"
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/engine/tensor"
-	"github.com/crossin-lab/crossin/engine/tokenizer"
 	"github.com/crossin-lab/crossin/engine/train"
+	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
 // DefaultMaxNewTokens bounds generation when the job does not say.
 const DefaultMaxNewTokens = 32
 
+// eval runs a tokenized evaluation (eval.tokens.jsonl) and writes
+// outputs.jsonl: generated ids (stop token excluded) or option
+// log-likelihoods, one line per prompt in input order. The runner builds
+// the prompts and decodes and scores the outputs (package jobdata).
 func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress trainer.Progress, logw io.Writer) (*trainer.Manifest, error) {
 	ev := job.Eval
-	if len(job.Data) != 1 {
-		return nil, fmt.Errorf("eval job: want one benchmark file in data, got %d", len(job.Data))
+	if len(job.Options) > 0 {
+		return nil, fmt.Errorf("job spec: the embedded trainer has no options (got %v)", job.Options)
 	}
 	mode := ev.Mode
 	if mode == "" {
@@ -30,23 +33,16 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 	if mode != "generate" && mode != "loglik" {
 		return nil, fmt.Errorf("eval job: mode %q, want generate or loglik", ev.Mode)
 	}
-	tmpl, err := template(job.Model.Template)
-	if err != nil {
-		return nil, err
+	var prompts []jobdata.PromptLine
+	for _, path := range job.Data {
+		ps, err := jobdata.ReadJSONL[jobdata.PromptLine](path)
+		if err != nil {
+			return nil, err
+		}
+		prompts = append(prompts, ps...)
 	}
-	b, err := bench.Load(job.Data[0])
-	if err != nil {
-		return nil, err
-	}
-	if ev.Benchmark != "" {
-		b.Name = ev.Benchmark
-	}
-	if b, err = b.Select(ev.Limit, ev.Languages...); err != nil {
-		return nil, err
-	}
-	tok, eos, err := loadTokenizer(job.Model.Dir)
-	if err != nil {
-		return nil, err
+	if len(prompts) == 0 {
+		return nil, fmt.Errorf("eval job: no prompts in %v", job.Data)
 	}
 	m, err := model.Load(job.Model.Dir)
 	if err != nil {
@@ -54,6 +50,16 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 	}
 	defer m.Close()
 	m.SetThreads(job.Threads)
+	V := m.Config.VocabSize
+	for i, p := range prompts {
+		for _, seq := range append([][]int32{p.PromptIDs}, p.Options...) {
+			for _, id := range seq {
+				if id < 0 || int(id) >= V {
+					return nil, fmt.Errorf("%s: prompt %d (%s/%s): token id %d outside the model's vocabulary (size %d)", job.Data[0], i+1, p.ID, p.Language, id, V)
+				}
+			}
+		}
+	}
 	if job.Adapter != "" {
 		a, err := lora.Load(job.Adapter)
 		if err != nil {
@@ -66,114 +72,112 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 		}
 		defer undo()
 	}
-	format := bench.PromptFormat(ev.Prompt)
 	maxNew := ev.MaxNewTokens
 	if maxNew <= 0 {
 		maxNew = DefaultMaxNewTokens
 	}
-	pickMode := bench.LogLikSum
-	if ev.LengthNorm {
-		pickMode = bench.LogLikPerToken
+	eos := ev.EOSTokenIDs
+	if eos == nil {
+		eos = m.Config.EOSTokenIDs
 	}
-	s := &scorer{m: m, tok: tok, eos: eos}
-	total := len(b.Questions)
-	fmt.Fprintf(logw, "evaluating %s: %d questions x %d languages, mode %s\n", b.Name, total, len(b.Languages), mode)
-	var preds []*bench.Prediction
-	for qi, q := range b.Questions {
+	s := &scorer{m: m}
+	fmt.Fprintf(logw, "evaluating %d prompts, mode %s\n", len(prompts), mode)
+	outs := make([]jobdata.OutputLine, len(prompts))
+	for i := 0; i < len(prompts); {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		p := &bench.Prediction{ID: q.ID, Output: map[string]string{}}
+		// The languages of one question (consecutive lines with its id)
+		// decode as one batch.
+		j := i + 1
+		for j < len(prompts) && prompts[j].ID == prompts[i].ID {
+			j++
+		}
 		if mode == "loglik" {
-			p.LogLik, p.NTokens = map[string][]float64{}, map[string][]int{}
-		}
-		var genPrompts [][]int
-		for _, lang := range b.Languages {
-			it := q.Items[lang]
-			text, err := bench.Prompt(b.Name, it, bench.PromptOptions{Format: format, Template: ev.PromptTemplate})
-			if err != nil {
-				return nil, err
-			}
-			prompt := text
-			if !ev.Raw { // the CrossIn reference feeds the prompt raw
-				if prompt, err = tmpl.Render(text, ""); err != nil {
-					return nil, err
-				}
-			}
-			p.Languages = append(p.Languages, lang)
-			if mode == "loglik" {
-				ll, nt, err := s.logLik(prompt, it.Choices)
+			for k := i; k < j; k++ {
+				ll, nt, err := s.logLik(prompts[k])
 				if err != nil {
-					return nil, fmt.Errorf("question %s (%s): %w", q.ID, lang, err)
+					return nil, fmt.Errorf("prompt %s (%s): %w", prompts[k].ID, prompts[k].Language, err)
 				}
-				best, err := bench.PickLogLik(ll, nt, pickMode)
-				if err != nil {
-					return nil, fmt.Errorf("question %s (%s): %w", q.ID, lang, err)
-				}
-				p.LogLik[lang], p.NTokens[lang], p.Output[lang] = ll, nt, it.Choices[best]
-			} else {
-				genPrompts = append(genPrompts, tok.Encode(prompt, true))
+				outs[k] = jobdata.OutputLine{ID: prompts[k].ID, Language: prompts[k].Language, LogLik: ll, NTokens: nt}
 			}
-		}
-		if mode == "generate" {
-			// All languages of a question decode as one batch.
-			outs, err := m.Generate(ctx, genPrompts, model.GenerateOptions{MaxNewTokens: maxNew})
+		} else {
+			batch := make([][]int, 0, j-i)
+			for k := i; k < j; k++ {
+				ids := make([]int, len(prompts[k].PromptIDs))
+				for x, id := range prompts[k].PromptIDs {
+					ids[x] = int(id)
+				}
+				batch = append(batch, ids)
+			}
+			gen, err := m.Generate(ctx, batch, model.GenerateOptions{MaxNewTokens: maxNew, EOS: eos})
 			if err != nil {
-				return nil, fmt.Errorf("question %s: %w", q.ID, err)
+				return nil, fmt.Errorf("prompt %s: %w", prompts[i].ID, err)
 			}
-			for i, lang := range b.Languages {
-				p.Output[lang] = tok.Decode(outs[i], true)
+			for k := i; k < j; k++ {
+				outs[k] = jobdata.OutputLine{ID: prompts[k].ID, Language: prompts[k].Language, OutputIDs: untilStop(gen[k-i], eos)}
 			}
 		}
-		preds = append(preds, p)
-		progress.Update(qi+1, total, b.Name)
+		progress.Update(j, len(prompts), "prompts")
+		i = j
 	}
-	if err := bench.SavePredictions(filepath.Join(job.OutputDir, trainer.PredictionsFile), preds); err != nil {
+	if err := jobdata.WriteJSONL(filepath.Join(job.OutputDir, trainer.OutputsFile), outs); err != nil {
 		return nil, err
 	}
-	summary := map[string]any{"benchmark": b.Name, "questions": total, "languages": b.Languages, "mode": mode}
+	summary := map[string]any{"prompts": len(prompts), "mode": mode}
 	return trainer.WriteManifest(job.OutputDir, trainer.KindEval, Name, summary)
+}
+
+// untilStop returns the generated ids before the first stop token.
+func untilStop(ids []int, eos []int) []int32 {
+	out := make([]int32, 0, len(ids))
+	for _, id := range ids {
+		for _, e := range eos {
+			if id == e {
+				return out
+			}
+		}
+		out = append(out, int32(id))
+	}
+	return out
 }
 
 // scorer runs prompts through the model.
 type scorer struct {
-	m   *model.Model
-	tok *tokenizer.Tokenizer
-	eos int
+	m *model.Model
 }
 
-// logLik returns, for each option, the summed natural-log likelihood of
-// its tokens given the prompt, and its token count. The option tokens are
-// those of encode(prompt+option) after the prompt's tokens, as
-// lm-evaluation-harness splits them, so the tokenization at the boundary is
-// the one the model would see; the prompt's KV cache is computed once and
-// shared by all options.
-func (s *scorer) logLik(prompt string, options []string) ([]float64, []int, error) {
-	ctxIDs := s.tok.Encode(prompt, true)
-	if len(ctxIDs) == 0 {
-		return nil, nil, fmt.Errorf("empty prompt")
+// logLik returns, for each option of a prompt line, the summed natural-log
+// likelihood of its last ScoreTokens tokens given everything before them,
+// and that token count. The runner split each option from the prompt as
+// lm-evaluation-harness does (package jobdata), so the tokenization at the
+// boundary is the one the model would see; the prompt's KV cache is
+// computed once and shared by all options.
+func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
+	if len(pl.PromptIDs) == 0 || len(pl.Options) == 0 || len(pl.ScoreTokens) != len(pl.Options) {
+		return nil, nil, fmt.Errorf("want prompt ids, options and a score_tokens entry per option")
 	}
-	conts := make([][]int, len(options))
-	split := make([]int, len(options)) // where each option's context ends in whole
+	options := pl.Options
+	split := make([]int, len(options)) // where each option's scored tokens start in whole
 	wholes := make([][]int, len(options))
+	conts := make([][]int, len(options))
 	for i, o := range options {
-		whole := s.tok.Encode(prompt+o, true)
-		n := commonPrefix(whole, ctxIDs)
-		if n == len(whole) {
-			return nil, nil, fmt.Errorf("option %q adds no tokens", o)
+		whole := make([]int, 0, len(pl.PromptIDs)+len(o))
+		for _, id := range pl.PromptIDs {
+			whole = append(whole, int(id))
 		}
-		if n == 0 {
-			return nil, nil, fmt.Errorf("prompt and option %q share no tokens", o)
+		for _, id := range o {
+			whole = append(whole, int(id))
 		}
-		wholes[i], split[i], conts[i] = whole, n, whole[n:]
+		k := pl.ScoreTokens[i]
+		if k < 1 || k > len(o) {
+			return nil, nil, fmt.Errorf("option %d: score_tokens %d of %d tokens", i, k, len(o))
+		}
+		wholes[i], split[i], conts[i] = whole, len(whole)-k, whole[len(whole)-k:]
 	}
+	shared := len(pl.PromptIDs)
 	V := s.m.Config.VocabSize
 	h := s.m.Config.HiddenSize
-	// Shared prefix: the common part of all contexts (normally ctxIDs).
-	shared := len(ctxIDs)
-	for i := range options {
-		shared = min(shared, split[i])
-	}
 	base := s.m.NewCache()
 	if shared > 1 {
 		if _, err := s.m.Step([]*model.Cache{base}, [][]int{wholes[0][:shared-1]}); err != nil {
