@@ -94,29 +94,47 @@ func BuildEval(b *bench.Benchmark, s EvalSpec, tok Encoder) ([]PromptLine, error
 				out = append(out, pl)
 				continue
 			}
-			wholes := make([][]int, len(it.Choices))
-			shared := len(ctx)
-			for i, o := range it.Choices {
-				whole := tok.Encode(text+o, true)
-				n := commonPrefix(whole, ctx)
-				if n == len(whole) {
-					return nil, fmt.Errorf("question %s (%s): option %q adds no tokens", q.ID, lang, o)
-				}
-				if n == 0 {
-					return nil, fmt.Errorf("question %s (%s): prompt and option %q share no tokens", q.ID, lang, o)
-				}
-				wholes[i] = whole
-				pl.ScoreTokens = append(pl.ScoreTokens, len(whole)-n)
-				shared = min(shared, n)
+			opts, err := OptionsLine(tok, text, it.Choices)
+			if err != nil {
+				return nil, fmt.Errorf("question %s (%s): %w", q.ID, lang, err)
 			}
-			pl.PromptIDs = toInt32(ctx[:shared])
-			for _, w := range wholes {
-				pl.Options = append(pl.Options, toInt32(w[shared:]))
-			}
-			out = append(out, pl)
+			opts.ID, opts.Language = q.ID, lang
+			out = append(out, opts)
 		}
 	}
 	return out, nil
+}
+
+// OptionsLine tokenizes a log-likelihood prompt: PromptIDs is the prefix
+// every option shares, Options the rest of each encode(text+option), and
+// ScoreTokens the tokens of each after its own common prefix with
+// encode(text) (lm-evaluation-harness's split).
+func OptionsLine(tok Encoder, text string, choices []string) (PromptLine, error) {
+	var pl PromptLine
+	ctx := tok.Encode(text, true)
+	if len(ctx) == 0 {
+		return pl, fmt.Errorf("empty prompt")
+	}
+	wholes := make([][]int, len(choices))
+	shared := len(ctx)
+	for i, o := range choices {
+		whole := tok.Encode(text+o, true)
+		n := commonPrefix(whole, ctx)
+		if n == len(whole) {
+			return pl, fmt.Errorf("option %q adds no tokens", o)
+		}
+		if n == 0 {
+			return pl, fmt.Errorf("prompt and option %q share no tokens", o)
+		}
+		wholes[i] = whole
+		pl.ScoreTokens = append(pl.ScoreTokens, len(whole)-n)
+		shared = min(shared, n)
+	}
+	pl.PromptIDs = toInt32(ctx[:shared])
+	for _, w := range wholes {
+		pl.Options = append(pl.Options, toInt32(w[shared:]))
+	}
+	return pl, nil
 }
 
 // Decode turns a trainer's outputs into crossin's predictions (the format

@@ -3,6 +3,7 @@ package jobdata
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/crossin-lab/crossin/bench"
 	"github.com/crossin-lab/crossin/engine/tokenizer"
 	"github.com/crossin-lab/crossin/template"
+	"github.com/crossin-lab/crossin/trainer"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -277,5 +279,69 @@ func TestDecodeGenerateAndLogLik(t *testing.T) {
 	q, _ := b.Question(preds[0].ID)
 	if preds[0].Output["English"] != q.Items["English"].Choices[1] {
 		t.Errorf("loglik pick %q", preds[0].Output["English"])
+	}
+}
+
+// TestPrepareTrainTemplates: every reference template prepares (paper.cue
+// gives Llama-2 and Mistral "llama"), and an unknown one names the choices.
+func TestPrepareTrainTemplates(t *testing.T) {
+	dir := t.TempDir()
+	mix := filepath.Join(dir, "mix.jsonl")
+	os.WriteFile(mix, []byte(`{"instruction":"Say hi.","input":"","output":"Hi."}`+"\n"), 0o644)
+	model := filepath.Join(dir, "model")
+	os.MkdirAll(model, 0o755)
+	b, _ := os.ReadFile(tokPath)
+	os.WriteFile(filepath.Join(model, "tokenizer.json"), b, 0o644)
+	c, _ := os.ReadFile(filepath.Join(filepath.Dir(tokPath), "tokenizer_config.json"))
+	os.WriteFile(filepath.Join(model, "tokenizer_config.json"), c, 0o644)
+	p := &trainer.TrainParams{BatchSize: 1, GradAccum: 1, Epochs: 1, MaxLength: 128}
+	for _, name := range []string{"", "alpaca", "llama", "gemma", "plain"} {
+		if _, _, err := PrepareTrain(model, template.Template(name), []string{mix}, p, 1, filepath.Join(dir, "t"+name)); err != nil {
+			t.Errorf("template %q: %v", name, err)
+		}
+	}
+	_, _, err := PrepareTrain(model, "chatml", []string{mix}, p, 1, filepath.Join(dir, "x"))
+	want := `prompt template "chatml" does not exist; use one of alpaca, gemma, llama`
+	if err == nil || err.Error() != want {
+		t.Errorf("chatml: %v, want %q", err, want)
+	}
+}
+
+// TestPrepareEvalRaw: with eval.raw the model sees the benchmark prompt
+// itself (the CrossIn reference); without it, the prompt rendered as the
+// instruction of the model's template.
+func TestPrepareEvalRaw(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model")
+	os.MkdirAll(model, 0o755)
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(tokPath), f))
+		os.WriteFile(filepath.Join(model, f), b, 0o644)
+	}
+	os.WriteFile(filepath.Join(model, "config.json"), []byte(`{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":16,"intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":2,"vocab_size":32000,"eos_token_id":2,"bos_token_id":1}`), 0o644)
+	const benchFile = "../experiments/data/bench/cross_mmlu.sample.jsonl"
+	b, err := bench.Load(benchFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := b.Questions[0].Items["English"]
+	text, _ := bench.Prompt("cross_mmlu", it, bench.PromptOptions{Format: bench.FormatCrossIn})
+	wrapped, _ := template.Llama.Render(text, "")
+	tok := llama2(t)
+	for _, tc := range []struct {
+		raw    bool
+		prompt string
+	}{{true, text}, {false, wrapped}} {
+		ev := &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English"}, Prompt: "crossin", Raw: tc.raw, Mode: "generate", Limit: 1}
+		prep, err := PrepareEval(model, benchFile, ev, template.Llama, filepath.Join(dir, fmt.Sprint(tc.raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := toInt32(tok.Encode(tc.prompt, true)); !slices.Equal(prep.Prompts[0].PromptIDs, want) {
+			t.Errorf("raw=%v: prompt ids are not those of the expected text", tc.raw)
+		}
+		if !slices.Equal(ev.EOSTokenIDs, []int{2}) {
+			t.Errorf("eos ids %v, want the model's [2]", ev.EOSTokenIDs)
+		}
 	}
 }

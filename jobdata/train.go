@@ -3,6 +3,8 @@ package jobdata
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/template"
@@ -229,4 +232,55 @@ func ParseTrain(r io.Reader, name string, vocab int) ([][]TrainLine, error) {
 		return nil, fmt.Errorf("%s: no examples", name)
 	}
 	return steps, nil
+}
+
+// InputsDigest is a digest of a job's tokenized inputs as a trainer reads
+// them; trainers/hf computes the same (`crossin-trainer-hf --inputs-digest`),
+// and a test compares the two.
+func InputsDigest(kind string, paths []string) (map[string]any, error) {
+	h := sha256.New()
+	ints := func(v []int32) string {
+		s := make([]string, len(v))
+		for i, x := range v {
+			s[i] = strconv.Itoa(int(x))
+		}
+		return strings.Join(s, ",")
+	}
+	if kind == "train" {
+		steps, examples := 0, 0
+		for _, p := range paths {
+			st, err := ReadTrain(p, 0)
+			if err != nil {
+				return nil, err
+			}
+			for _, lines := range st {
+				for _, l := range lines {
+					fmt.Fprintf(h, "%d:%s:%s\n", steps, ints(l.InputIDs), ints(l.Labels))
+					examples++
+				}
+				steps++
+			}
+		}
+		return map[string]any{"kind": kind, "steps": steps, "examples": examples, "sha256": hex.EncodeToString(h.Sum(nil))}, nil
+	}
+	n := 0
+	for _, p := range paths {
+		ps, err := ReadJSONL[PromptLine](p)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range ps {
+			opts := make([]string, len(l.Options))
+			for i, o := range l.Options {
+				opts[i] = ints(o)
+			}
+			st := make([]int32, len(l.ScoreTokens))
+			for i, k := range l.ScoreTokens {
+				st[i] = int32(k)
+			}
+			fmt.Fprintf(h, "%s\t%s\t%s\t%s\t%s\n", l.ID, l.Language, ints(l.PromptIDs), strings.Join(opts, ";"), ints(st))
+			n++
+		}
+	}
+	return map[string]any{"kind": kind, "prompts": n, "sha256": hex.EncodeToString(h.Sum(nil))}, nil
 }

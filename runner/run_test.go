@@ -15,10 +15,10 @@ import (
 	"testing"
 
 	"github.com/crossin-lab/crossin/atomicfile"
-	"github.com/crossin-lab/crossin/bench"
 	"github.com/crossin-lab/crossin/runner/cache"
 	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/schema"
+	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -68,28 +68,28 @@ func (f *fakeTrainer) Run(ctx context.Context, job *trainer.JobSpec, progress tr
 				return nil, err
 			}
 		}
-		b, err := LoadBenchmark(job.Data[0], job.Eval)
+		prompts, err := jobdata.ReadJSONL[jobdata.PromptLine](job.Data[0])
 		if err != nil {
 			return nil, err
 		}
-		var preds []*bench.Prediction
-		for _, q := range b.Questions {
-			p := &bench.Prediction{ID: q.ID, Output: map[string]string{}, LogLik: map[string][]float64{}, NTokens: map[string][]int{}}
-			for _, l := range b.Languages {
-				it := q.Items[l]
-				pick := int(sum(ad, []byte(q.ID), []byte(l))[0]) % len(it.Choices)
-				ll := make([]float64, len(it.Choices))
-				nt := make([]int, len(it.Choices))
-				for i := range ll {
-					ll[i], nt[i] = -2, 1
+		var outs []jobdata.OutputLine
+		for _, p := range prompts {
+			o := jobdata.OutputLine{ID: p.ID, Language: p.Language}
+			h := int(sum(ad, []byte(p.ID), []byte(p.Language))[0])
+			if len(p.Options) > 0 {
+				pick := h % len(p.Options)
+				for i := range p.Options {
+					o.LogLik = append(o.LogLik, -2)
+					o.NTokens = append(o.NTokens, p.ScoreTokens[i])
 				}
-				ll[pick] = -1
-				p.Languages = append(p.Languages, l)
-				p.Output[l], p.LogLik[l], p.NTokens[l] = it.Choices[pick], ll, nt
+				o.LogLik[pick] = -1
+			} else {
+				// a deterministic function of the adapter: the last few prompt tokens
+				o.OutputIDs = p.PromptIDs[max(0, len(p.PromptIDs)-1-h%4):]
 			}
-			preds = append(preds, p)
+			outs = append(outs, o)
 		}
-		if err := bench.SavePredictions(filepath.Join(out, trainer.PredictionsFile), preds); err != nil {
+		if err := jobdata.WriteJSONL(filepath.Join(out, trainer.OutputsFile), outs); err != nil {
 			return nil, err
 		}
 		return trainer.WriteManifest(out, job.Kind, "fake", nil)

@@ -15,11 +15,13 @@ import (
 	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/hub"
+	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/mixture"
 	"github.com/crossin-lab/crossin/resultset"
 	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/schema"
 	"github.com/crossin-lab/crossin/smoke"
+	"github.com/crossin-lab/crossin/template"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -272,8 +274,13 @@ func runData(ctx context.Context, dp *plan.DataParams, sm *smoke.Options, sc *St
 	return atomicfile.WriteAll(filepath.Join(sc.OutDir, StatsFile), append(st, '\n'), 0o666)
 }
 
+// InputsDir holds a train or eval stage's tokenized trainer inputs
+// (package jobdata) while the trainer runs; it is removed afterwards and is
+// never an output.
+const InputsDir = "inputs"
+
 func modelRef(m *schema.Model, dir string) trainer.ModelRef {
-	ref := trainer.ModelRef{Dir: dir, Family: m.Family, Template: m.Template, DType: m.DType}
+	ref := trainer.ModelRef{Dir: dir, Family: m.Family, DType: m.DType}
 	if m.Hub != nil {
 		ref.Repo, ref.Revision = m.Hub.Repo, m.Hub.Revision
 	}
@@ -320,10 +327,21 @@ func runTrain(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *Stage
 		return err
 	}
 	tp := ps.Train.Train
+	// Contract v2: the trainer gets token ids in training order, written
+	// here from the mixture with the model's tokenizer and template.
+	inputs := filepath.Join(sc.OutDir, InputsDir)
+	defer os.RemoveAll(inputs)
+	tokens, stats, err := jobdata.PrepareTrain(modelDir, template.Template(ps.Train.Model.Template),
+		[]string{filepath.Join(dataDir, MixtureFile)}, &tp, ps.Train.Seed, inputs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(sc.Log, "tokenized %d examples into %d optimiser steps (%d tokens); %d cut at max_length %d, %d dropped (no response token left)\n",
+		stats.Examples, stats.Steps, stats.Tokens, stats.Truncated, tp.MaxLength, stats.Dropped)
 	return runJob(ctx, tr, &trainer.JobSpec{
 		Kind:  trainer.KindTrain,
 		Model: modelRef(ps.Train.Model, modelDir),
-		Data:  []string{filepath.Join(dataDir, MixtureFile)},
+		Data:  []string{tokens},
 		Train: &tp,
 		Seed:  ps.Train.Seed,
 	}, sc, ps.Backend)
@@ -343,10 +361,16 @@ func runEval(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *StageC
 	if ev.Benchmark == "" {
 		ev.Benchmark = ep.Benchmark.Task
 	}
+	inputs := filepath.Join(sc.OutDir, InputsDir)
+	defer os.RemoveAll(inputs)
+	prep, err := jobdata.PrepareEval(modelDir, benchPath, &ev, template.Template(ep.Model.Template), inputs)
+	if err != nil {
+		return err
+	}
 	job := &trainer.JobSpec{
 		Kind:  trainer.KindEval,
 		Model: modelRef(ep.Model, modelDir),
-		Data:  []string{benchPath},
+		Data:  []string{prep.Path},
 		Eval:  &ev,
 		Seed:  ep.Seed,
 	}
@@ -357,7 +381,13 @@ func runEval(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *StageC
 		}
 		job.Adapter = filepath.Join(ad, trainer.AdapterDir)
 	}
-	return runJob(ctx, tr, job, sc, ps.Backend)
+	if err := runJob(ctx, tr, job, sc, ps.Backend); err != nil {
+		return err
+	}
+	// The trainer returned token ids or option scores; the answers are
+	// decoded and extracted here, once for every trainer.
+	_, err = prep.Finish(sc.OutDir)
+	return err
 }
 
 func runScore(ctx context.Context, p *plan.Plan, ps *plan.Stage, sc *StageContext) error {

@@ -102,9 +102,11 @@ type TrainParams struct {
 	WeightDecay     float64 `json:"weight_decay"`
 	MaxGradNorm     float64 `json:"max_grad_norm"`
 	CheckpointEvery int     `json:"checkpoint_every,omitempty"` // optimiser steps; 0 = trainer default
-	// LossReduction averages a step's cross-entropy over its response
-	// tokens ("token", also when empty) or over its samples, each the mean
-	// over its own response tokens ("sample": the CrossIn reference).
+	// LossReduction says how an optimiser step's token losses combine:
+	// "token" (every label token of the step weighs the same; the default)
+	// or "sample" (every example weighs the same: the mean of per-example
+	// mean losses, as Hugging Face's Trainer with micro-batch 1 and
+	// gradient accumulation gives, which is what the CrossIn reference ran).
 	LossReduction string `json:"loss_reduction,omitempty"`
 	// InitAdapter, when set, is a PEFT adapter directory whose weights
 	// replace the trainer's own seeded initialisation (parity tests start

@@ -129,7 +129,7 @@ func TestReadManifest(t *testing.T) {
 	if _, err := container.ReadManifest(job); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(job.OutputDir, trainer.PredictionsFile), []byte("tampered\n"), 0o644)
+	os.WriteFile(filepath.Join(job.OutputDir, trainer.OutputsFile), []byte("tampered\n"), 0o644)
 	if _, err := container.ReadManifest(job); err == nil || !strings.Contains(err.Error(), "manifest says") {
 		t.Fatalf("tampered output: %v", err)
 	}

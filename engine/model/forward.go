@@ -34,15 +34,10 @@ type loadOptions struct{ adapter Adapter }
 // WithAdapter installs an adapter (e.g. LoRA) at load time; see SetAdapter.
 func WithAdapter(a Adapter) Option { return func(o *loadOptions) { o.adapter = a } }
 
-// Load reads a Hugging Face model directory: config.json, the safetensors
-// weights (single file or sharded with an index) and, when present,
-// generation_config.json's eos_token_id. Float32 weights stay in the
-// memory mapping; Close releases it.
-func Load(dir string, opts ...Option) (*Model, error) {
-	var o loadOptions
-	for _, f := range opts {
-		f(&o)
-	}
+// LoadDirConfig reads a model directory's config.json and, when present,
+// generation_config.json's eos_token_id (which wins, as in transformers'
+// generate), without touching the weights.
+func LoadDirConfig(dir string) (*Config, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -59,6 +54,22 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		if p.err != nil {
 			return nil, p.err
 		}
+	}
+	return cfg, nil
+}
+
+// Load reads a Hugging Face model directory: config.json, the safetensors
+// weights (single file or sharded with an index) and, when present,
+// generation_config.json's eos_token_id. Float32 weights stay in the
+// memory mapping; Close releases it.
+func Load(dir string, opts ...Option) (*Model, error) {
+	var o loadOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	cfg, err := LoadDirConfig(dir)
+	if err != nil {
+		return nil, err
 	}
 	set, err := safetensors.OpenDir(dir)
 	if err != nil {

@@ -28,7 +28,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/crossin-lab/crossin/bench"
+	"github.com/crossin-lab/crossin/jobdata"
+	"github.com/crossin-lab/crossin/template"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -170,10 +171,18 @@ func (s *suite) fixtures() error {
 		b.Write(line)
 		b.WriteByte('\n')
 	}
-	s.trainData = filepath.Join(s.cfg.WorkDir, "mixture.jsonl")
-	if err := os.WriteFile(s.trainData, b.Bytes(), 0o666); err != nil {
+	mix := filepath.Join(s.cfg.WorkDir, "mixture.jsonl")
+	if err := os.WriteFile(mix, b.Bytes(), 0o666); err != nil {
 		return err
 	}
+	// Contract v2: the trainer sees token ids, written the way the runner
+	// writes them (package jobdata) with the model's tokenizer.
+	tokens, _, err := jobdata.PrepareTrain(s.cfg.ModelDir, template.Template(s.cfg.Template), []string{mix},
+		s.trainParams(), 7, filepath.Join(s.cfg.WorkDir, "inputs-train"))
+	if err != nil {
+		return fmt.Errorf("fixtures: %w", err)
+	}
+	s.trainData = tokens
 	b.Reset()
 	for i := 0; i < 3; i++ {
 		q := map[string]any{"id": fmt.Sprintf("q%d", i)}
@@ -194,18 +203,22 @@ func (s *suite) fixtures() error {
 	return os.WriteFile(s.evalData, b.Bytes(), 0o666)
 }
 
+func (s *suite) trainParams() *trainer.TrainParams {
+	return &trainer.TrainParams{
+		LoRA:         trainer.LoRA{R: 4, Alpha: 8, Dropout: 0.05, TargetModules: []string{"q_proj", "v_proj"}},
+		LearningRate: 1e-3, Epochs: 1, MaxSteps: s.cfg.Steps, BatchSize: 2, GradAccum: 1,
+		MaxLength: 64, Scheduler: "cosine", WarmupRatio: 0.1, WeightDecay: 0.01, MaxGradNorm: 1,
+		CheckpointEvery: 1,
+	}
+}
+
 func (s *suite) trainSpec(out string, threads int) *trainer.JobSpec {
 	return &trainer.JobSpec{
 		Contract: trainer.Contract,
 		Kind:     trainer.KindTrain,
-		Model:    trainer.ModelRef{Dir: s.cfg.ModelDir, Template: s.cfg.Template},
+		Model:    trainer.ModelRef{Dir: s.cfg.ModelDir},
 		Data:     []string{s.trainData},
-		Train: &trainer.TrainParams{
-			LoRA:         trainer.LoRA{R: 4, Alpha: 8, Dropout: 0.05, TargetModules: []string{"q_proj", "v_proj"}},
-			LearningRate: 1e-3, Epochs: 1, MaxSteps: s.cfg.Steps, BatchSize: 2, GradAccum: 1,
-			MaxLength: 64, Scheduler: "cosine", WarmupRatio: 0.1, WeightDecay: 0.01, MaxGradNorm: 1,
-			CheckpointEvery: 1,
-		},
+		Train:    s.trainParams(),
 		Seed:      7,
 		OutputDir: out,
 		Threads:   threads,
@@ -431,16 +444,21 @@ func entries(dir string) int {
 
 func (s *suite) eval(ctx context.Context, mode string) error {
 	out := filepath.Join(s.cfg.WorkDir, "eval-"+mode)
+	ev := &trainer.EvalParams{
+		Benchmark: "cross_mmlu", Languages: []string{"English", "Chinese"},
+		PromptTemplate: 1, Mode: mode, MaxNewTokens: 8,
+	}
+	prep, err := jobdata.PrepareEval(s.cfg.ModelDir, s.evalData, ev, template.Template(s.cfg.Template), filepath.Join(s.cfg.WorkDir, "inputs-eval-"+mode))
+	if err != nil {
+		return fmt.Errorf("fixtures: %w", err)
+	}
 	spec := &trainer.JobSpec{
-		Contract: trainer.Contract,
-		Kind:     trainer.KindEval,
-		Model:    trainer.ModelRef{Dir: s.cfg.ModelDir, Template: s.cfg.Template},
-		Adapter:  filepath.Join(s.trainOut, trainer.AdapterDir),
-		Data:     []string{s.evalData},
-		Eval: &trainer.EvalParams{
-			Benchmark: "cross_mmlu", Languages: []string{"English", "Chinese"},
-			PromptTemplate: 1, Mode: mode, MaxNewTokens: 8,
-		},
+		Contract:  trainer.Contract,
+		Kind:      trainer.KindEval,
+		Model:     trainer.ModelRef{Dir: s.cfg.ModelDir},
+		Adapter:   filepath.Join(s.trainOut, trainer.AdapterDir),
+		Data:      []string{prep.Path},
+		Eval:      ev,
 		Seed:      7,
 		OutputDir: out,
 	}
@@ -450,7 +468,8 @@ func (s *suite) eval(ctx context.Context, mode string) error {
 	if _, err := CheckLayout(out, trainer.KindEval); err != nil {
 		return err
 	}
-	preds, err := bench.ReadPredictions(filepath.Join(out, trainer.PredictionsFile))
+	// The runner's side: decode the outputs into predictions.
+	preds, err := prep.Finish(out)
 	if err != nil {
 		return err
 	}
@@ -508,7 +527,7 @@ func CheckLayout(dir, kind string) (*trainer.Manifest, error) {
 	case trainer.KindTrain:
 		required = []string{trainer.AdapterDir + "/adapter_config.json", trainer.AdapterDir + "/adapter_model.safetensors", trainer.LossFile}
 	case trainer.KindEval:
-		required = []string{trainer.PredictionsFile}
+		required = []string{trainer.OutputsFile}
 	}
 	for _, r := range required {
 		if _, ok := m.Files[r]; !ok {

@@ -121,7 +121,7 @@ func TestWriteFailureIsAnError(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(work, "unknown-field.json"), 0o777); err != nil {
 		t.Fatal(err)
 	}
-	rs, err := Run(context.Background(), Config{Command: []string{"false"}, ModelDir: work, WorkDir: work})
+	rs, err := Run(context.Background(), Config{Command: []string{"false"}, ModelDir: tinyModel(t), WorkDir: work})
 	if err != nil {
 		t.Fatal(err)
 	}

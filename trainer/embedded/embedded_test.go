@@ -11,6 +11,7 @@ import (
 
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/engine/tokenizer"
+	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/trainer"
 	"github.com/crossin-lab/crossin/trainer/conformance"
 )
@@ -40,8 +41,7 @@ func TestLogLikMatchesNLL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eos, _ := tok.EOS()
-	s := &scorer{m: m, tok: tok, eos: eos}
+	s := &scorer{m: m}
 	tests := []struct {
 		prompt  string
 		options []string
@@ -51,14 +51,21 @@ func TestLogLikMatchesNLL(t *testing.T) {
 		{"x", []string{"y", "yy y"}},
 	}
 	for _, tt := range tests {
-		ll, nt, err := s.logLik(tt.prompt, tt.options)
+		pl, err := jobdata.OptionsLine(tok, tt.prompt, tt.options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ll, nt, err := s.logLik(pl)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx := tok.Encode(tt.prompt, true)
 		for i, o := range tt.options {
 			whole := tok.Encode(tt.prompt+o, true)
-			n := commonPrefix(whole, ctx)
+			n := 0
+			for n < len(whole) && n < len(ctx) && whole[n] == ctx[n] {
+				n++
+			}
 			nll, err := m.NLL(whole)
 			if err != nil {
 				t.Fatal(err)
@@ -94,12 +101,18 @@ func TestTrainEvalJobs(t *testing.T) {
 		lines = append(append(lines, rec...), '\n')
 	}
 	os.WriteFile(data, lines, 0o666)
+	params := func() *trainer.TrainParams {
+		return &trainer.TrainParams{LoRA: trainer.LoRA{R: 2, Alpha: 4, TargetModules: []string{"q_proj", "v_proj"}},
+			LearningRate: 1e-2, Epochs: 1, BatchSize: 2, GradAccum: 1, MaxLength: 64, Scheduler: "cosine", MaxGradNorm: 1, CheckpointEvery: 1}
+	}
+	tokens, _, err := jobdata.PrepareTrain(dir, "alpaca", []string{data}, params(), 5, filepath.Join(work, "inputs"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	trainJob := func(out string, threads int) *trainer.JobSpec {
 		return &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindTrain,
-			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Data: []string{data},
-			Train: &trainer.TrainParams{LoRA: trainer.LoRA{R: 2, Alpha: 4, TargetModules: []string{"q_proj", "v_proj"}},
-				LearningRate: 1e-2, Epochs: 1, BatchSize: 2, GradAccum: 1, MaxLength: 64, Scheduler: "cosine", MaxGradNorm: 1, CheckpointEvery: 1},
-			Seed: 5, OutputDir: out, Threads: threads}
+			Model: trainer.ModelRef{Dir: dir}, Data: []string{tokens},
+			Train: params(), Seed: 5, OutputDir: out, Threads: threads}
 	}
 	tr := New()
 	ctx := context.Background()
@@ -122,16 +135,26 @@ func TestTrainEvalJobs(t *testing.T) {
 	}
 	for _, mode := range []string{"loglik", "generate"} {
 		out := filepath.Join(work, "eval-"+mode)
-		_, err := tr.Run(ctx, &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindEval,
-			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Adapter: filepath.Join(out1, trainer.AdapterDir),
-			Data: []string{"../../experiments/data/bench/cross_mmlu.sample.jsonl"},
-			Eval: &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English", "Chinese"}, Mode: mode, Limit: 2, MaxNewTokens: 4},
-			Seed: 1, OutputDir: out}, nil)
+		ev := &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English", "Chinese"}, Mode: mode, Limit: 2, MaxNewTokens: 4}
+		prep, err := jobdata.PrepareEval(dir, "../../experiments/data/bench/cross_mmlu.sample.jsonl", ev, "alpaca", filepath.Join(work, "inputs-"+mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tr.Run(ctx, &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindEval,
+			Model: trainer.ModelRef{Dir: dir}, Adapter: filepath.Join(out1, trainer.AdapterDir),
+			Data: []string{prep.Path}, Eval: ev, Seed: 1, OutputDir: out}, nil)
 		if err != nil {
 			t.Fatal(mode, err)
 		}
 		if _, err := conformance.CheckLayout(out, trainer.KindEval); err != nil {
 			t.Fatal(mode, err)
+		}
+		preds, err := prep.Finish(out)
+		if err != nil {
+			t.Fatal(mode, err)
+		}
+		if len(preds) != 2 || len(preds[0].Output) != 2 {
+			t.Fatalf("%s: predictions %+v", mode, preds)
 		}
 	}
 	// A bad job fails without a manifest.
@@ -153,13 +176,16 @@ func BenchmarkEvalLogLik(b *testing.B) {
 		b.Fatal(err)
 	}
 	tr := New()
+	ev := &trainer.EvalParams{Benchmark: "cross_logiqa", Languages: []string{"English", "Chinese", "Vietnamese"}, Mode: "loglik", Limit: 3}
+	prep, err := jobdata.PrepareEval(dir, "../../experiments/data/bench/cross_logiqa.sample.jsonl", ev, "alpaca", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		out := filepath.Join(b.TempDir(), "eval")
 		_, err := tr.Run(context.Background(), &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindEval,
-			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"},
-			Data:  []string{"../../experiments/data/bench/cross_logiqa.sample.jsonl"},
-			Eval:  &trainer.EvalParams{Benchmark: "cross_logiqa", Languages: []string{"English", "Chinese", "Vietnamese"}, Mode: "loglik", Limit: 3},
-			Seed:  1, OutputDir: out}, nil)
+			Model: trainer.ModelRef{Dir: dir}, Data: []string{prep.Path}, Eval: ev, Seed: 1, OutputDir: out}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -236,11 +236,3 @@ func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
 	}
 	return ll, nt, nil
 }
-
-func commonPrefix(a, b []int) int {
-	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] {
-		n++
-	}
-	return n
-}

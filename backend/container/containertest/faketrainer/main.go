@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/crossin-lab/crossin/trainer"
@@ -74,7 +75,7 @@ func run(specPath string) error {
 		files[trainer.AdapterDir+"/adapter_config.json"] = []byte(`{"r":8}` + "\n")
 		files[trainer.LossFile] = []byte(`{"steps":[{"step":1,"loss":1.5,"lr":0.001,"tokens":10}]}` + "\n")
 	} else {
-		files[trainer.PredictionsFile] = []byte(`{"id":"q1","prediction":"` + sum[:8] + `"}` + "\n")
+		files[trainer.OutputsFile] = []byte(`{"id":"q1","language":"English","output_ids":[` + strconv.Itoa(int(sum[0])) + `]}` + "\n")
 	}
 	for rel, b := range files {
 		p := filepath.Join(job.OutputDir, rel)

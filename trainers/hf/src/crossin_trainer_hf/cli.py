@@ -8,6 +8,7 @@ leaves a manifest; details go to trainer.log.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import sys
 import traceback
@@ -35,8 +36,22 @@ def _logger(output_dir):
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 2 and argv[0] == "--inputs-digest":
+        # Reads the job's inputs exactly as a run would and prints their
+        # digest (no torch needed): the parity check against crossin's Go side.
+        try:
+            job = spec.read(argv[1])
+            from . import data
+
+            mode = job.eval.mode if job.eval else "generate"
+            print(json.dumps(data.inputs_digest(job.kind, job.data, mode), sort_keys=True))
+            return 0
+        except JobError as e:
+            print(f"{PROG}: {e}", file=sys.stderr)
+            return e.exit_code
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        print(f"usage: {PROG} SPEC.json   (crossin trainer contract v2)", file=sys.stderr)
+        print(f"usage: {PROG} SPEC.json   (crossin trainer contract v2)\n"
+              f"       {PROG} --inputs-digest SPEC.json", file=sys.stderr)
         return 2
     logf = None
     try:

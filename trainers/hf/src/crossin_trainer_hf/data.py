@@ -188,3 +188,26 @@ def read_prompts(paths, mode: str) -> list[Prompt]:
     if not out:
         raise JobError("eval data: no prompts", 2)
     return out
+
+
+def inputs_digest(kind: str, paths, mode: str = "generate") -> dict:
+    """A digest of the inputs as this trainer reads them.
+
+    crossin's Go side computes the same digest from the same files
+    (jobdata.InputsDigest); a test compares the two, which proves that the
+    embedded engine and this trainer see identical examples, steps and
+    prompts.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    if kind == "train":
+        exs = read_train(paths)
+        for e in exs:
+            h.update(f"{e.step}:{','.join(map(str, e.input_ids))}:{','.join(map(str, e.labels))}\n".encode())
+        return {"kind": kind, "steps": len(group_steps(exs)), "examples": len(exs), "sha256": h.hexdigest()}
+    ps = read_prompts(paths, mode)
+    for p in ps:
+        opts = ";".join(",".join(map(str, o)) for o in p.options)
+        h.update(f"{p.id}\t{p.language}\t{','.join(map(str, p.prompt_ids))}\t{opts}\t{','.join(map(str, p.score_tokens))}\n".encode())
+    return {"kind": kind, "prompts": len(ps), "sha256": h.hexdigest()}

@@ -94,7 +94,7 @@ _TOP = {"contract": True, "kind": True, "model": True, "adapter": False, "data":
 _MODEL = {"dir": True, "repo": False, "revision": False, "family": False, "dtype": False}
 _LORA = {"r": True, "alpha": True, "dropout": True, "target_modules": True, "modules_to_save": False}
 _TRAIN = {"lora": True, "learning_rate": True, "scheduler": True, "warmup_ratio": True,
-          "weight_decay": True, "max_grad_norm": True, "loss_reduction": True,
+          "weight_decay": True, "max_grad_norm": True, "loss_reduction": False,
           "checkpoint_every": False, "gradient_checkpointing": False, "init_adapter": False,
           # Informational in v2: the runner applied them when it wrote the
           # tokenized steps; a trainer must not apply them again.
@@ -146,11 +146,12 @@ def parse(obj: Any, name: str = "job spec") -> JobSpec:
                     modules_to_save=tuple(lo.get("modules_to_save") or ()))
         if t["scheduler"] not in SCHEDULERS:
             raise JobError(f"{name}: train.scheduler {t['scheduler']!r}, want one of {', '.join(SCHEDULERS)}", 2)
-        if t["loss_reduction"] not in ("sample", "token"):
-            raise JobError(f"{name}: train.loss_reduction {t['loss_reduction']!r}, want 'sample' or 'token'", 2)
+        reduction = t.get("loss_reduction") or "token"
+        if reduction not in ("sample", "token"):
+            raise JobError(f"{name}: train.loss_reduction {reduction!r}, want 'sample' or 'token'", 2)
         train = TrainParams(lora=lora, learning_rate=float(t["learning_rate"]), scheduler=t["scheduler"],
                             warmup_ratio=float(t["warmup_ratio"]), weight_decay=float(t["weight_decay"]),
-                            max_grad_norm=float(t["max_grad_norm"]), loss_reduction=t["loss_reduction"],
+                            max_grad_norm=float(t["max_grad_norm"]), loss_reduction=reduction,
                             checkpoint_every=int(t.get("checkpoint_every") or 0),
                             gradient_checkpointing=bool(t.get("gradient_checkpointing", False)),
                             init_adapter=t.get("init_adapter", "") or "")

@@ -142,7 +142,7 @@ def run(job, log) -> dict:
         opt.load_state_dict(torch.load(os.path.join(d, "optimizer.pt"), map_location=device, weights_only=True))
         sched.load_state_dict(torch.load(os.path.join(d, "scheduler.pt"), weights_only=True))
         curve = state["curve"]
-        log(f"resumed from checkpoint at step {start} of {total}")
+        log(f"resumed from step {start} (of {total})")
         print(f"resumed from step {start}", flush=True)
 
     head_only = config.model_type in runtime.HEAD_ONLY_AT_LABELS
