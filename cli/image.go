@@ -28,6 +28,7 @@ func imageCmd() *cobra.Command {
 
 	var (
 		push, layoutDir, src, version, refName string
+		trainerKind, base                      string
 		platforms                              []string
 		binaries                               []string
 	)
@@ -41,11 +42,33 @@ is /usr/local/bin/crossin, so IMAGE trainer run /job/spec.json runs a job.
 With --push it is pushed to a registry (Docker keychain; plain HTTP only for
 localhost or $CROSSIN_INSECURE_REGISTRIES) and the pinned reference is
 printed; with --layout it is added to an OCI image layout directory;
-without either only the digest is printed.`,
+without either only the digest is printed.
+
+With --trainer hf it builds the GPU trainer image instead: --base (pinned by
+digest) must already hold the Python stack of trainers/hf/Containerfile's
+first stage; the crossin binary and the trainer package (trainers/hf of the
+source tree) are appended as reproducible layers, the entrypoint is
+crossin-trainer-hf and the user is non-root. Platforms default to the base's
+linux/amd64.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if push != "" && layoutDir != "" {
 				return Usagef("image build: give --push or --layout, not both")
+			}
+			switch trainerKind {
+			case schema.TrainerCrossin:
+				if base != "" {
+					return Usagef("image build: --base is for --trainer hf (the crossin image has no base)")
+				}
+			case schema.TrainerHF:
+				if base == "" {
+					return Usagef("image build --trainer hf: give --base NAME@sha256:... (an image with the trainer's Python stack)")
+				}
+				if !cmd.Flags().Changed("platform") {
+					platforms = []string{"linux/amd64"}
+				}
+			default:
+				return Usagef("image build: --trainer %q: want crossin or hf", trainerKind)
 			}
 			var bins []oci.Binary
 			if len(binaries) > 0 {
@@ -84,7 +107,19 @@ without either only the digest is printed.`,
 					return err
 				}
 			}
-			idx, err := oci.BuildIndex(bins)
+			var idx v1.ImageIndex
+			var err error
+			if trainerKind == schema.TrainerHF {
+				if src == "" {
+					if src, err = findModuleRoot(); err != nil {
+						return err
+					}
+				}
+				idx, err = oci.NewClient().BuildHFTrainer(cmd.Context(), oci.HFTrainerSpec{
+					Base: base, TrainerDir: filepath.Join(src, "trainers", "hf"), Binaries: bins})
+			} else {
+				idx, err = oci.BuildIndex(bins)
+			}
 			if err != nil {
 				return err
 			}
@@ -120,6 +155,8 @@ without either only the digest is printed.`,
 	f.StringArrayVar(&binaries, "binary", nil, "use a prebuilt binary, OS/ARCH=PATH (repeatable; skips compiling)")
 	f.StringVar(&src, "src", "", "crossin source tree to compile (default: the module containing the current directory)")
 	f.StringVar(&version, "version", "", "version to stamp into the binary (default: devel)")
+	f.StringVar(&trainerKind, "trainer", schema.TrainerCrossin, "which trainer image: crossin (the embedded engine) or hf (transformers + PEFT, needs --base)")
+	f.StringVar(&base, "base", "", "with --trainer hf: the base image with the Python stack, pinned by digest")
 	g.AddCommand(build)
 
 	g.AddCommand(&cobra.Command{
@@ -200,7 +237,7 @@ func BackendTrainers(ctx context.Context, spec *schema.Spec, cacheDir string, pr
 			continue
 		}
 		if prev := seen[b.Kind]; prev != nil {
-			if prev.Image != b.Image || prev.Runtime != b.Runtime || prev.GPUs != b.GPUs || slurm.ResourcesFromSpec(prev).Partition != slurm.ResourcesFromSpec(b).Partition {
+			if prev.Image != b.Image || prev.Runtime != b.Runtime || prev.GPUs != b.GPUs || prev.Trainer != b.Trainer || slurm.ResourcesFromSpec(prev).Partition != slurm.ResourcesFromSpec(b).Partition {
 				return nil, fmt.Errorf("%s: backends %q and %q are both %s backends with different settings; this build runs one %s backend per spec", b.Pos, prev.Name, b.Name, b.Kind, b.Kind)
 			}
 			continue
@@ -214,7 +251,13 @@ func BackendTrainers(ctx context.Context, spec *schema.Spec, cacheDir string, pr
 		if err != nil {
 			return nil, fmt.Errorf("backend %s: %w", b.Name, err)
 		}
-		ct, err := container.New(eng, pinned, container.WithGPUs(b.GPUs != "" && b.GPUs != "0"))
+		copts := []container.Option{container.WithGPUs(b.GPUs != "" && b.GPUs != "0")}
+		if b.Trainer == schema.TrainerHF {
+			// The HF trainer image's entrypoint is crossin-trainer-hf: it
+			// takes the spec path alone.
+			copts = append(copts, container.WithCommand())
+		}
+		ct, err := container.New(eng, pinned, copts...)
 		if err != nil {
 			return nil, err
 		}

@@ -79,7 +79,7 @@ func TestOrderCoversEveryEpoch(t *testing.T) {
 
 func TestBuildTrainTruncatesAndCounts(t *testing.T) {
 	pairs := []Pair{
-		{Prompt: []int32{1, 10, 11}, Response: []int32{20, 21, 2}},    // fits
+		{Prompt: []int32{1, 10, 11}, Response: []int32{20, 21, 2}},     // fits
 		{Prompt: []int32{1, 10, 11, 12}, Response: []int32{20, 21, 2}}, // cut to 6: keeps 20, 21
 		{Prompt: []int32{1, 10, 11, 12, 13, 14}, Response: []int32{2}}, // no response token left
 	}

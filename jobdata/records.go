@@ -57,7 +57,9 @@ func (r *Record) Pair(enc Encoder, tmpl template.Template, eos int) (Pair, error
 
 type textEncoder struct{ e Encoder }
 
-func (t textEncoder) Encode(s string, special bool) ([]int, error) { return t.e.Encode(s, special), nil }
+func (t textEncoder) Encode(s string, special bool) ([]int, error) {
+	return t.e.Encode(s, special), nil
+}
 
 // ReadRecords reads and tokenizes the records of a mixture JSONL file;
 // errors name path:line.

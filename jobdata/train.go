@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/crossin-lab/crossin/atomicfile"
+	"github.com/crossin-lab/crossin/engine/train"
 	"github.com/crossin-lab/crossin/template"
 )
 
@@ -58,11 +58,11 @@ type TrainStats struct {
 // BuildTrain cuts every pair at the block size, drops (and counts) those
 // with no response token left, and lays the kept examples out in training
 // order: micro-batch m (epochs concatenated) takes BatchSize examples from
-// epoch m/perEpoch's permutation, and optimiser step s is micro-batches
-// s*GradAccum .. s*GradAccum+GradAccum-1. The permutation of an epoch is a
-// Fisher-Yates shuffle from a PCG seeded by (seed, epoch). This is the
-// order crossin's embedded engine has always used, now decided here once
-// for every trainer.
+// epoch m/perEpoch's permutation (train.EpochOrder: a Fisher-Yates shuffle
+// from a PCG seeded by (seed, epoch)), and optimiser step s is micro-batches
+// s*GradAccum .. s*GradAccum+GradAccum-1. This is the order crossin's
+// embedded engine has always used, now decided here once for every
+// trainer.
 func BuildTrain(pairs []Pair, st Steps, seed int64) ([]TrainLine, TrainStats, error) {
 	var stats TrainStats
 	type ex struct{ ids, labels []int32 }
@@ -124,28 +124,13 @@ func Order(n int, st Steps, seed int64) ([][]int, error) {
 			epoch, i := m/perEpoch, m%perEpoch
 			ord, ok := orders[epoch]
 			if !ok {
-				ord = EpochOrder(n, seed, epoch)
-				orders = map[int][]int{epoch: ord} // keep one epoch in memory
+				ord = train.EpochOrder(n, seed, epoch) // the engine's own order, one home
+				orders = map[int][]int{epoch: ord}     // keep one epoch in memory
 			}
 			out[s] = append(out[s], ord[i*bs:min(n, (i+1)*bs)]...)
 		}
 	}
 	return out, nil
-}
-
-// EpochOrder is the sample order of an epoch: a Fisher-Yates shuffle from a
-// PCG seeded by (seed, epoch), so any epoch can be recomputed on resume.
-func EpochOrder(n int, seed int64, epoch int) []int {
-	rng := rand.New(rand.NewPCG(uint64(seed), uint64(epoch)+0x5eed))
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	for i := n - 1; i > 0; i-- {
-		j := rng.IntN(i + 1)
-		order[i], order[j] = order[j], order[i]
-	}
-	return order
 }
 
 // WriteTrain writes lines atomically as train.tokens.jsonl.

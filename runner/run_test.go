@@ -15,10 +15,10 @@ import (
 	"testing"
 
 	"github.com/crossin-lab/crossin/atomicfile"
+	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/runner/cache"
 	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/schema"
-	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/trainer"
 )
 

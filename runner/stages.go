@@ -292,6 +292,9 @@ func modelRef(m *schema.Model, dir string) trainer.ModelRef {
 func runJob(ctx context.Context, tr trainer.Trainer, job *trainer.JobSpec, sc *StageContext, be *schema.Backend) error {
 	job.Contract = trainer.Contract
 	job.OutputDir = sc.OutDir
+	if be != nil && len(be.Options) > 0 {
+		job.Options = be.Options
+	}
 	job.Threads = sc.Threads
 	// A backend's threads setting caps the stage's share of the CPUs (it
 	// never changes results: trainers are deterministic across threads).

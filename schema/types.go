@@ -239,7 +239,11 @@ type Backend struct {
 	ScheduleTimeout string            `json:"schedule_timeout,omitempty"`
 	PullPolicy      string            `json:"pull_policy,omitempty"`
 	Volume          *K8sVolume        `json:"volume,omitempty"`
-	Pos             Pos               `json:"-"`
+	// Trainer is what the image runs (container, slurm, kubernetes):
+	// TrainerCrossin or TrainerHF.
+	Trainer string            `json:"trainer,omitempty"`
+	Options map[string]string `json:"options,omitempty"`
+	Pos     Pos               `json:"-"`
 }
 
 // Toleration is a Kubernetes pod toleration (core/v1 field names).
@@ -258,6 +262,12 @@ type K8sVolume struct {
 	Claim string `json:"claim"`
 	Path  string `json:"path,omitempty"`
 }
+
+// Trainers an image can hold (Backend.Trainer).
+const (
+	TrainerCrossin = "crossin" // the embedded engine: `crossin trainer run SPEC`
+	TrainerHF      = "hf"      // crossin-trainer-hf SPEC (trainers/hf)
+)
 
 // Experiment is an expanded grid.
 type Experiment struct {

@@ -171,9 +171,9 @@ func collate(exs []Example, maxLen int, pad int32) *Batch {
 	return b
 }
 
-// epochOrder is the sample order of an epoch: a Fisher-Yates shuffle from a
+// EpochOrder is the sample order of an epoch: a Fisher-Yates shuffle from a
 // PCG seeded by (seed, epoch), so any epoch can be recomputed on resume.
-func epochOrder(n int, seed int64, epoch int) []int {
+func EpochOrder(n int, seed int64, epoch int) []int {
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(epoch)+0x5eed))
 	order := make([]int, n)
 	for i := range order {

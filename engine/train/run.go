@@ -206,7 +206,7 @@ func makePlan(base *Base, data []Example, p Config, seed int64, cfg lora.Config)
 // microBatch returns global micro-batch m (epochs concatenated).
 func (pl *plan) microBatch(m int, seed int64, maxLen int, pad int32) *Batch {
 	epoch, i := m/pl.perEpoch, m%pl.perEpoch
-	order := epochOrder(len(pl.exs), seed, epoch)
+	order := EpochOrder(len(pl.exs), seed, epoch)
 	var exs []Example
 	for _, j := range order[i*pl.batchSize : min(len(order), (i+1)*pl.batchSize)] {
 		exs = append(exs, pl.exs[j])

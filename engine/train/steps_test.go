@@ -21,7 +21,7 @@ func stepsOf(t *testing.T, base *Base, data []Example, p Config, seed int64) [][
 		for k := 0; k < pl.accum; k++ {
 			m := s*pl.accum + k
 			epoch, i := m/pl.perEpoch, m%pl.perEpoch
-			order := epochOrder(len(pl.exs), seed, epoch)
+			order := EpochOrder(len(pl.exs), seed, epoch)
 			for _, j := range order[i*pl.batchSize : min(len(order), (i+1)*pl.batchSize)] {
 				ids, labels, _ := pl.exs[j].truncate(p.MaxLength)
 				steps[s] = append(steps[s], Sequence{ids, labels})

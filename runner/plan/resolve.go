@@ -18,12 +18,20 @@ var hex40 = regexp.MustCompile(`^[0-9a-f]{40}$`)
 // unresolved tag leaves the key unresolved.
 func (b *builder) backend(be *schema.Backend) (json.RawMessage, string, []string) {
 	type comp struct {
-		Kind       string `json:"kind"`
-		Image      string `json:"image,omitempty"`
-		Arithmetic string `json:"arithmetic,omitempty"`
+		Kind       string            `json:"kind"`
+		Image      string            `json:"image,omitempty"`
+		Arithmetic string            `json:"arithmetic,omitempty"`
+		Trainer    string            `json:"trainer,omitempty"`
+		Options    map[string]string `json:"options,omitempty"`
 	}
 	if be.Kind == schema.BackendEmbedded {
 		return value(comp{Kind: be.Kind, Arithmetic: b.cfg.arithmetic}), "", nil
+	}
+	// Which trainer the image runs and its options change bytes, so they
+	// are part of the key; the default (crossin) keeps older keys.
+	tr := be.Trainer
+	if tr == schema.TrainerCrossin {
+		tr = ""
 	}
 	mk := "image\x00" + be.Image
 	r, ok := b.resolved[mk]
@@ -49,9 +57,9 @@ func (b *builder) backend(be *schema.Backend) (json.RawMessage, string, []string
 	}
 	digest := r.value
 	if len(r.unresolved) > 0 {
-		return value(comp{Kind: be.Kind, Image: "unresolved"}), "", r.unresolved
+		return value(comp{Kind: be.Kind, Image: "unresolved", Trainer: tr, Options: be.Options}), "", r.unresolved
 	}
-	return value(comp{Kind: be.Kind, Image: digest}), digest, nil
+	return value(comp{Kind: be.Kind, Image: digest, Trainer: tr, Options: be.Options}), digest, nil
 }
 
 // ImageDigest returns the digest of an image reference: the reference's

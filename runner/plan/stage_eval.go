@@ -46,6 +46,7 @@ func (b *builder) evalStage(env *cellEnv, ms, train *Stage, bench *schema.Benchm
 			Benchmark: bench, Eval: bench.Eval, Commit: commit},
 		static: []Component{
 			{Name: "template", Value: value(template.Template(env.model.Template).Key())},
+			{Name: "contract", Value: value(trainer.Contract)},
 			{Name: "benchmark", Value: value(struct {
 				Eval trainer.EvalParams `json:"eval"`
 				Data any                `json:"data"`

@@ -25,6 +25,8 @@ func (b *builder) trainStage(env *cellEnv, ms, ds *Stage) *Stage {
 		Train:       &TrainParams{Experiment: env.exp.Name, Cell: c.ID, Model: env.model, Mixture: env.mix, Seed: c.Seed, Train: c.Train},
 		static: []Component{
 			{Name: "template", Value: value(template.Template(env.model.Template).Key())},
+			// The contract version: how the trainer sees its inputs (v2: tokens).
+			{Name: "contract", Value: value(trainer.Contract)},
 			{Name: "train", Value: value(trainKey(c.Train))},
 			{Name: "seed", Value: value(c.Seed)},
 			{Name: "backend", Value: env.beComp},

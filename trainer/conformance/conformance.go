@@ -214,11 +214,11 @@ func (s *suite) trainParams() *trainer.TrainParams {
 
 func (s *suite) trainSpec(out string, threads int) *trainer.JobSpec {
 	return &trainer.JobSpec{
-		Contract: trainer.Contract,
-		Kind:     trainer.KindTrain,
-		Model:    trainer.ModelRef{Dir: s.cfg.ModelDir},
-		Data:     []string{s.trainData},
-		Train:    s.trainParams(),
+		Contract:  trainer.Contract,
+		Kind:      trainer.KindTrain,
+		Model:     trainer.ModelRef{Dir: s.cfg.ModelDir},
+		Data:      []string{s.trainData},
+		Train:     s.trainParams(),
 		Seed:      7,
 		OutputDir: out,
 		Threads:   threads,

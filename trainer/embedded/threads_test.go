@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/crossin-lab/crossin/engine/tensor"
+	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -36,15 +37,26 @@ func TestThreadsBoundEngine(t *testing.T) {
 	if err := os.WriteFile(data, lines, 0o666); err != nil {
 		t.Fatal(err)
 	}
+	tp := func() *trainer.TrainParams {
+		return &trainer.TrainParams{LoRA: trainer.LoRA{R: 2, Alpha: 4, TargetModules: []string{"q_proj", "v_proj"}},
+			LearningRate: 1e-2, MaxSteps: 2, BatchSize: 4, GradAccum: 1, MaxLength: 64, Scheduler: "cosine", MaxGradNorm: 1}
+	}
+	tokens, _, err := jobdata.PrepareTrain(dir, "alpaca", []string{data}, tp(), 5, filepath.Join(work, "inputs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English"}, Mode: "loglik", Limit: 2}
+	prep, err := jobdata.PrepareEval(dir, "../../experiments/data/bench/cross_mmlu.sample.jsonl", ev, "alpaca", filepath.Join(work, "inputs-eval"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	var manifests []string
 	for _, tt := range []struct{ threads, want int }{{2, 2}, {3, 3}, {0, 8}} {
 		out := filepath.Join(work, fmt.Sprint("train-", tt.threads))
 		tensor.PeakWorkers()
-		m, err := New().Run(ctx, &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindTrain,
-			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Data: []string{data},
-			Train: &trainer.TrainParams{LoRA: trainer.LoRA{R: 2, Alpha: 4, TargetModules: []string{"q_proj", "v_proj"}},
-				LearningRate: 1e-2, MaxSteps: 2, BatchSize: 4, GradAccum: 1, MaxLength: 64, Scheduler: "cosine", MaxGradNorm: 1},
+		m, err := New().Run(ctx, &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindTrain,
+			Model: trainer.ModelRef{Dir: dir}, Data: []string{tokens}, Train: tp(),
 			Seed: 5, OutputDir: out, Threads: tt.threads}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -56,11 +68,9 @@ func TestThreadsBoundEngine(t *testing.T) {
 		manifests = append(manifests, string(b))
 
 		tensor.PeakWorkers()
-		_, err = New().Run(ctx, &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindEval,
-			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Adapter: filepath.Join(out, trainer.AdapterDir),
-			Data: []string{"../../experiments/data/bench/cross_mmlu.sample.jsonl"},
-			Eval: &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English"}, Mode: "loglik", Limit: 2},
-			Seed: 1, OutputDir: filepath.Join(work, fmt.Sprint("eval-", tt.threads)), Threads: tt.threads}, nil)
+		_, err = New().Run(ctx, &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindEval,
+			Model: trainer.ModelRef{Dir: dir}, Adapter: filepath.Join(out, trainer.AdapterDir),
+			Data: []string{prep.Path}, Eval: ev, Seed: 1, OutputDir: filepath.Join(work, fmt.Sprint("eval-", tt.threads)), Threads: tt.threads}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
