@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,7 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crossin-lab/crossin/atomicfile"
 	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/jobdata"
+	"github.com/crossin-lab/crossin/template"
 	"github.com/crossin-lab/crossin/trainer"
 	"github.com/crossin-lab/crossin/trainer/conformance"
 	"github.com/crossin-lab/crossin/trainer/embedded"
@@ -16,12 +21,12 @@ import (
 
 // trainerCmd is `crossin trainer`: run contract jobs, check conformance.
 func trainerCmd() *cobra.Command {
-	g := &cobra.Command{Use: "trainer", Short: "Run trainer jobs (trainer contract v1) and check trainers against it"}
+	g := &cobra.Command{Use: "trainer", Short: "Run trainer jobs (trainer contract v2), prepare them for other trainers, check trainers against the contract"}
 
 	run := &cobra.Command{
 		Use:   "run SPEC.json",
 		Short: "Run one trainer job spec with the embedded engine (docs/trainer-contract.md)",
-		Long: `Run one job spec (contract crossin.trainer/v1) with the embedded pure-Go
+		Long: `Run one job spec (contract crossin.trainer/v2) with the embedded pure-Go
 engine and write the contract's output layout into its output_dir, ending
 with manifest.json. A train job that was interrupted resumes from
 output_dir/checkpoints. This is what a container backend runs.`,
@@ -45,13 +50,14 @@ output_dir/checkpoints. This is what a container backend runs.`,
 	var steps int
 	conf := &cobra.Command{
 		Use:   "conformance [--model DIR] -- TRAINER-COMMAND [ARGS...]",
-		Short: "Check a trainer command against the trainer contract v1",
+		Short: "Check a trainer command against the trainer contract v2",
 		Long: `Run small train and eval jobs through TRAINER-COMMAND SPEC.json and check
 the exit status, the output layout, every manifest hash, the loss and
 predictions formats, determinism across thread counts, resume after kill -9
 and a clean failure on bad specs. Example:
 
-    crossin trainer conformance -- crossin trainer run`,
+    crossin trainer conformance -- crossin trainer run
+    crossin trainer conformance --model tiny -- crossin-trainer-hf`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if workDir == "" {
@@ -88,7 +94,126 @@ and a clean failure on bad specs. Example:
 	conf.Flags().StringVar(&template, "template", "alpaca", "prompt template of the model")
 	conf.Flags().StringVar(&workDir, "work", "", "keep specs and outputs in this directory")
 	conf.Flags().IntVar(&steps, "steps", 6, "optimiser steps of the train job")
-	g.AddCommand(run, conf)
+	g.AddCommand(run, conf, prepareCmd())
+	return g
+}
+
+// prepareCmd is `crossin trainer prepare train|eval`: the runner's job
+// preparation on its own, for running another trainer by hand (a GPU
+// trainer on a box without the crossin cache, a parity check).
+func prepareCmd() *cobra.Command {
+	var modelDir, tmpl, params, out string
+	var seed int64
+	var data []string
+	g := &cobra.Command{Use: "prepare", Short: "Write a contract v2 job (spec.json + tokenized inputs) as the runner would"}
+	write := func(cmd *cobra.Command, job *trainer.JobSpec) error {
+		job.Contract = trainer.Contract
+		job.Model = trainer.ModelRef{Dir: modelDir}
+		abs, err := filepath.Abs(out)
+		if err != nil {
+			return err
+		}
+		job.OutputDir = filepath.Join(abs, "out")
+		if err := job.Validate(); err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(job, "", "  ")
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(abs, "spec.json")
+		if err := atomicfile.Write(p, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), p)
+		return nil
+	}
+	readParams := func(v any) error {
+		if params == "" {
+			return Usagef("prepare: --params FILE is required (the job's train or eval object, contract v2 names)")
+		}
+		b, err := os.ReadFile(params)
+		if err != nil {
+			return err
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			return fmt.Errorf("%s: %w", params, err)
+		}
+		return nil
+	}
+	train := &cobra.Command{
+		Use:   "train --model DIR --data MIX.jsonl --params TRAIN.json -o DIR",
+		Short: "Tokenize a mixture into a train job (steps in training order)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var tp trainer.TrainParams
+			if err := readParams(&tp); err != nil {
+				return err
+			}
+			abs, err := filepath.Abs(out)
+			if err != nil {
+				return err
+			}
+			tokens, st, err := jobdata.PrepareTrain(modelDir, template.Template(tmpl), data, &tp, seed, abs)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d examples, %d steps, %d tokens; %d cut at max_length, %d dropped\n", st.Examples, st.Steps, st.Tokens, st.Truncated, st.Dropped)
+			if tp.InitAdapter != "" {
+				if tp.InitAdapter, err = filepath.Abs(tp.InitAdapter); err != nil {
+					return err
+				}
+			}
+			return write(cmd, &trainer.JobSpec{Kind: trainer.KindTrain, Data: []string{tokens}, Train: &tp, Seed: seed})
+		},
+	}
+	var wrap, adapter string
+	eval := &cobra.Command{
+		Use:   "eval --model DIR --data BENCH.jsonl --params EVAL.json -o DIR",
+		Short: "Tokenize benchmark prompts into an eval job",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ev trainer.EvalParams
+			if err := readParams(&ev); err != nil {
+				return err
+			}
+			if len(data) != 1 {
+				return Usagef("prepare eval: give one --data benchmark file")
+			}
+			abs, err := filepath.Abs(out)
+			if err != nil {
+				return err
+			}
+			prep, err := jobdata.PrepareEval(modelDir, data[0], &ev, template.Template(wrap), abs)
+			if err != nil {
+				return err
+			}
+			job := &trainer.JobSpec{Kind: trainer.KindEval, Data: []string{prep.Path}, Eval: &ev, Seed: seed}
+			if adapter != "" {
+				if job.Adapter, err = filepath.Abs(adapter); err != nil {
+					return err
+				}
+			}
+			return write(cmd, job)
+		},
+	}
+	for _, c := range []*cobra.Command{train, eval} {
+		f := c.Flags()
+		f.StringVar(&modelDir, "model", "", "Hugging Face model directory (its tokenizer.json tokenizes)")
+		f.StringArrayVar(&data, "data", nil, "mixture JSONL (train, repeatable) or benchmark file (eval)")
+		f.StringVar(&params, "params", "", "JSON file with the job's train or eval object (contract v2 names)")
+		f.Int64Var(&seed, "seed", 42, "the job's seed")
+		f.StringVarP(&out, "output", "o", "", "directory for spec.json, the tokenized inputs and out/")
+		c.MarkFlagRequired("model")
+		c.MarkFlagRequired("data")
+		c.MarkFlagRequired("output")
+	}
+	train.Flags().StringVar(&tmpl, "template", "alpaca", "prompt template (alpaca, llama, gemma)")
+	eval.Flags().StringVar(&wrap, "wrap", "", "wrap benchmark prompts in this training template (default: raw)")
+	eval.Flags().StringVar(&adapter, "adapter", "", "PEFT adapter to evaluate")
+	g.AddCommand(train, eval)
 	return g
 }
 
