@@ -17,6 +17,7 @@ import (
 
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/engine/tensor"
+	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -147,22 +148,28 @@ func engineFingerprint(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	tp := &trainer.TrainParams{LoRA: trainer.LoRA{R: 4, Alpha: 8, Dropout: 0.1, TargetModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}},
+		LearningRate: 1e-2, MaxSteps: 4, BatchSize: 3, GradAccum: 2, MaxLength: 48, Scheduler: "cosine", WarmupRatio: 0.25, WeightDecay: 0.01, MaxGradNorm: 1}
+	tokens, _, err := jobdata.PrepareTrain(dir, "alpaca", []string{data}, tp, 5, filepath.Join(work, "inputs"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	trainOut := filepath.Join(work, "train")
-	m, err := New().Run(ctx, &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindTrain,
-		Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Data: []string{data},
-		Train: &trainer.TrainParams{LoRA: trainer.LoRA{R: 4, Alpha: 8, Dropout: 0.1, TargetModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}},
-			LearningRate: 1e-2, MaxSteps: 4, BatchSize: 3, GradAccum: 2, MaxLength: 48, Scheduler: "cosine", WarmupRatio: 0.25, WeightDecay: 0.01, MaxGradNorm: 1},
-		Seed: 5, OutputDir: trainOut}, nil)
+	m, err := New().Run(ctx, &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindTrain,
+		Model: trainer.ModelRef{Dir: dir}, Data: []string{tokens}, Train: tp, Seed: 5, OutputDir: trainOut}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fp["train"] = hashManifest(m)
 	for _, mode := range []string{"loglik", "generate"} {
-		m, err := New().Run(ctx, &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindEval,
-			Model: trainer.ModelRef{Dir: dir, Template: "alpaca"}, Adapter: filepath.Join(trainOut, trainer.AdapterDir),
-			Data: []string{"../../experiments/data/bench/cross_mmlu.sample.jsonl"},
-			Eval: &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English", "Chinese"}, Mode: mode, Limit: 2, MaxNewTokens: 6},
-			Seed: 1, OutputDir: filepath.Join(work, "eval-"+mode)}, nil)
+		ev := &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English", "Chinese"}, Mode: mode, Limit: 2, MaxNewTokens: 6}
+		prep, err := jobdata.PrepareEval(dir, "../../experiments/data/bench/cross_mmlu.sample.jsonl", ev, "alpaca", filepath.Join(work, "inputs-"+mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := New().Run(ctx, &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindEval,
+			Model: trainer.ModelRef{Dir: dir}, Adapter: filepath.Join(trainOut, trainer.AdapterDir),
+			Data: []string{prep.Path}, Eval: ev, Seed: 1, OutputDir: filepath.Join(work, "eval-"+mode)}, nil)
 		if err != nil {
 			t.Fatal(mode, err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/engine/tokenizer"
+	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/trainer"
 	"github.com/crossin-lab/crossin/trainer/conformance"
 )
@@ -135,28 +136,34 @@ func TestGemmaTrainAndEval(t *testing.T) {
 	}
 	out := filepath.Join(work, "train")
 	tr := New()
-	man, err := tr.Run(context.Background(), &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindTrain,
-		Model: trainer.ModelRef{Dir: dir, Template: "gemma"}, Data: []string{data},
-		Train: &trainer.TrainParams{LoRA: trainer.LoRA{R: 2, Alpha: 4, TargetModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
-			ModulesToSave: []string{"embed_tokens", "lm_head"}},
-			LearningRate: 1e-2, MaxSteps: 2, BatchSize: 1, GradAccum: 2, MaxLength: 24, Scheduler: "cosine", MaxGradNorm: 1,
-			LossReduction: "sample"},
-		Seed: 5, OutputDir: out}, nil)
+	tp := &trainer.TrainParams{LoRA: trainer.LoRA{R: 2, Alpha: 4, TargetModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+		ModulesToSave: []string{"embed_tokens", "lm_head"}},
+		LearningRate: 1e-2, MaxSteps: 2, BatchSize: 1, GradAccum: 2, MaxLength: 24, Scheduler: "cosine", MaxGradNorm: 1,
+		LossReduction: "sample"}
+	tokens, stats, err := jobdata.PrepareTrain(dir, "gemma", []string{data}, tp, 5, filepath.Join(work, "inputs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Truncated != 1 {
+		t.Errorf("stats %+v: want 1 truncated example", stats)
+	}
+	_, err = tr.Run(context.Background(), &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindTrain,
+		Model: trainer.ModelRef{Dir: dir}, Data: []string{tokens}, Train: tp, Seed: 5, OutputDir: out}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conformance.CheckLayout(out, trainer.KindTrain); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := man.Summary["truncated_examples"].(int); n != 1 {
-		t.Errorf("summary %v: want 1 truncated example", man.Summary)
-	}
 	evalOut := filepath.Join(work, "eval")
-	if _, err := tr.Run(context.Background(), &trainer.JobSpec{Contract: trainer.ContractV1, Kind: trainer.KindEval,
-		Model: trainer.ModelRef{Dir: dir, Template: "gemma"}, Adapter: filepath.Join(out, trainer.AdapterDir),
-		Data: []string{"../../experiments/data/bench/cross_mmlu.sample.jsonl"},
-		Eval: &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English"}, Mode: "generate", Limit: 1, MaxNewTokens: 3},
-		Seed: 1, OutputDir: evalOut}, nil); err != nil {
+	ev := &trainer.EvalParams{Benchmark: "cross_mmlu", Languages: []string{"English"}, Mode: "generate", Limit: 1, MaxNewTokens: 3}
+	prep, err := jobdata.PrepareEval(dir, "../../experiments/data/bench/cross_mmlu.sample.jsonl", ev, "gemma", filepath.Join(work, "inputs-eval"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Run(context.Background(), &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindEval,
+		Model: trainer.ModelRef{Dir: dir}, Adapter: filepath.Join(out, trainer.AdapterDir),
+		Data: []string{prep.Path}, Eval: ev, Seed: 1, OutputDir: evalOut}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conformance.CheckLayout(evalOut, trainer.KindEval); err != nil {
