@@ -334,7 +334,7 @@ func (t *Trainer) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 	if progress != nil {
 		progress.Update(0, 0, "container "+name+" on "+t.engine.Name)
 	}
-	if err := t.run(ctx, inv); err != nil {
+	if err := t.run(ctx, inv, progress); err != nil {
 		return nil, err
 	}
 	return ReadManifest(job)
@@ -342,13 +342,18 @@ func (t *Trainer) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 
 // run starts the container in the foreground, removes it on cancel, and
 // always removes it afterwards (podman's --rm aside, see Prepare).
-func (t *Trainer) run(ctx context.Context, inv *Invocation) error {
+func (t *Trainer) run(ctx context.Context, inv *Invocation, progress trainer.Progress) error {
 	cmd := exec.Command(t.engine.Path, inv.Args...)
 	tail := &tailBuffer{max: 16 << 10}
-	var w io.Writer = tail
+	ws := []io.Writer{tail}
 	if t.log != nil {
-		w = io.MultiWriter(tail, t.log)
+		ws = append(ws, t.log)
 	}
+	if progress != nil {
+		// the trainer's "progress {json}" lines (contract v2) drive the display
+		ws = append(ws, trainer.ProgressWriter(progress))
+	}
+	w := io.MultiWriter(ws...)
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", t.engine.Name, err)
