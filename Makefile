@@ -12,8 +12,10 @@ build:
 
 # The engine's tests run twice: with the assembly tiles (where the CPU has
 # them) and with the pure-Go tiles of the noasm build tag.
+# -timeout: the end-to-end packages (cmd/crossin runs the quickstart twice
+# for reproduce) need more than go test's 10-minute default on 2 cores.
 test:
-	$(GO) test ./...
+	$(GO) test -timeout 45m ./...
 	$(GO) test -tags noasm ./engine/...
 	sh scripts/test-python.sh
 
