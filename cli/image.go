@@ -306,6 +306,9 @@ func kubernetesBackend(ctx context.Context, oc *oci.Client, l *oci.Lock, b *sche
 	if err != nil {
 		return nil, err
 	}
+	if b.Trainer == schema.TrainerHF {
+		cfg.Command = []string{} // the GPU trainer's entrypoint takes the spec path alone
+	}
 	rc, err := kubernetes.RESTConfig(b.Kubeconfig, b.Context)
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w", b.Name, err)

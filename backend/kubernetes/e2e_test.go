@@ -464,7 +464,7 @@ func fakeJob(t *testing.T) *trainer.JobSpec {
 	os.MkdirAll(filepath.Join(dir, "model"), 0o755)
 	os.WriteFile(filepath.Join(dir, "bench.jsonl"), nil, 0o644)
 	return &trainer.JobSpec{
-		Contract: trainer.ContractV1, Kind: trainer.KindEval,
+		Contract: trainer.Contract, Kind: trainer.KindEval,
 		Model: trainer.ModelRef{Dir: filepath.Join(dir, "model")}, Data: []string{filepath.Join(dir, "bench.jsonl")},
 		Eval: &trainer.EvalParams{Benchmark: "cross_mmlu", Mode: "loglik"}, OutputDir: filepath.Join(dir, "out"),
 	}

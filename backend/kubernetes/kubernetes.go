@@ -57,7 +57,8 @@ type Config struct {
 	Namespace string // default "default"
 	Image     string // trainer image, pinned by digest
 	// Command replaces the arguments given to the image before the spec
-	// path (default "trainer", "run").
+	// path (nil: "trainer", "run", for the crossin image; empty: none, for
+	// the GPU trainer image whose entrypoint takes the spec path alone).
 	Command []string
 	// GPUs requested per pod as nvidia.com/gpu (0: none).
 	GPUs int
@@ -103,7 +104,7 @@ func (c *Config) check() error {
 	if c.Image == "" {
 		return errors.New("kubernetes: no image")
 	}
-	if len(c.Command) == 0 {
+	if c.Command == nil {
 		c.Command = []string{"trainer", "run"}
 	}
 	if c.GPUs < 0 {
