@@ -118,7 +118,7 @@ func jobCondition(t batchv1.JobConditionType, reason string) batchv1.JobStatus {
 // directory, as a finished trainer would.
 func withManifest(t *testing.T, job *trainer.JobSpec) {
 	os.MkdirAll(job.OutputDir, 0o755)
-	m, _ := json.Marshal(trainer.Manifest{Contract: trainer.ContractV1, Kind: job.Kind, Trainer: "test", Files: map[string]string{}})
+	m, _ := json.Marshal(trainer.Manifest{Contract: trainer.Contract, Kind: job.Kind, Trainer: "test", Files: map[string]string{}})
 	if err := os.WriteFile(filepath.Join(job.OutputDir, trainer.ManifestFile), m, 0o644); err != nil {
 		t.Fatal(err)
 	}
