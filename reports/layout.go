@@ -65,6 +65,10 @@ type Layout struct {
 	// {variants: ["x2x", "x2x+trans"]} for an ablation); the dimension
 	// need not be a row dimension.
 	Where map[string][]string `json:"where,omitempty"`
+	// Sort orders the rows by their labels, column by column (numbers
+	// ascending, "all" after them), instead of the results' order, so
+	// that, say, x2x and x2x+trans at one volume come out side by side.
+	Sort bool `json:"sort,omitempty"`
 	// Benchmarks, in column-group order; empty means every benchmark in the
 	// results, in the order first seen.
 	Benchmarks []string `json:"benchmarks,omitempty"`

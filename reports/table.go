@@ -278,6 +278,9 @@ func Build(set *resultset.Set, layout Layout) (*Table, error) {
 		}
 	}
 
+	if l.Sort {
+		sort.SliceStable(keys, func(i, j int) bool { return labelsLess(labels[keys[i]], labels[keys[j]]) })
+	}
 	for _, key := range keys {
 		row := Row{Labels: labels[key]}
 		for gi, g := range groups {
@@ -512,3 +515,40 @@ func (t *Table) text(c Cell) string {
 
 // ErrNoResults is returned when a set holds no rows to report.
 var ErrNoResults = fmt.Errorf("no results to report: run the experiment first (crossin run)")
+
+// labelsLess orders row labels column by column: an empty label first,
+// then numbers ascending, then "all", then other text.
+func labelsLess(a, b []string) bool {
+	for i := range min(len(a), len(b)) {
+		if a[i] == b[i] {
+			continue
+		}
+		ra, rb := labelRank(a[i]), labelRank(b[i])
+		if ra.class != rb.class {
+			return ra.class < rb.class
+		}
+		if ra.class == 1 {
+			return ra.n < rb.n
+		}
+		return a[i] < b[i]
+	}
+	return len(a) < len(b)
+}
+
+type rank struct {
+	class int // 0 empty, 1 number, 2 "all", 3 text
+	n     int
+}
+
+func labelRank(s string) rank {
+	if s == "" {
+		return rank{}
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		return rank{1, n}
+	}
+	if s == "all" {
+		return rank{class: 2}
+	}
+	return rank{class: 3}
+}

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/crossin-lab/crossin/resultset"
@@ -50,5 +51,27 @@ func TestWhereAndVariantRows(t *testing.T) {
 	}
 	if _, err := ParseLayouts([]byte(`{"layouts": {"t": {"kind": "main", "where": {"variants": ["x2x"]}}}}`)); err != nil {
 		t.Fatalf("where in a declared layout: %v", err)
+	}
+}
+
+// TestSortRows: sort orders rows by label, numbers ascending and "all"
+// last, so an ablation's pairs sit together.
+func TestSortRows(t *testing.T) {
+	set := &resultset.Set{}
+	for _, v := range []struct{ variants, vol string }{{"x2x", "3000"}, {"x2x", "all"}, {"x2x", "15000"}, {"x2x+trans", "3000"}, {"x2x+trans", "all"}, {"x2x+trans", "15000"}} {
+		set.Rows = append(set.Rows, resultset.Row{Model: "m", Variants: strings.Split(v.variants, "+"), Volume: v.vol, Benchmark: "cross_mmlu",
+			Status: resultset.StatusOK, Score: score("cross_mmlu", []float64{0.4, 0.3, 0.3}, 0.5, 0.4)})
+	}
+	tab, err := Build(set, Layout{Name: "trans", Kind: KindMain, Rows: []string{DimModel, DimVolume, DimVariants}, Sort: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range tab.Rows {
+		got = append(got, strings.Join(r.Labels, " "))
+	}
+	want := []string{"m 3000 x2x", "m 3000 x2x+trans", "m 15000 x2x", "m 15000 x2x+trans", "m all x2x", "m all x2x+trans"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
 	}
 }
