@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/crossin
 SPEC    ?= experiments/quickstart.cue
 
-.PHONY: all build test demo paper-smoke bench lint clean
+.PHONY: all build test demo paper-smoke bench lint lint-tools clean
 
 all: build
 
@@ -36,10 +36,24 @@ paper-smoke: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# lint: gofmt, go vet, staticcheck and deadcode, all clean. The tools are
+# installed with `make lint-tools` (pinned versions; .ci/run does it).
+# deadcode runs with -test: a function only tests reach is kept on purpose
+# (API the tests exercise); anything unreachable even from tests fails.
+STATICCHECK_VERSION ?= v0.8.2
+DEADCODE_VERSION    ?= v0.52.0
+
 lint:
 	@out="$$(gofmt -l .)"; \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	staticcheck ./...
+	@out="$$(deadcode -test ./...)"; \
+	if [ -n "$$out" ]; then echo "deadcode: unreachable functions (delete them or test them):"; echo "$$out"; exit 1; fi
+
+lint-tools:
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GO) install golang.org/x/tools/cmd/deadcode@$(DEADCODE_VERSION)
 
 clean:
 	rm -rf bin

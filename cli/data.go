@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/crossin-lab/crossin/dataset"
 	"github.com/crossin-lab/crossin/hub"
@@ -66,7 +65,6 @@ reference builder does. Counts are numbers or "all" (as many draws as the set
 has, with replacement). The same inputs and seed give the same bytes;
 --numpy gives the reference builder's own items in its order.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			defer resetFlags(cmd)
 			return runDataBuild(cmd, args, &f)
 		},
 	}
@@ -246,22 +244,6 @@ func specFromFlags(f *dataBuildFlags) (mixture.Spec, error) {
 	return spec, nil
 }
 
-// resetFlags restores a command's flags to their defaults after a run, so
-// that a second in-process Run (tests, embedding) does not inherit values:
-// pflag appends repeated flags to whatever the previous parse left, and
-// cobra keeps the first run's (by then cancelled) context on subcommands.
-func resetFlags(cmd *cobra.Command) {
-	cmd.SetContext(nil) //nolint:staticcheck // nil: cobra hands down the next run's context
-	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
-		if sv, ok := fl.Value.(pflag.SliceValue); ok {
-			_ = sv.Replace(nil)
-		} else {
-			_ = fl.Value.Set(fl.DefValue)
-		}
-		fl.Changed = false
-	})
-}
-
 func writeCoverage(w io.Writer, cov []dataset.Coverage) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -290,7 +272,6 @@ func dataStatsCmd() *cobra.Command {
 		Short: "Summarise a mixture file: counts per mode and language pair, length quantiles, content hash",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			defer resetFlags(cmd)
 			recs, err := mixture.ReadJSONL(args[0])
 			if err != nil {
 				return err
@@ -318,7 +299,6 @@ local path. Later builds read the cached bytes, offline too (HF_HUB_OFFLINE=1
 or --offline). HF_TOKEN and HF_ENDPOINT are honoured; the token is never printed.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			defer resetFlags(cmd)
 			var opts []hub.Option
 			if cmd.Flags().Changed("offline") {
 				opts = append(opts, hub.WithOffline(offline))

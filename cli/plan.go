@@ -34,13 +34,9 @@ func planOptions(ctx context.Context, cacheDir string, spec *schema.Spec) ([]pla
 	return append(all, o...), nil
 }
 
-// LoadPlan loads the spec at paths (default: see specPaths) and builds its plan with
-// planOptions, then opts.
-func LoadPlan(ctx context.Context, paths []string, opts ...plan.Option) (*schema.Spec, *plan.Plan, error) {
-	return loadPlan(ctx, paths, false, opts...)
-}
-
-// loadPlan is LoadPlan, of the smoke version of the spec when smoke is set.
+// loadPlan loads the spec at paths (default: see specPaths) and builds its
+// plan with planOptions, then opts; of the smoke version of the spec when
+// smoke is set.
 // The checks of loadSpec see the spec as written, before smoke swaps in
 // tiny models and the embedded backend.
 func loadPlan(ctx context.Context, paths []string, smoke bool, opts ...plan.Option) (*schema.Spec, *plan.Plan, error) {

@@ -156,10 +156,6 @@ func WithFormat(ext string) Option { return func(c *config) { c.format = ext } }
 // draws needs every row at its position.
 func WithKeepEmpty() Option { return func(c *config) { c.keepEmpty = true } }
 
-// WithWorkers bounds the goroutines used for decoding (default GOMAXPROCS).
-// Output never depends on it.
-func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
-
 var langRe = regexp.MustCompile(`^[a-z]{2,3}$`)
 
 // CheckLang validates a language code and returns an error that says how to

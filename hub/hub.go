@@ -98,10 +98,6 @@ func WithCacheDir(dir string) Option {
 	return func(c *Client) { c.cacheDir = dir; c.cacheErr = nil }
 }
 
-// WithHTTPClient sets the HTTP client (default: one with a 30-minute overall
-// timeout per request, suitable for multi-GB files).
-func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
-
 // WithOffline makes the client use only its cache (default: $HF_HUB_OFFLINE=1).
 func WithOffline(off bool) Option { return func(c *Client) { c.offline = off } }
 

@@ -33,7 +33,6 @@ type options struct {
 	seed       uint64
 	bootstrap  int
 	bootSeed   uint64
-	benchmark  string
 }
 
 // Option configures Score.
@@ -172,12 +171,6 @@ func Score(b *bench.Benchmark, preds []*bench.Prediction, languages []string, op
 		return nil, err
 	}
 	return scoreAligned(b.Name, aligned, langs, o)
-}
-
-// ScoreAligned computes the metrics from already mapped options (see Align);
-// callers that map answers themselves use it.
-func ScoreAligned(benchmark string, aligned []Aligned, languages []string, opts ...Option) (*Result, error) {
-	return scoreAligned(benchmark, aligned, languages, defaults(opts))
 }
 
 func scoreAligned(name string, aligned []Aligned, langs []string, o options) (*Result, error) {

@@ -74,9 +74,6 @@ type Option func(*config)
 // WithInputs supplies already loaded inputs instead of Spec.Sources.
 func WithInputs(in Inputs) Option { return func(c *config) { c.inputs = &in } }
 
-// WithHubClient sets the client for hf:// sources (default hub.NewClient()).
-func WithHubClient(h *hub.Client) Option { return func(c *config) { c.hub = h } }
-
 // Record is one training example of a mixture.
 type Record struct {
 	ID          string   `json:"id"`

@@ -142,12 +142,6 @@ func hashBytes(b []byte) string {
 // HashRecords returns the content hash of records (as Result.Hash).
 func HashRecords(records []Record) string { return hashBytes(Encode(records)) }
 
-// WriteJSONL writes the mixture as JSONL.
-func (r *Result) WriteJSONL(w io.Writer) error {
-	_, err := w.Write(Encode(r.Records))
-	return err
-}
-
 // WriteFile writes the mixture to path atomically: a temp file in the same
 // directory, synced and renamed, so a failed build never leaves a partial file.
 func (r *Result) WriteFile(path string) error {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -68,7 +67,9 @@ func CrossCompile(ctx context.Context, srcDir, outDir string, platforms []v1.Pla
 	}
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		if g := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(g) {
+		// $GOROOT/bin/go, when GOROOT is set (the build machine's GOROOT
+		// means nothing to a copied binary).
+		if g := filepath.Join(os.Getenv("GOROOT"), "bin", "go"); os.Getenv("GOROOT") != "" && fileExists(g) {
 			gobin = g
 		} else {
 			return nil, fmt.Errorf("cross-compile: no go toolchain on PATH (install Go, or pass prebuilt binaries with --binary OS/ARCH=PATH)")

@@ -53,9 +53,6 @@ func WithInsecure(registries ...string) Option {
 	}
 }
 
-// WithTransport sets the HTTP transport (tests use it to count requests).
-func WithTransport(rt http.RoundTripper) Option { return func(c *Client) { c.transport = rt } }
-
 // NewClient returns a Client using the default Docker keychain. The
 // CROSSIN_INSECURE_REGISTRIES environment variable (comma-separated
 // host:port list) adds plain-HTTP registries, like WithInsecure.

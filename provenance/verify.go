@@ -404,9 +404,7 @@ func (ck *checker) row(rc *RowCheck, row resultset.Row, reportRows []plan.Report
 			rerun("score: %v", err)
 			break
 		}
-		for _, f := range diffScores(row.Score, got) {
-			rc.Mismatches = append(rc.Mismatches, f)
-		}
+		rc.Mismatches = append(rc.Mismatches, diffScores(row.Score, got)...)
 	}
 	unp := append(append([]string(nil), rs.Unpinned...), derived.Unpinned...)
 	for _, u := range dedupStrings(unp) {

@@ -209,67 +209,6 @@ func WritePlot(w io.Writer, p *plot.Plot, format string) error {
 	return err
 }
 
-// ConsistencyMatrix returns the pairwise agreement between languages
-// (SeaEval's consistency over 2-subsets) for one row of results, as a
-// symmetric matrix with 1 on the diagonal. Missing pairs are -1.
-func ConsistencyMatrix(r resultset.Row) (langs []string, m [][]float64, err error) {
-	if r.Score == nil {
-		return nil, nil, fmt.Errorf("%s %s: no score", r.Cell, r.Benchmark)
-	}
-	langs = r.Score.Languages
-	pairs := r.Score.Detailed[2]
-	m = make([][]float64, len(langs))
-	for i := range langs {
-		m[i] = make([]float64, len(langs))
-		for j := range langs {
-			switch {
-			case i == j:
-				m[i][j] = 1
-			default:
-				m[i][j] = -1
-				for _, key := range pairKeys(langs[i], langs[j]) {
-					if v, ok := pairs[key]; ok {
-						m[i][j] = v
-						break
-					}
-				}
-			}
-		}
-	}
-	return langs, m, nil
-}
-
-// pairKeys are the ways a 2-subset of languages may be named in
-// metrics.Result.Detailed.
-func pairKeys(a, b string) []string {
-	return []string{a + "-" + b, b + "-" + a, a + "," + b, b + "," + a, a + "_" + b, b + "_" + a}
-}
-
-// RenderConsistencyMatrix writes the matrix as a Markdown or terminal table.
-func RenderConsistencyMatrix(w io.Writer, r resultset.Row, decimals int) error {
-	langs, m, err := ConsistencyMatrix(r)
-	if err != nil {
-		return err
-	}
-	t := &Table{Name: "consistency", Title: fmt.Sprintf("Pairwise consistency, %s %s on %s", r.Model, r.Mixture, BenchmarkTitle(r.Benchmark)),
-		RowDims: []string{"Language"}, Decimals: decimals, Percent: true}
-	g := Group{Name: "agreement with"}
-	g.Columns = append(g.Columns, langs...)
-	t.Groups = []Group{g}
-	for i, l := range langs {
-		row := Row{Labels: []string{l}}
-		for j := range langs {
-			if m[i][j] < 0 {
-				row.Cells = append(row.Cells, Cell{Status: resultset.StatusMissing})
-			} else {
-				row.Cells = append(row.Cells, Cell{Status: resultset.StatusOK, Value: m[i][j]})
-			}
-		}
-		t.Rows = append(t.Rows, row)
-	}
-	return renderTerm(w, t)
-}
-
 // benchmarksOf lists the benchmarks in set in first-seen order.
 func benchmarksOf(set *resultset.Set) []string {
 	seen := map[string]bool{}

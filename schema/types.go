@@ -363,13 +363,3 @@ var SeaEvalNames = map[string]string{
 	"en": "English", "zh": "Chinese", "vi": "Vietnamese", "es": "Spanish",
 	"id": "Indonesian", "ms": "Malay", "tl": "Filipino",
 }
-
-// LanguageCode returns the ISO 639-1 code of a SeaEval language name, or "".
-func LanguageCode(seaEvalName string) string {
-	for code, name := range SeaEvalNames {
-		if name == seaEvalName {
-			return code
-		}
-	}
-	return ""
-}

@@ -45,7 +45,6 @@ func (f *fakeStep) step(ctx context.Context, live *Live) (*Result, error) {
 
 // events collects watcher events for assertions.
 type events struct {
-	mu sync.Mutex
 	ch chan Event
 }
 

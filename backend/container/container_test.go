@@ -60,6 +60,9 @@ func TestPrepare(t *testing.T) {
 			[]string{"--gpus all"}, []string{"--network=none", "nvidia.com/gpu", "label=disable", "--rm"}},
 		{"user", container.Engine{Name: "docker", Path: "docker"}, []container.Option{container.WithUser("1000:1000")},
 			[]string{"--user 1000:1000"}, nil},
+		{"other entrypoint, extra run flags", container.Engine{Name: "docker", Path: "docker"},
+			[]container.Option{container.WithCommand("/bin/train", "--job"), container.WithExtraArgs("--shm-size=8g")},
+			[]string{"--shm-size=8g reg/img@sha256:x /bin/train --job /job/spec.json"}, []string{"trainer run"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := tc.engine

@@ -16,7 +16,6 @@ type testLoRA struct {
 	a, b  map[string][]float32
 	r     int
 	scale float32
-	cfg   *Config
 }
 
 func (t *testLoRA) AddDelta(l int, p Proj, x []float32, n int, y []float32) {

@@ -33,7 +33,7 @@ func (n nstr) sub(i, j int) nstr {
 
 // spanOf returns the original span covered by the bytes [i, j) of n.
 func (n nstr) spanOf(i, j int) span {
-	if n.al == nil || len(n.al) == 0 {
+	if len(n.al) == 0 {
 		return span{}
 	}
 	if j <= i {

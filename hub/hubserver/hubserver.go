@@ -93,13 +93,8 @@ type Option func(*Server)
 // (answered 401 with X-Error-Code GatedRepo otherwise), as a gated repo.
 func WithToken(token string) Option { return func(s *Server) { s.token = token } }
 
-// WithLFS sets which files are stored in LFS (redirected downloads
-// announced by sha256). The default follows the hub's default
-// .gitattributes: weights, Parquet and archives, and every file of 10 MiB
-// or more.
-func WithLFS(f func(path string, size int) bool) Option { return func(s *Server) { s.lfs = f } }
-
-// DefaultLFS is the default LFS rule (see WithLFS).
+// DefaultLFS is the LFS rule: weights, Parquet and archives, and every file
+// of 10 MiB or more, as the hub's default .gitattributes.
 func DefaultLFS(p string, size int) bool {
 	if size >= 10<<20 {
 		return true
@@ -449,11 +444,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, kind, id strin
 		v = map[string]any{"id": id, "sha": c.id, "private": false, "gated": false, "disabled": false,
 			"lastModified": time.Unix(0, 0).UTC().Format(time.RFC3339), "siblings": sibs}
 	case "tree":
-		v = tree(c, strings.Join(rest[2:], "/"), r.URL.Query().Get("recursive"))
-		if v == nil {
+		entries := tree(c, strings.Join(rest[2:], "/"), r.URL.Query().Get("recursive"))
+		if entries == nil {
 			hubError(w, http.StatusNotFound, "EntryNotFound", "no such directory in the repository")
 			return
 		}
+		v = entries
 	}
 	b, _ := json.Marshal(v)
 	w.Write(b)

@@ -189,6 +189,11 @@ func TestTreeAndRaw(t *testing.T) {
 			t.Errorf("%s:\n got %s\nwant %s", tt.url, got, tt.want)
 		}
 	}
+	// A directory the repository does not have is the hub's 404, not an
+	// empty listing.
+	if body, resp := get("/api/datasets/acme/data/tree/main/nope"); resp.StatusCode != 404 || !strings.Contains(body, "no such directory") {
+		t.Errorf("tree of a missing directory: %s %q, want 404", resp.Status, body)
+	}
 	body, resp := get("/datasets/acme/data/raw/main/data/train-0.parquet")
 	if resp.StatusCode != 200 || !strings.HasPrefix(body, "version https://git-lfs.github.com/spec/v1\noid sha256:") {
 		t.Errorf("raw LFS file: %s %q", resp.Status, body)

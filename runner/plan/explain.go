@@ -37,8 +37,7 @@ func Explain(p *Plan, rec *Records, target string) ([]Explanation, error) {
 		roots = c.CellStageIDs()
 	}
 	memo := map[string]*Explanation{}
-	var explain func(id string) (*Explanation, error)
-	explain = func(id string) (*Explanation, error) {
+	explain := func(id string) (*Explanation, error) {
 		if e, ok := memo[id]; ok {
 			return e, nil
 		}

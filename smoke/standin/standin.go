@@ -119,7 +119,6 @@ func Repos(spec *schema.Spec, src string) ([]hubserver.Repo, error) {
 type gen struct {
 	src   string
 	repos map[string]*hubserver.Repo
-	notes map[string][]string
 }
 
 func (g *gen) repo(kind, id string) *hubserver.Repo {
