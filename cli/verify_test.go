@@ -31,11 +31,12 @@ func pushTestImage(t *testing.T, work, ref string) string {
 	return strings.TrimSpace(out.String())
 }
 
-// TestVerifyContainerRecordAgainstRemoteCache makes a record on the
-// container backend with a remote cache, then verifies it from another
-// directory with an empty local cache: every row is verified from the
-// remote cache alone, and nothing is run or pulled into the local cache.
-func TestVerifyContainerRecordAgainstRemoteCache(t *testing.T) {
+// TestVerifyRecordAgainstRemoteCache makes a record on the container
+// backend (and on the Slurm backend where the services have one) with a
+// remote cache, then verifies it from another directory with an empty
+// local cache: every row is verified from the remote cache alone, and
+// nothing is run or pulled into the local cache.
+func TestVerifyRecordAgainstRemoteCache(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains models in containers")
 	}
@@ -48,10 +49,21 @@ func TestVerifyContainerRecordAgainstRemoteCache(t *testing.T) {
 	if !strings.Contains(image, "@sha256:") {
 		t.Fatalf("image build printed %q, want a digest-pinned reference", image)
 	}
-	remote := fmt.Sprintf("%s/crossin/verify-remote-%d", reg, time.Now().UnixNano())
-	extra := "package mini\n\nbackends: ctr: {kind: \"container\", image: \"" + image + "\"}\n" +
-		"experiments: mini: {backend: \"ctr\", remote: \"" + remote + "\"}\n"
+	backends := map[string]string{"container": `{kind: "container", image: "` + image + `"}`}
+	if os.Getenv("CROSSIN_TEST_SLURM") == "1" {
+		backends["slurm"] = `{kind: "slurm", image: "` + image + `", partition: "debug"}`
+	}
+	for kind, be := range backends {
+		t.Run(kind, func(t *testing.T) {
+			remote := fmt.Sprintf("%s/crossin/verify-remote-%s-%d", reg, kind, time.Now().UnixNano())
+			extra := "package mini\n\nbackends: be: " + be + "\n" +
+				"experiments: mini: {backend: \"be\", remote: \"" + remote + "\"}\n"
+			verifyElsewhere(t, filepath.Join(root, kind), kind, extra, remote)
+		})
+	}
+}
 
+func verifyElsewhere(t *testing.T, root, kind, extra, remote string) {
 	// The record, made in one directory with its own cache; verified in
 	// another with an empty one.
 	made, other := filepath.Join(root, "made"), filepath.Join(root, "other")
@@ -72,8 +84,8 @@ func TestVerifyContainerRecordAgainstRemoteCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range rec.Rows {
-		if r.Source == nil || r.Source.Backend != "container" || r.Source.ImageDigest == "" || len(r.Source.Unpinned) > 0 {
-			t.Fatalf("row %s: source %+v, want the container backend, its digest, nothing unpinned", r.Cell, r.Source)
+		if r.Source == nil || r.Source.Backend != kind || r.Source.ImageDigest == "" || len(r.Source.Unpinned) > 0 {
+			t.Fatalf("row %s: source %+v, want the %s backend, its digest, nothing unpinned", r.Cell, r.Source, kind)
 		}
 	}
 
