@@ -99,7 +99,7 @@ func TestRunOnContainerAndSlurmBackends(t *testing.T) {
 			t.Errorf("%s backend: the scores in results.json differ from the embedded engine's", name)
 		}
 	}
-	t.Logf("byte-identical results.json on %d backends", len(results))
+	t.Logf("identical scores in results.json on %d backends", len(results))
 }
 
 // withoutSources returns a results.json with the run's provenance and the
