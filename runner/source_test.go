@@ -46,7 +46,11 @@ func TestRowSourceRecordsPinsAndUnpinned(t *testing.T) {
 	if src.ModelCommit != commit || src.BenchmarkCommit != commit || len(src.DataCommits) == 0 || src.ImageDigest != digest {
 		t.Errorf("pins: model %q benchmark %q data %v image %q", src.ModelCommit, src.BenchmarkCommit, src.DataCommits, src.ImageDigest)
 	}
-	want := []string{"model google/gemma-2b@main", "dataset SeaEval/SeaEval_datasets@main", "image ghcr.io/crossin-lab/crossin-trainer:0.1"}
+	ev := p.Stage(score.Inputs[0].Stage)
+	if ev == nil || ev.Backend == nil || ev.Backend.Image == "" || strings.Contains(ev.Backend.Image, "@sha256:") {
+		t.Fatalf("the paper's eval stage has no image tag: %+v", ev)
+	}
+	want := []string{"model google/gemma-2b@main", "dataset SeaEval/SeaEval_datasets@main", "image " + ev.Backend.Image}
 	for _, w := range want {
 		found := false
 		for _, u := range src.Unpinned {
