@@ -133,10 +133,9 @@ func (c *Config) check() error {
 // Backend runs trainer jobs as Kubernetes Jobs; it implements
 // trainer.Trainer.
 type Backend struct {
-	cfg    Config
-	cs     k8s.Interface
-	log    io.Writer
-	client string // who we are, for RBAC messages
+	cfg Config
+	cs  k8s.Interface
+	log io.Writer
 }
 
 var _ trainer.Trainer = (*Backend)(nil)
