@@ -15,14 +15,9 @@ import (
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/engine/tokenizer"
 	"github.com/crossin-lab/crossin/engine/train"
+	"github.com/crossin-lab/crossin/jobdata"
+	"github.com/crossin-lab/crossin/template"
 )
-
-// tokEncoder adapts engine/tokenizer to train.Encoder.
-type tokEncoder struct{ t *tokenizer.Tokenizer }
-
-func (e tokEncoder) Encode(text string, addSpecial bool) ([]int, error) {
-	return e.t.Encode(text, addSpecial), nil
-}
 
 // parseLoRA parses "r=8,alpha=16,dropout=0.05,targets=q_proj+v_proj".
 func parseLoRA(s string, p *train.LoRAParams) error {
@@ -68,7 +63,7 @@ func parseLoRA(s string, p *train.LoRAParams) error {
 
 func modelTrainCmd() *cobra.Command {
 	var (
-		dir, out, loraSpec, template, lossPath, ckptDir, initAdapter, mergedOut string
+		dir, out, loraSpec, tmplName, lossPath, ckptDir, initAdapter, mergedOut string
 		data                                                                    []string
 		seed                                                                    int64
 		threads                                                                 int
@@ -106,13 +101,13 @@ command again after an interruption resumes from the newest one.`,
 			if err != nil {
 				return err
 			}
-			var enc train.Encoder
+			var enc jobdata.Encoder // nil: tokenized records only
 			eos := -1
 			if len(m.Config.EOSTokenIDs) > 0 {
 				eos = m.Config.EOSTokenIDs[0]
 			}
 			if tok, err := tokenizer.LoadDir(dir); err == nil {
-				enc = tokEncoder{tok}
+				enc = tok
 				if id, ok := tok.EOS(); ok {
 					eos = id
 				}
@@ -121,11 +116,13 @@ command again after an interruption resumes from the newest one.`,
 			}
 			var exs []train.Example
 			for _, f := range data {
-				e, err := train.ReadJSONLFile(f, enc, train.Template(template), eos)
+				pairs, err := jobdata.ReadRecords(f, enc, template.Template(tmplName), eos)
 				if err != nil {
 					return err
 				}
-				exs = append(exs, e...)
+				for _, p := range pairs {
+					exs = append(exs, train.Example{Prompt: p.Prompt, Response: p.Response})
+				}
 			}
 			if threads > 0 {
 				// Bounds the GEMMs too; results do not depend on it.
@@ -209,7 +206,7 @@ command again after an interruption resumes from the newest one.`,
 	f.IntVar(&p.CheckpointEvery, "checkpoint-every", 0, fmt.Sprintf("checkpoint interval in steps (default: a tenth of the run, at most %d)", train.DefaultCheckpointEvery))
 	f.StringVar(&ckptDir, "checkpoints", "", "checkpoint directory")
 	f.BoolVar(&keepCkpt, "keep-checkpoints", false, "keep the checkpoints after a successful run")
-	f.StringVar(&template, "template", "alpaca", "prompt template for instruction records: alpaca, llama or gemma")
+	f.StringVar(&tmplName, "template", "alpaca", "prompt template for instruction records: alpaca, llama or gemma")
 	f.StringVar(&lossPath, "loss", "", "loss curve JSON (default ADAPTER_DIR/loss.json)")
 	f.StringVar(&initAdapter, "init-adapter", "", "start from this PEFT adapter instead of a fresh one")
 	f.Int64Var(&seed, "seed", 0, "seed of the adapter init, data order and dropout")

@@ -1,7 +1,6 @@
 package jobdata
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -208,28 +207,16 @@ func ReadJSONL[T any](path string) ([]T, error) {
 		return nil, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 256<<20)
 	var out []T
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
+	err = eachLine(f, path, maxTokensLine, func(line int, b []byte) error {
 		var v T
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+		if err := decodeStrict(b, &v); err != nil {
+			return fmt.Errorf("%s:%d: %v", path, line, err)
 		}
 		out = append(out, v)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func toInt32(v []int) []int32 {

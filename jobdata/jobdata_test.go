@@ -345,3 +345,20 @@ func TestPrepareEvalRaw(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordPairTokenized: a record may carry token ids instead of text
+// (crossin model train reads such files with a model that has no
+// tokenizer); a text record without a tokenizer is an error, not a panic.
+func TestRecordPairTokenized(t *testing.T) {
+	r := Record{PromptIDs: []int32{1, 5}, ResponseIDs: []int32{6, 2}}
+	p, err := r.Pair(nil, template.Alpaca, 2)
+	if err != nil || !slices.Equal(p.Prompt, []int32{1, 5}) || !slices.Equal(p.Response, []int32{6, 2}) {
+		t.Fatalf("tokenized record: %+v, %v", p, err)
+	}
+	if _, err := (&Record{PromptIDs: []int32{1}}).Pair(nil, template.Alpaca, 2); err == nil || err.Error() != "response_ids is empty" {
+		t.Errorf("empty response_ids: %v", err)
+	}
+	if _, err := (&Record{Instruction: "Say hi.", Output: "Hi."}).Pair(nil, template.Alpaca, 2); err == nil || err.Error() != "a text record needs a tokenizer" {
+		t.Errorf("text record without a tokenizer: %v", err)
+	}
+}

@@ -1,8 +1,6 @@
 package jobdata
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,19 +11,31 @@ import (
 // Record is an instruction record as mixture files hold it (crossin data
 // build writes them; other fields such as id, mode and languages are
 // provenance and do not reach the model). A record may instead carry a
-// ready prompt/response text pair.
+// ready prompt/response text pair, or already tokenized ids.
 type Record struct {
 	Instruction string  `json:"instruction"`
 	Input       string  `json:"input"`
 	Output      string  `json:"output"`
 	Prompt      *string `json:"prompt"`
 	Response    *string `json:"response"`
+	PromptIDs   []int32 `json:"prompt_ids"`
+	ResponseIDs []int32 `json:"response_ids"`
 }
 
 // Pair renders a record with tmpl and tokenizes it (template.Encode: the
 // prompt with the tokenizer's special tokens, the response without, then
-// eos).
+// eos). Tokenized records are taken as they are; a nil enc reads only
+// those.
 func (r *Record) Pair(enc Encoder, tmpl template.Template, eos int) (Pair, error) {
+	if r.PromptIDs != nil || r.ResponseIDs != nil {
+		if len(r.ResponseIDs) == 0 {
+			return Pair{}, fmt.Errorf("response_ids is empty")
+		}
+		return Pair{Prompt: r.PromptIDs, Response: r.ResponseIDs}, nil
+	}
+	if enc == nil {
+		return Pair{}, fmt.Errorf("a text record needs a tokenizer")
+	}
 	var prompt, response string
 	switch {
 	case r.Prompt != nil || r.Response != nil:
@@ -69,28 +79,21 @@ func ReadRecords(path string, enc Encoder, tmpl template.Template, eos int) ([]P
 		return nil, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var out []Pair
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
+	err = eachLine(f, path, maxRecordLine, func(line int, b []byte) error {
 		var rec Record
 		if err := json.Unmarshal(b, &rec); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v (want one JSON object per line)", path, line, err)
+			return fmt.Errorf("%s:%d: %v (want one JSON object per line)", path, line, err)
 		}
 		p, err := rec.Pair(enc, tmpl, eos)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+			return fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 		out = append(out, p)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no records", path)

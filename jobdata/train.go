@@ -1,11 +1,9 @@
 package jobdata
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -174,44 +172,35 @@ func ReadTrain(path string, vocab int) ([][]TrainLine, error) {
 
 // ParseTrain is ReadTrain on a reader; name is used in errors (name:line).
 func ParseTrain(r io.Reader, name string, vocab int) ([][]TrainLine, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 256<<20)
 	var steps [][]TrainLine
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
+	err := eachLine(r, name, maxTokensLine, func(line int, b []byte) error {
 		var l TrainLine
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&l); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v (want {\"step\", \"input_ids\", \"labels\"})", name, line, err)
+		if err := decodeStrict(b, &l); err != nil {
+			return fmt.Errorf("%s:%d: %v (want {\"step\", \"input_ids\", \"labels\"})", name, line, err)
 		}
 		switch {
 		case l.Step == len(steps):
 			steps = append(steps, nil)
 		case l.Step == len(steps)-1 && len(steps) > 0:
 		default:
-			return nil, fmt.Errorf("%s:%d: step %d after step %d: steps must start at 0 and grow by one", name, line, l.Step, len(steps)-1)
+			return fmt.Errorf("%s:%d: step %d after step %d: steps must start at 0 and grow by one", name, line, l.Step, len(steps)-1)
 		}
 		if len(l.InputIDs) == 0 || len(l.InputIDs) != len(l.Labels) {
-			return nil, fmt.Errorf("%s:%d: %d input_ids and %d labels (want the same, non-zero number)", name, line, len(l.InputIDs), len(l.Labels))
+			return fmt.Errorf("%s:%d: %d input_ids and %d labels (want the same, non-zero number)", name, line, len(l.InputIDs), len(l.Labels))
 		}
 		for i, id := range l.InputIDs {
 			if id < 0 || (vocab > 0 && int(id) >= vocab) {
-				return nil, fmt.Errorf("%s:%d: token id %d outside the model's vocabulary (size %d): data tokenized for another model?", name, line, id, vocab)
+				return fmt.Errorf("%s:%d: token id %d outside the model's vocabulary (size %d): data tokenized for another model?", name, line, id, vocab)
 			}
 			if lb := l.Labels[i]; lb != template.IgnoreIndex && lb != id {
-				return nil, fmt.Errorf("%s:%d: label %d at position %d is neither -100 nor the input id %d (labels are not shifted)", name, line, lb, i, id)
+				return fmt.Errorf("%s:%d: label %d at position %d is neither -100 nor the input id %d (labels are not shifted)", name, line, lb, i, id)
 			}
 		}
 		steps[len(steps)-1] = append(steps[len(steps)-1], l)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(steps) == 0 {
 		return nil, fmt.Errorf("%s: no examples", name)
