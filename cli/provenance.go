@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/crossin-lab/crossin/provenance"
 	"github.com/crossin-lab/crossin/resultset"
 	"github.com/crossin-lab/crossin/runner"
+	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/schema"
 )
 
@@ -37,6 +39,25 @@ func lockPins(spec *schema.Spec) (runner.Pins, error) {
 }
 
 // readRecord reads a results.json for verify and reproduce.
+// recordSpec reads a results record and the spec that produced it (at the
+// recorded commit when the files changed since), turned into its smoke run
+// when the record is a smoke record or smoke asks for one; src.Cleanup
+// removes a spec checked out for it. verify and reproduce start the same
+// way.
+func recordSpec(path string, smoke bool) (rec *resultset.Set, spec *schema.Spec, src *provenance.SpecSource, smokeOpts []plan.Option, err error) {
+	if rec, err = readRecord(path); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if spec, src, err = provenance.LoadSpec(rec); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if spec, smokeOpts, err = smokeSpec(spec, smoke || rec.Provenance.Smoke); err != nil {
+		src.Cleanup()
+		return nil, nil, nil, nil, err
+	}
+	return rec, spec, src, smokeOpts, nil
+}
+
 func readRecord(path string) (*resultset.Set, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -37,20 +37,11 @@ names one (which must be empty or absent); the new results are written to
 -o DIR/EXPERIMENT (default: a temporary directory, removed afterwards).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rec, err := readRecord(args[0])
+			rec, spec, src, smokeOpts, err := recordSpec(args[0], smokeRun)
 			if err != nil {
 				return err
-			}
-			spec, src, err := provenance.LoadSpec(rec)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			defer src.Cleanup()
-			// A smoke record is re-run as its spec's smoke run.
-			spec, smokeOpts, err := smokeSpec(spec, smokeRun || rec.Provenance.Smoke)
-			if err != nil {
-				return err
-			}
 			if cacheDir == "" {
 				d, err := os.MkdirTemp("", "crossin-reproduce-cache-")
 				if err != nil {

@@ -42,20 +42,11 @@ the working directory outside git). The exit status is 0 only when every
 row is verified and the record's digest matches its rows.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rec, err := readRecord(args[0])
+			rec, spec, src, smokeOpts, err := recordSpec(args[0], smokeRun)
 			if err != nil {
 				return err
-			}
-			spec, src, err := provenance.LoadSpec(rec)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			defer src.Cleanup()
-			// A smoke record is checked against the smoke run of its spec.
-			spec, smokeOpts, err := smokeSpec(spec, smokeRun || rec.Provenance.Smoke)
-			if err != nil {
-				return err
-			}
 			c, err := cache.OpenDefault()
 			if err != nil {
 				return err
