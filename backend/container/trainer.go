@@ -344,7 +344,7 @@ func (t *Trainer) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 // always removes it afterwards (podman's --rm aside, see Prepare).
 func (t *Trainer) run(ctx context.Context, inv *Invocation, progress trainer.Progress) error {
 	cmd := exec.Command(t.engine.Path, inv.Args...)
-	tail := &tailBuffer{max: 16 << 10}
+	tail := NewTailBuffer(16 << 10)
 	ws := []io.Writer{tail}
 	if t.log != nil {
 		ws = append(ws, t.log)
@@ -426,14 +426,19 @@ func ReadManifest(job *trainer.JobSpec) (*trainer.Manifest, error) {
 	return &m, nil
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
+// TailBuffer keeps the last bytes written to it: the end of a trainer's
+// output, for the one-line error of a failed job (the Kubernetes backend
+// uses it for pod logs too).
+type TailBuffer struct {
 	mu  sync.Mutex
 	max int
 	buf []byte
 }
 
-func (b *tailBuffer) Write(p []byte) (int, error) {
+// NewTailBuffer keeps the last max bytes.
+func NewTailBuffer(max int) *TailBuffer { return &TailBuffer{max: max} }
+
+func (b *TailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
@@ -443,7 +448,7 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (b *tailBuffer) String() string {
+func (b *TailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(bytes.TrimSpace(b.buf))

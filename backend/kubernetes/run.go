@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -156,14 +155,14 @@ type follower struct {
 	podReason  string // pod-level failure (Evicted, DeadlineExceeded)
 	logs       map[types.UID]bool
 	wg         sync.WaitGroup
-	tail       *tailBuffer
+	tail       *container.TailBuffer
 }
 
 // follow watches the Job and its pods until the Job completes (nil), fails
 // or cannot run (one-line error), or ctx ends (ctx.Err()). Watches that the
 // API server closes are re-established from a fresh list.
 func (b *Backend) follow(ctx context.Context, name string, uid types.UID) error {
-	f := &follower{b: b, name: name, uid: uid, start: time.Now(), logs: map[types.UID]bool{}, tail: &tailBuffer{max: 4 << 10}}
+	f := &follower{b: b, name: name, uid: uid, start: time.Now(), logs: map[types.UID]bool{}, tail: container.NewTailBuffer(4 << 10)}
 	err := f.loop(ctx)
 	// the logs end with the container; wait for them (not forever)
 	done := make(chan struct{})
@@ -527,27 +526,4 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.TrimSpace(t.buf))
 }
