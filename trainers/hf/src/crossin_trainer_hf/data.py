@@ -63,32 +63,37 @@ def _ints(v, path, lineno, name, allow_ignore=False):
     return tuple(v)
 
 
-def read_train(paths) -> list[Example]:
-    """Reads tokenized training examples and checks the step structure."""
-    out: list[Example] = []
-    want = 0
+def _jsonl(paths):
+    """Yields (path, line number, decoded object) for every non-blank line."""
     for path in paths:
         with open(path, "rb") as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue
                 try:
-                    o = json.loads(line)
+                    yield path, lineno, json.loads(line)
                 except json.JSONDecodeError as e:
                     raise JobError(f"{path}:{lineno}: invalid JSON: {e.msg}", 2)
-                if not isinstance(o, dict) or set(o) - {"step", "input_ids", "labels", "id"}:
-                    raise JobError(f"{path}:{lineno}: want an object with step, input_ids, labels", 2)
-                step = o.get("step")
-                if not isinstance(step, int):
-                    raise JobError(f"{path}:{lineno}: step must be an integer", 2)
-                if step not in (want, want - 1) or (step == want - 1 and not out):
-                    raise JobError(f"{path}:{lineno}: step {step} after step {want - 1}: steps must start at 0 and grow by one", 2)
-                ids = _ints(o.get("input_ids"), path, lineno, "input_ids")
-                labels = _ints(o.get("labels"), path, lineno, "labels", allow_ignore=True)
-                if len(ids) != len(labels):
-                    raise JobError(f"{path}:{lineno}: {len(ids)} input_ids but {len(labels)} labels", 2)
-                out.append(Example(step, ids, labels))
-                want = step + 1
+
+
+def read_train(paths) -> list[Example]:
+    """Reads tokenized training examples and checks the step structure."""
+    out: list[Example] = []
+    want = 0
+    for path, lineno, o in _jsonl(paths):
+        if not isinstance(o, dict) or set(o) - {"step", "input_ids", "labels", "id"}:
+            raise JobError(f"{path}:{lineno}: want an object with step, input_ids, labels", 2)
+        step = o.get("step")
+        if not isinstance(step, int):
+            raise JobError(f"{path}:{lineno}: step must be an integer", 2)
+        if step not in (want, want - 1) or (step == want - 1 and not out):
+            raise JobError(f"{path}:{lineno}: step {step} after step {want - 1}: steps must start at 0 and grow by one", 2)
+        ids = _ints(o.get("input_ids"), path, lineno, "input_ids")
+        labels = _ints(o.get("labels"), path, lineno, "labels", allow_ignore=True)
+        if len(ids) != len(labels):
+            raise JobError(f"{path}:{lineno}: {len(ids)} input_ids but {len(labels)} labels", 2)
+        out.append(Example(step, ids, labels))
+        want = step + 1
     if not out:
         raise JobError("train data: no examples", 2)
     return out
@@ -156,35 +161,27 @@ def read_prompts(paths, mode: str) -> list[Prompt]:
     """Reads tokenized evaluation prompts."""
     out: list[Prompt] = []
     seen = set()
-    for path in paths:
-        with open(path, "rb") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    o = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise JobError(f"{path}:{lineno}: invalid JSON: {e.msg}", 2)
-                if not isinstance(o, dict) or not isinstance(o.get("id"), str) or not isinstance(o.get("language"), str):
-                    raise JobError(f"{path}:{lineno}: want an object with id, language, prompt_ids", 2)
-                key = (o["id"], o["language"])
-                if key in seen:
-                    raise JobError(f"{path}:{lineno}: duplicate prompt {o['id']}/{o['language']}", 2)
-                seen.add(key)
-                ids = _ints(o.get("prompt_ids"), path, lineno, "prompt_ids")
-                opts: tuple[tuple[int, ...], ...] = ()
-                score: tuple[int, ...] = ()
-                if mode == "loglik":
-                    raw = o.get("options")
-                    if not isinstance(raw, list) or not raw:
-                        raise JobError(f"{path}:{lineno}: loglik mode needs options (token ids per option)", 2)
-                    opts = tuple(_ints(x, path, lineno, "options[]") for x in raw)
-                    st = o.get("score_tokens", [len(x) for x in opts])
-                    if (not isinstance(st, list) or len(st) != len(opts)
-                            or any(not isinstance(k, int) or not 1 <= k <= len(x) for k, x in zip(st, opts))):
-                        raise JobError(f"{path}:{lineno}: score_tokens must give, per option, 1..len(option) tokens to score", 2)
-                    score = tuple(st)
-                out.append(Prompt(o["id"], o["language"], ids, opts, score))
+    for path, lineno, o in _jsonl(paths):
+        if not isinstance(o, dict) or not isinstance(o.get("id"), str) or not isinstance(o.get("language"), str):
+            raise JobError(f"{path}:{lineno}: want an object with id, language, prompt_ids", 2)
+        key = (o["id"], o["language"])
+        if key in seen:
+            raise JobError(f"{path}:{lineno}: duplicate prompt {o['id']}/{o['language']}", 2)
+        seen.add(key)
+        ids = _ints(o.get("prompt_ids"), path, lineno, "prompt_ids")
+        opts: tuple[tuple[int, ...], ...] = ()
+        score: tuple[int, ...] = ()
+        if mode == "loglik":
+            raw = o.get("options")
+            if not isinstance(raw, list) or not raw:
+                raise JobError(f"{path}:{lineno}: loglik mode needs options (token ids per option)", 2)
+            opts = tuple(_ints(x, path, lineno, "options[]") for x in raw)
+            st = o.get("score_tokens", [len(x) for x in opts])
+            if (not isinstance(st, list) or len(st) != len(opts)
+                    or any(not isinstance(k, int) or not 1 <= k <= len(x) for k, x in zip(st, opts))):
+                raise JobError(f"{path}:{lineno}: score_tokens must give, per option, 1..len(option) tokens to score", 2)
+            score = tuple(st)
+        out.append(Prompt(o["id"], o["language"], ids, opts, score))
     if not out:
         raise JobError("eval data: no prompts", 2)
     return out
