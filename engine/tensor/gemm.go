@@ -61,10 +61,7 @@ func (t Threads) MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
 		return
 	}
 	mt, tasks := ntTasks(m, n)
-	tile := ntTile
-	if k < smallK && m >= smallKMinM {
-		tile = outerTile
-	}
+	tile := pickTile(k)
 	run := func(i int) {
 		i0 := (i % mt) * blockM
 		j0 := (i / mt) * blockN
@@ -75,6 +72,18 @@ func (t Threads) MatMulNT(c, a, b []float32, m, n, k int, accumulate bool) {
 		workers = 1
 	}
 	forEach(workers, tasks, run)
+}
+
+// tileFunc computes rows [i0,i1) × columns [j0,j1) of C = A·Bᵀ.
+type tileFunc func(c, a, b []float32, m, n, k, i0, i1, j0, j1 int, acc bool)
+
+// pickTile chooses the tile by K alone, so that an element's arithmetic
+// never depends on how many rows share its product.
+func pickTile(k int) tileFunc {
+	if k < smallK {
+		return outerTile
+	}
+	return dotTile()
 }
 
 // ntTasks returns the row tiles and all tiles of an m×n product.
@@ -200,8 +209,12 @@ func outerGo(a []float32, lda int, bp []float32, k int, out *[96]float32) {
 }
 
 // tail adds the k%8 trailing products, in order, to the tile sums.
-func tail(a, b []float32, k, k8, rows int, out *[12]float32) {
-	if k8 == k {
+func tail(a, b []float32, k, k8, rows int, out *[12]float32) { tailN(a, b, k, k8, rows, out[:]) }
+
+// tailN adds the products past kv (the vectorised part of k), in order, to
+// the sums out[r*4+q] of a rows×4 tile.
+func tailN(a, b []float32, k, kv, rows int, out []float32) {
+	if kv == k {
 		return
 	}
 	for r := 0; r < rows; r++ {
@@ -209,7 +222,7 @@ func tail(a, b []float32, k, k8, rows int, out *[12]float32) {
 		for q := 0; q < 4; q++ {
 			br := b[q*k : q*k+k]
 			s := out[r*4+q]
-			for p := k8; p < k; p++ {
+			for p := kv; p < k; p++ {
 				s += ar[p] * br[p]
 			}
 			out[r*4+q] = s
@@ -218,16 +231,20 @@ func tail(a, b []float32, k, k8, rows int, out *[12]float32) {
 }
 
 func store(c []float32, n, i, j, rows, cols int, out *[12]float32, acc bool) {
+	storeN(c, n, i, j, rows, cols, out[:], acc)
+}
+
+// storeN writes (or adds) the rows×cols corner of a rows×4 tile to C.
+func storeN(c []float32, n, i, j, rows, cols int, out []float32, acc bool) {
 	for r := 0; r < rows; r++ {
 		row := c[(i+r)*n+j : (i+r)*n+j+cols]
+		o := out[r*4 : r*4+cols]
 		if acc {
 			for q := range row {
-				row[q] += out[r*4+q]
+				row[q] += o[q]
 			}
 		} else {
-			for q := range row {
-				row[q] = out[r*4+q]
-			}
+			copy(row, o)
 		}
 	}
 }

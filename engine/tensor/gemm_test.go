@@ -47,30 +47,17 @@ func naive(a, b []float32, m, n, k int, ta, tb bool) []float64 {
 
 // kernelPaths lists the kernel paths this build can run on this CPU: the
 // pure-Go tiles always, the assembly tiles where they exist (not under the
-// noasm tag) and the CPU has AVX2 and FMA.
-func kernelPaths() []bool {
-	if hasAsm {
-		return []bool{false, true}
-	}
-	return []bool{false}
-}
-
-func pathName(asm bool) string {
-	if asm {
-		return "asm"
-	}
-	return "go"
-}
+// noasm tag) and the CPU has AVX2 and FMA, or AVX-512.
+func kernelPaths() []string { return Kernels() }
 
 // useKernels switches the kernel path for the rest of the test; the
 // switch is restored when the test ends, whatever happens.
-func useKernels(t *testing.T, asm bool) {
+func useKernels(t *testing.T, name string) {
 	t.Helper()
-	prev := useAVX2
-	t.Cleanup(func() { setAVX2(prev) })
-	setAVX2(asm)
-	if useAVX2 != asm {
-		t.Fatalf("kernel switch: asm=%v requested, got %v", asm, useAVX2)
+	prev := UseKernels(name)
+	t.Cleanup(func() { UseKernels(prev) })
+	if kernels.String() != name {
+		t.Fatalf("kernel switch: %s requested, got %s", name, kernels)
 	}
 }
 
@@ -78,10 +65,10 @@ func useKernels(t *testing.T, asm bool) {
 // three layouts, with and without accumulation, on shapes that reach the
 // dot-product and outer-product tiles, their edges and the parallel split.
 func TestMatMul(t *testing.T) {
-	shapes := [][3]int{{1, 1, 1}, {1, 4, 8}, {3, 4, 8}, {5, 7, 13}, {2, 130, 67}, {100, 65, 9}, {97, 129, 200}, {4, 3, 0}, {200, 70, 64}, {13, 17, 159}}
-	for _, asm := range kernelPaths() {
-		t.Run(pathName(asm), func(t *testing.T) {
-			useKernels(t, asm)
+	shapes := [][3]int{{1, 1, 1}, {1, 4, 8}, {3, 4, 8}, {5, 7, 13}, {2, 130, 67}, {100, 65, 9}, {97, 129, 200}, {4, 3, 0}, {200, 70, 64}, {13, 17, 159}, {7, 9, 176}, {20, 70, 161}, {1, 5, 300}}
+	for _, path := range kernelPaths() {
+		t.Run(path, func(t *testing.T) {
+			useKernels(t, path)
 			r := rand.New(rand.NewPCG(1, 2))
 			for _, s := range shapes {
 				m, n, k := s[0], s[1], s[2]
@@ -121,14 +108,14 @@ func TestMatMul(t *testing.T) {
 
 // TestDeterministic checks, for each kernel path, byte-identical results
 // for any GOMAXPROCS on shapes that really split over goroutines, and that
-// a row's result does not depend on its position in the batch.
+// a row's result does not depend on the other rows of its product.
 func TestDeterministic(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	results := map[bool]map[int][]float32{}
-	for _, asm := range kernelPaths() {
-		results[asm] = map[int][]float32{}
-		t.Run(pathName(asm), func(t *testing.T) {
-			useKernels(t, asm)
+	results := map[string]map[int][]float32{}
+	for _, path := range kernelPaths() {
+		results[path] = map[int][]float32{}
+		t.Run(path, func(t *testing.T) {
+			useKernels(t, path)
 			for _, k := range []int{203, 77} { // dot-product and outer-product paths
 				r := rand.New(rand.NewPCG(3, uint64(k)))
 				m, n := 301, 259
@@ -151,58 +138,75 @@ func TestDeterministic(t *testing.T) {
 						}
 					}
 				}
-				results[asm][k] = ref
-				// Row 100 with a few (dot path) or many (any path) other
-				// rows equals row 100 of the batch.
-				rows := 3
-				if k < smallK {
-					rows = smallKMinM
-				}
-				part := make([]float32, rows*n)
-				MatMulNT(part, a[(100-rows+1)*k:101*k], b, rows, n, k, false)
-				one := part[(rows-1)*n:]
-				for j := range one {
-					if one[j] != ref[100*n+j] {
-						t.Fatalf("k=%d: row result depends on batch position at col %d", k, j)
+				results[path][k] = ref
+				// Row 100 alone, and with a few or many rows around it
+				// (every tile height), equals row 100 of the batch: the
+				// invariant that lets callers compute a subset of rows.
+				for _, rows := range []int{1, 2, 4, 7, 13} {
+					part := make([]float32, rows*n)
+					MatMulNT(part, a[(100-rows+1)*k:101*k], b, rows, n, k, false)
+					one := part[(rows-1)*n:]
+					for j := range one {
+						if math.Float32bits(one[j]) != math.Float32bits(ref[100*n+j]) {
+							t.Fatalf("k=%d: row 100 computed with %d rows differs at col %d", k, rows, j)
+						}
 					}
 				}
 			}
 		})
 	}
-	// The two paths really are two: fused and separate multiply-adds
-	// round differently somewhere in 78,000 sums of 77 or 203 products. Were
-	// the switch not to reach the assembly, both runs would be the Go tiles
-	// and agree bit for bit.
-	if hasAsm {
-		for _, k := range []int{203, 77} {
-			same := true
-			for i, v := range results[true][k] {
-				if math.Float32bits(v) != math.Float32bits(results[false][k][i]) {
-					same = false
-					break
+	// The paths really are different arithmetic: fused and separate
+	// multiply-adds, eight and sixteen lane sums, round differently
+	// somewhere in 78,000 sums of 77 or 203 products. Were a switch not to
+	// reach its kernels, two runs would be the same tiles and agree bit for
+	// bit. (The outer-product tiles, k = 77, are the same FMA chain on both
+	// assembly paths.)
+	paths := kernelPaths()
+	for x := 0; x < len(paths); x++ {
+		for y := x + 1; y < len(paths); y++ {
+			for _, k := range []int{203, 77} {
+				if k == 77 && paths[x] != "generic" {
+					continue
 				}
-			}
-			if same {
-				t.Errorf("k=%d: assembly and Go tiles agree bit for bit; the assembly path did not run", k)
+				same := true
+				for i, v := range results[paths[x]][k] {
+					if math.Float32bits(v) != math.Float32bits(results[paths[y]][k][i]) {
+						same = false
+						break
+					}
+				}
+				if same {
+					t.Errorf("k=%d: paths %s and %s agree bit for bit; a switch did not reach its kernels", k, paths[x], paths[y])
+				}
 			}
 		}
 	}
 }
 
-// TestArithmeticPath checks the path name follows the kernel switch.
+// TestArithmeticPath checks the path name follows the kernel switch, and
+// UseAssembly selects the widest path or the generic one.
 func TestArithmeticPath(t *testing.T) {
-	for _, asm := range kernelPaths() {
-		t.Run(pathName(asm), func(t *testing.T) {
-			useKernels(t, asm)
+	for _, path := range kernelPaths() {
+		t.Run(path, func(t *testing.T) {
+			useKernels(t, path)
 			p := ArithmeticPath()
-			want := "-generic"
-			if asm {
-				want = "-avx2-fma"
-			}
-			if !strings.HasPrefix(p, runtime.GOARCH) || !strings.HasSuffix(p, want) {
-				t.Errorf("ArithmeticPath() = %q, want %s…%s", p, runtime.GOARCH, want)
+			if !strings.HasPrefix(p, runtime.GOARCH) || !strings.HasSuffix(p, "-"+path) {
+				t.Errorf("ArithmeticPath() = %q, want %s…-%s", p, runtime.GOARCH, path)
 			}
 		})
+	}
+	paths := kernelPaths()
+	prev := UseAssembly(false)
+	defer UseAssembly(prev)
+	if got := kernels.String(); got != "generic" {
+		t.Errorf("UseAssembly(false): path %s", got)
+	}
+	UseAssembly(true)
+	if got, want := kernels.String(), paths[len(paths)-1]; got != want {
+		t.Errorf("UseAssembly(true): path %s, want the widest, %s", got, want)
+	}
+	if HasAssembly() != (len(paths) > 1) {
+		t.Errorf("HasAssembly() = %v with paths %v", HasAssembly(), paths)
 	}
 }
 
@@ -231,7 +235,7 @@ func benchGEMM(b *testing.B, m, n, k int, f func(c, a, bb []float32)) {
 	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
-// BenchmarkGEMM compares MatMulNT with gonum's blas32 Sgemm (NoTrans×Trans)
+// BenchmarkGEMM compares MatMulNT, on each kernel path, with gonum's blas32 Sgemm (NoTrans×Trans)
 // on the same shapes in the same run.
 func BenchmarkGEMM(b *testing.B) {
 	for _, s := range [][3]int{{512, 512, 512}, {1024, 32000, 64}, {256, 1536, 576}, {256, 576, 1536}, {4, 1536, 576}, {1, 49152, 576}} {
@@ -239,9 +243,13 @@ func BenchmarkGEMM(b *testing.B) {
 		name := func(x string) string {
 			return x + "/" + itoa(m) + "x" + itoa(n) + "x" + itoa(k)
 		}
-		b.Run(name("crossin"), func(b *testing.B) {
-			benchGEMM(b, m, n, k, func(c, a, bb []float32) { MatMulNT(c, a, bb, m, n, k, false) })
-		})
+		for _, path := range kernelPaths() {
+			b.Run(name("crossin-"+path), func(b *testing.B) {
+				prev := UseKernels(path)
+				defer UseKernels(prev)
+				benchGEMM(b, m, n, k, func(c, a, bb []float32) { MatMulNT(c, a, bb, m, n, k, false) })
+			})
+		}
 		b.Run(name("gonum"), func(b *testing.B) {
 			benchGEMM(b, m, n, k, func(c, a, bb []float32) {
 				blas32.Gemm(blas.NoTrans, blas.Trans, 1,

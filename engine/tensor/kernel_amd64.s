@@ -200,3 +200,153 @@ loop1x16:
 	VMOVUPS Y1, 32(DX)
 	VZEROUPPER
 	RET
+
+// The AVX-512 dot-product tiles keep sixteen partial sums per output (one
+// ZMM register, lane i holding Σ_{p≡i mod 16}) and reduce them by one fixed
+// tree: m_i = l_i + l_{i+8} (i<8), then ((m0+m1)+(m2+m3)) + ((m4+m5)+(m6+m7)).
+// RED4 reduces the four accumulators Z a..d of one row (clobbering Y/X
+// registers a..d, all below 16 as VHADDPS needs, and Z24..Z27) and stores the four sums
+// at off(DX).
+#define RED4(za, zb, zc, zd, ya, yb, yc, yd, xa, off) \
+	VEXTRACTF64X4 $1, za, Y24; \
+	VADDPS        Y24, ya, ya; \
+	VEXTRACTF64X4 $1, zb, Y25; \
+	VADDPS        Y25, yb, yb; \
+	VEXTRACTF64X4 $1, zc, Y26; \
+	VADDPS        Y26, yc, yc; \
+	VEXTRACTF64X4 $1, zd, Y27; \
+	VADDPS        Y27, yd, yd; \
+	VHADDPS       yb, ya, ya;  \
+	VHADDPS       yd, yc, yc;  \
+	VHADDPS       yc, ya, ya;  \
+	VEXTRACTF32X4 $1, ya, X24; \
+	VADDPS        X24, xa, xa; \
+	VMOVUPS       xa, off(DX)
+
+// func dot6x4AVX512(a *float32, b *float32, k int, k16 int, out *[24]float32)
+// out[r*4+q] = Σ_{p<k16} a[r*k+p]·b[q*k+p] for r<6, q<4, sixteen lanes per
+// sum reduced as above.
+TEXT ·dot6x4AVX512(SB), NOSPLIT, $0-40
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ k+16(FP), R8
+	MOVQ k16+24(FP), CX
+	MOVQ out+32(FP), DX
+	SHLQ $2, R8             // row stride in bytes
+	LEAQ (R8)(R8*2), R10    // 3 rows
+	LEAQ (R8)(R8*4), R11    // 5 rows
+	LEAQ (SI)(R10*1), R12   // A row 3
+	SHRQ $4, CX             // groups of 16
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+
+loop6x4:
+	VMOVUPS (SI), Z24
+	VMOVUPS (SI)(R8*1), Z25
+	VMOVUPS (SI)(R8*2), Z26
+	VMOVUPS (R12), Z27
+	VMOVUPS (R12)(R8*1), Z28
+	VMOVUPS (R12)(R8*2), Z29
+	VMOVUPS (DI), Z30
+	VFMADD231PS Z30, Z24, Z0
+	VFMADD231PS Z30, Z25, Z4
+	VFMADD231PS Z30, Z26, Z8
+	VFMADD231PS Z30, Z27, Z12
+	VFMADD231PS Z30, Z28, Z16
+	VFMADD231PS Z30, Z29, Z20
+	VMOVUPS (DI)(R8*1), Z31
+	VFMADD231PS Z31, Z24, Z1
+	VFMADD231PS Z31, Z25, Z5
+	VFMADD231PS Z31, Z26, Z9
+	VFMADD231PS Z31, Z27, Z13
+	VFMADD231PS Z31, Z28, Z17
+	VFMADD231PS Z31, Z29, Z21
+	VMOVUPS (DI)(R8*2), Z30
+	VFMADD231PS Z30, Z24, Z2
+	VFMADD231PS Z30, Z25, Z6
+	VFMADD231PS Z30, Z26, Z10
+	VFMADD231PS Z30, Z27, Z14
+	VFMADD231PS Z30, Z28, Z18
+	VFMADD231PS Z30, Z29, Z22
+	VMOVUPS (DI)(R10*1), Z31
+	VFMADD231PS Z31, Z24, Z3
+	VFMADD231PS Z31, Z25, Z7
+	VFMADD231PS Z31, Z26, Z11
+	VFMADD231PS Z31, Z27, Z15
+	VFMADD231PS Z31, Z28, Z19
+	VFMADD231PS Z31, Z29, Z23
+	ADDQ $64, SI
+	ADDQ $64, R12
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  loop6x4
+
+	RED4(Z0, Z1, Z2, Z3, Y0, Y1, Y2, Y3, X0, 0)
+	RED4(Z4, Z5, Z6, Z7, Y4, Y5, Y6, Y7, X4, 16)
+	RED4(Z8, Z9, Z10, Z11, Y8, Y9, Y10, Y11, X8, 32)
+	RED4(Z12, Z13, Z14, Z15, Y12, Y13, Y14, Y15, X12, 48)
+	VMOVAPS Z16, Z0
+	VMOVAPS Z17, Z1
+	VMOVAPS Z18, Z2
+	VMOVAPS Z19, Z3
+	VMOVAPS Z20, Z4
+	VMOVAPS Z21, Z5
+	VMOVAPS Z22, Z6
+	VMOVAPS Z23, Z7
+	RED4(Z0, Z1, Z2, Z3, Y0, Y1, Y2, Y3, X0, 64)
+	RED4(Z4, Z5, Z6, Z7, Y4, Y5, Y6, Y7, X4, 80)
+	VZEROUPPER
+	RET
+
+// func dot1x4AVX512(a *float32, b *float32, k int, k16 int, out *[24]float32)
+// The one-row tile: out[q] = Σ_{p<k16} a[p]·b[q*k+p], same arithmetic per sum.
+TEXT ·dot1x4AVX512(SB), NOSPLIT, $0-40
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ k+16(FP), R8
+	MOVQ k16+24(FP), CX
+	MOVQ out+32(FP), DX
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R10
+	SHRQ $4, CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+
+loop1x4z:
+	VMOVUPS (SI), Z24
+	VFMADD231PS (DI), Z24, Z0
+	VFMADD231PS (DI)(R8*1), Z24, Z1
+	VFMADD231PS (DI)(R8*2), Z24, Z2
+	VFMADD231PS (DI)(R10*1), Z24, Z3
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  loop1x4z
+
+	RED4(Z0, Z1, Z2, Z3, Y0, Y1, Y2, Y3, X0, 0)
+	VZEROUPPER
+	RET

@@ -6,17 +6,17 @@
 
 package tensor
 
-const (
-	hasAsm  = false
-	useAVX2 = false
-	asmPath = ""
-)
+// kernels is always the generic path here; the variable lets UseKernels
+// and ArithmeticPath read the same way on every build.
+var kernels = pathGeneric
+
+func available() []kernelPath { return []kernelPath{pathGeneric} }
 
 func kernel3x4(a, b []float32, k, k8 int, out *[12]float32) { kernelGo(a, b, k, k8, 3, out) }
 
 func kernel1x4(a, b []float32, k, k8 int, out *[12]float32) { kernelGo(a, b, k, k8, 1, out) }
 
-func setAVX2(bool) {}
+func dotTile() tileFunc { return ntTile }
 
 func kernelOuter(a []float32, lda int, bp []float32, k int, out *[96]float32) {
 	outerGo(a, lda, bp, k, out)

@@ -1,37 +1,86 @@
 package tensor
 
-import "runtime"
+import (
+	"fmt"
+	"runtime"
+)
+
+// kernelPath is one arithmetic of the product tiles.
+type kernelPath int
+
+const (
+	// pathGeneric is the pure-Go tiles (separate multiply and add unless
+	// the Go compiler fuses them, see ArithmeticPath).
+	pathGeneric kernelPath = iota
+	// pathAVX2 is the 256-bit assembly tiles: eight lane sums per
+	// dot-product output.
+	pathAVX2
+	// pathAVX512 is the 512-bit dot-product tiles (sixteen lane sums, so
+	// other bits than pathAVX2's) with the same outer-product tiles.
+	pathAVX512
+)
+
+var pathNames = [...]string{pathGeneric: "generic", pathAVX2: "avx2-fma", pathAVX512: "avx512"}
+
+func (p kernelPath) String() string { return pathNames[p] }
 
 // ArithmeticPath names the float32 arithmetic of this process's engine:
 // the architecture (with its Go code-generation level where that changes
-// rounding) and the kernels' path, "avx2-fma" for the assembly tiles or
-// "generic" for the pure-Go ones. Two processes with the same path compute
-// byte-identical products; with different paths the last bits can differ
-// (fused multiply-add rounds once, a separate multiply and add twice; on
-// arm64, and on amd64 built with GOAMD64=v3 or higher, the Go compiler
-// fuses x*y+z in Go code too).
+// rounding) and the kernels' path: "avx512" for the 512-bit tiles,
+// "avx2-fma" for the 256-bit ones, "generic" for the pure-Go ones. Two
+// processes with the same path compute byte-identical products; with
+// different paths the last bits can differ (the dot-product tiles sum 16
+// or 8 lanes; fused multiply-add rounds once, a separate multiply and add
+// twice; on arm64, and on amd64 built with GOAMD64=v3 or higher, the Go
+// compiler fuses x*y+z in Go code too).
 //
 // Every cache key of bytes the embedded engine computes includes it, so a
 // cache shared between machines never serves one path's outputs to
 // another as if identical.
 func ArithmeticPath() string {
-	k := "generic"
-	if useAVX2 {
-		k = asmPath
-	}
-	return runtime.GOARCH + goLevel + "-" + k
+	return runtime.GOARCH + goLevel + "-" + kernels.String()
 }
 
-// HasAssembly reports whether this build and CPU can run the assembly
-// tiles (false under the noasm build tag).
-func HasAssembly() bool { return hasAsm }
+// Kernels lists the kernel paths this build and CPU can run, portable
+// first, widest last (the default): "generic", then where available
+// "avx2-fma" and "avx512".
+func Kernels() []string {
+	var names []string
+	for _, p := range available() {
+		names = append(names, p.String())
+	}
+	return names
+}
 
-// UseAssembly turns the assembly tiles on or off (on only where
-// HasAssembly) and returns the previous setting. Nothing in crossin's
-// commands calls it; tests use it to compute every arithmetic path this
-// machine has in one process, and must restore the setting.
+// UseKernels switches the product tiles to the named path (one of
+// Kernels) and returns the previous one. Nothing in crossin's commands
+// calls it; tests use it to compute every arithmetic path this machine has
+// in one process, and must restore the setting. An unknown or unavailable
+// name panics: it is a programming error.
+func UseKernels(name string) (prev string) {
+	prev = kernels.String()
+	for _, p := range available() {
+		if p.String() == name {
+			kernels = p
+			return prev
+		}
+	}
+	panic(fmt.Sprintf("tensor.UseKernels(%q): this build and CPU run only %v", name, Kernels()))
+}
+
+// HasAssembly reports whether this build and CPU can run assembly tiles
+// (false under the noasm build tag).
+func HasAssembly() bool { return len(available()) > 1 }
+
+// UseAssembly turns the assembly tiles on (the widest this CPU has) or off
+// (the generic path) and returns whether they were on.
 func UseAssembly(on bool) (prev bool) {
-	prev = useAVX2
-	setAVX2(on)
+	prev = kernels != pathGeneric
+	ks := available()
+	if on {
+		kernels = ks[len(ks)-1]
+	} else {
+		kernels = pathGeneric
+	}
 	return prev
 }

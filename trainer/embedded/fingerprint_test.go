@@ -35,7 +35,7 @@ type fingerprints struct {
 
 // TestEngineFingerprint is what makes CodeVersion impossible to forget: it
 // trains and evaluates a fixed tiny model on every arithmetic path this
-// machine has and compares the outputs' hashes with those recorded for the
+// machine has (tensor.Kernels) and compares the outputs' hashes with those recorded for the
 // current CodeVersion. Outputs that change under the same CodeVersion fail
 // the test, and -update refuses to re-record them: the only way forward is
 // to bump CodeVersion (which enters the cache keys of every train and eval
@@ -48,21 +48,22 @@ func TestEngineFingerprint(t *testing.T) {
 		t.Skip("trains a model")
 	}
 	got := map[string]map[string]string{}
-	asm := []bool{false}
-	if tensor.HasAssembly() {
-		asm = append(asm, true)
-	}
-	prev := tensor.UseAssembly(false)
-	t.Cleanup(func() { tensor.UseAssembly(prev) })
-	for _, on := range asm {
-		tensor.UseAssembly(on)
+	kernels := tensor.Kernels()
+	prev := tensor.UseKernels(kernels[0])
+	t.Cleanup(func() { tensor.UseKernels(prev) })
+	for _, k := range kernels {
+		tensor.UseKernels(k)
 		got[tensor.ArithmeticPath()] = engineFingerprint(t)
 	}
-	if len(asm) == 2 {
-		// The two paths round differently; identical hashes would mean the
-		// assembly never ran and the fingerprint guards one path only.
-		if fmt.Sprint(got[pathWith(false)]) == fmt.Sprint(got[pathWith(true)]) {
-			t.Errorf("assembly and generic paths give identical outputs: %v", got)
+	// The paths round differently; identical hashes would mean a switch
+	// never reached its kernels and the fingerprint guards fewer paths
+	// than it names.
+	for x := range kernels {
+		for y := x + 1; y < len(kernels); y++ {
+			px, py := pathWith(kernels[x]), pathWith(kernels[y])
+			if fmt.Sprint(got[px]) == fmt.Sprint(got[py]) {
+				t.Errorf("paths %s and %s give identical outputs: %v", px, py, got)
+			}
 		}
 	}
 
@@ -120,9 +121,9 @@ func TestEngineFingerprint(t *testing.T) {
 	}
 }
 
-func pathWith(asm bool) string {
-	prev := tensor.UseAssembly(asm)
-	defer tensor.UseAssembly(prev)
+func pathWith(kernels string) string {
+	prev := tensor.UseKernels(kernels)
+	defer tensor.UseKernels(prev)
 	return tensor.ArithmeticPath()
 }
 
