@@ -1,6 +1,9 @@
-// Command gobench times LoRA training steps of the embedded engine on a
-// random Llama: the Go half of scripts/bench_torch/bench.py, which runs the
-// same shape in PyTorch and prints both. It prints one JSON object.
+// Command gobench times the embedded engine on a random Llama: LoRA
+// training steps (-mode train, engine/train) or forward passes with logits
+// at every position (-mode forward, engine/model, the evaluation engine).
+// It is the Go half of scripts/bench_torch/bench.py, which runs the same
+// shape in PyTorch, each engine in its own process, and prints both. It
+// prints one JSON object.
 package main
 
 import (
@@ -13,12 +16,18 @@ import (
 	"time"
 
 	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/engine/tensor"
 	"github.com/crossin-lab/crossin/engine/train"
 )
 
 func main() {
 	var d train.Dims
 	var batch, seq, steps, warmup, r int
+	var mode string
+	var tie bool
+	flag.StringVar(&mode, "mode", "train", "train (LoRA steps) or forward (logits at every position)")
+	flag.BoolVar(&tie, "tie", false, "forward: LM head tied to the embeddings")
 	flag.IntVar(&d.Vocab, "vocab", 32000, "vocabulary")
 	flag.IntVar(&d.Hidden, "hidden", 32, "hidden size")
 	flag.IntVar(&d.Inter, "inter", 64, "intermediate size")
@@ -31,19 +40,25 @@ func main() {
 	flag.IntVar(&warmup, "warmup", 1, "untimed steps")
 	flag.IntVar(&r, "r", 8, "LoRA rank")
 	flag.Parse()
+	if mode == "forward" {
+		forward(model.InitConfig{Layers: d.Layers, Hidden: d.Hidden, Heads: d.Heads, KVHeads: d.KVHeads,
+			Intermediate: d.Inter, Vocab: d.Vocab, Tie: tie, Seed: 1, MaxPositions: seq}, batch, seq, steps, warmup)
+		return
+	}
+	if mode != "train" {
+		fail(fmt.Errorf("-mode %q: want train or forward", mode))
+	}
 	d.HeadDim = d.Hidden / d.Heads
 	d.NormEps = 1e-5
 	d.InvFreq = train.DefaultInvFreq(10000, d.HeadDim)
 	base := train.RandomBase(d, 1)
 	ad, err := lora.New(lora.Config{R: r, Alpha: float64(2 * r), TargetModules: lora.Modules, InitWeights: true}, d.Layers, d.Shape, 1)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
 	}
 	net, err := train.NewNet(base, ad, 0)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	b := &train.Batch{B: batch, T: seq}
@@ -64,8 +79,7 @@ func main() {
 		net.ZeroGrads()
 		s, err := net.Backward(b, items)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			fail(err)
 		}
 		opt.Update(net.Params(), net.Grads, 1e-4)
 		if i >= warmup {
@@ -76,6 +90,65 @@ func main() {
 	slices.Sort(times)
 	med := times[len(times)/2]
 	json.NewEncoder(os.Stdout).Encode(map[string]any{
-		"engine": "crossin", "step_s": med, "tokens_per_s": float64(batch*seq) / med, "loss": loss,
+		"engine": "crossin", "mode": "train", "step_s": med, "tokens_per_s": float64(batch*seq) / med, "loss": loss,
+		"arithmetic": tensor.ArithmeticPath(),
 	})
+}
+
+// forward times the evaluation engine's prefill of batch sequences of seq
+// tokens with the LM head on every position, as PyTorch's forward does.
+func forward(ic model.InitConfig, batch, seq, steps, warmup int) {
+	dir, err := os.MkdirTemp("", "gobench-model-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := model.Init(dir, ic); err != nil {
+		fail(err)
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		fail(err)
+	}
+	defer m.Close()
+	V := m.Config.VocabSize
+	toks := make([][]int, batch)
+	for i := range toks {
+		toks[i] = make([]int, seq)
+		for j := range toks[i] {
+			toks[i][j] = (i*7919 + j*104729) % V
+		}
+	}
+	const chunk = 64 // rows of logits at a time, as the evaluation does
+	lg := make([]float32, chunk*V)
+	var times []float64
+	for it := 0; it < warmup+steps; it++ {
+		t0 := time.Now()
+		caches := make([]*model.Cache, batch)
+		for i := range caches {
+			caches[i] = m.NewCache()
+		}
+		hs, err := m.Step(caches, toks)
+		if err != nil {
+			fail(err)
+		}
+		h := m.Config.HiddenSize
+		for r := 0; r < batch*seq; r += chunk {
+			m.LogitsInto(lg, hs[r*h:], min(chunk, batch*seq-r))
+		}
+		if it >= warmup {
+			times = append(times, time.Since(t0).Seconds())
+		}
+	}
+	slices.Sort(times)
+	med := times[len(times)/2]
+	json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"engine": "crossin", "mode": "forward", "step_s": med, "tokens_per_s": float64(batch*seq) / med,
+		"arithmetic": tensor.ArithmeticPath(),
+	})
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "gobench:", err)
+	os.Exit(1)
 }
