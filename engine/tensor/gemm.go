@@ -2,23 +2,26 @@
 // matrix product in the three layouts training needs and parallel loops.
 //
 // Determinism: every element of a product is computed by one fixed
-// sequence of operations chosen by the shape (m, n, k) alone. With the
-// dot-product tiles (the default) it is eight interleaved partial sums over
-// k (k mod 8), reduced by a fixed tree, then the k%8 tail added in order;
-// it depends only on the element's row of A, row of B and K, so a row's
-// result is the same whatever else is in the batch. When K < smallK and
-// M ≥ smallKMinM, where those reductions would cost as much as the
-// products and packing B pays off, 6×16 outer-product tiles over a packed
-// panel of B compute one multiply-add chain over k in order instead. The
-// work is split into tiles of C whose partition does not depend on the
-// number of goroutines, and tiles never share an output, so results are
-// byte-identical for any GOMAXPROCS.
+// sequence of operations that depends only on the element's row of A, its
+// row of B, K and the kernel path (ArithmeticPath), never on M, N or the
+// other rows: callers may compute any subset of rows (an LM head at a few
+// positions) and get the same bits. For K ≥ smallK the dot-product tiles
+// keep lane sums over k (8 on the AVX2 and generic paths, 16 on the
+// AVX-512 path), reduce them by a fixed tree, then add the tail of k in
+// order. For K < smallK, where those reductions would cost as much as the
+// products, outer-product tiles over a packed panel of B compute one
+// multiply-add chain over k in order instead (the same FMA chain on both
+// assembly paths). The work is split into tiles of C whose partition does
+// not depend on the number of goroutines, and tiles never share an output,
+// so results are byte-identical for any GOMAXPROCS.
 //
-// On amd64 with AVX2 and FMA the inner tiles (3×4 and 1×4 dot-product,
-// 6×16 and 1×16 outer-product) run in assembly; elsewhere pure-Go kernels
-// do the same arithmetic (with separate multiply and add, so the last bits
-// can differ from the FMA path). MatMulNN and MatMulTN transpose their
-// operands into pooled scratch and reuse the NT kernels.
+// On amd64 the inner tiles run in assembly: AVX-512 (6×4 and 1×4
+// dot-product) where the CPU has it, AVX2 with FMA (3×4 and 1×4
+// dot-product, 6×16 and 1×16 outer-product) otherwise; elsewhere pure-Go
+// kernels do the AVX2 path's arithmetic (with separate multiply and add,
+// so the last bits can differ from the FMA path). Kernels and UseKernels
+// let tests run every path in one process. MatMulNN and MatMulTN transpose
+// their operands into pooled scratch and reuse the NT kernels.
 package tensor
 
 import (
@@ -31,10 +34,8 @@ import (
 const (
 	blockM = 96 // rows of A per task (multiple of 3)
 	blockN = 64 // rows of B per task (multiple of 4)
-	// smallK and smallKMinM select the outer-product kernel (see the
-	// package comment): it needs enough rows to amortise packing B.
-	smallK     = 160
-	smallKMinM = 12
+	// smallK selects the outer-product kernel (see the package comment).
+	smallK = 160
 	// serialWork is the m*n*k below which a product runs on the caller's
 	// goroutine: spawning costs more than it saves.
 	serialWork = 1 << 17
