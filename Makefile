@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/crossin
 SPEC    ?= experiments/quickstart.cue
 
-.PHONY: all build test demo paper-smoke bench lint lint-tools clean
+.PHONY: all build test demo paper-smoke bench bench-speed lint lint-tools clean
 
 all: build
 
@@ -35,6 +35,15 @@ paper-smoke: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# bench-speed (not in CI: it takes minutes and its figures depend on the
+# machine's load): this build against a baseline build (dca91cd, built once
+# and cached) in one run, alternated: the quickstart from a cold cache (CPU
+# time, wall time, peak RSS, the tables compared), a one-cell edit in watch
+# mode (save -> fresh table), and scripts/bench_torch (engine vs PyTorch).
+# ROUNDS=N, SKIP_TORCH=1, SKIP_BASELINE=1, BENCH_JSON=file; see the script.
+bench-speed: build
+	BIN=$(BIN) python3 scripts/bench-speed.py
 
 # lint: gofmt, go vet, staticcheck and deadcode, all clean. The tools are
 # installed with `make lint-tools` (pinned versions; .ci/run does it).

@@ -29,11 +29,16 @@ type Stage struct {
 	ActionID string   // the plan's action key (hex, optionally "sha256:"-prefixed)
 	Deps     []string // names of the stages whose outputs this one reads
 	Retries  int      // extra attempts after a failure
-	// Heavy marks a stage that uses every CPU (training and inference on
-	// the embedded engine). At most Options.HeavyJobs of them run at once,
-	// each with all threads: two engine stages sharing two cores run
-	// slower together than one after the other, because their parallel
-	// loops wait on each other's descheduled threads.
+	// Heavy marks a stage whose work is CPU-bound and parallel (training
+	// and inference on the embedded engine). Heavy stages that must run
+	// share the CPUs instead of each taking all of them: the executor
+	// hands each a number of threads so that the threads of the heavy
+	// stages running at once never exceed Options.CPUs (two engine stages
+	// with all threads each on two cores run slower together than one
+	// after the other, because their parallel loops wait on each other's
+	// descheduled threads). When several are ready, each gets an equal
+	// share; one alone gets every free CPU. Threads never change results
+	// (the trainers are deterministic across threads).
 	Heavy bool
 	// Key, when set, computes the ActionID once the dependencies are
 	// built, from their OutputIDs (dependency name -> OutputID): a stage's
@@ -104,10 +109,13 @@ type Options struct {
 	// FailFast stops every stage at the first failure; otherwise only the
 	// stages that depend on a failed one are skipped (keep going).
 	FailFast bool
-	// Threads is the CPU threads a stage may use (default: CPUs / Jobs,
-	// and all CPUs for heavy stages).
+	// Threads is the CPU threads a light stage may use (default: CPUs /
+	// Jobs); heavy stages get their share of CPUs instead.
 	Threads int
-	// HeavyJobs bounds the heavy stages running at once (default 1).
+	// CPUs is what the heavy stages running at once share (default
+	// GOMAXPROCS).
+	CPUs int
+	// HeavyJobs bounds the heavy stages running at once (default CPUs).
 	HeavyJobs int
 	// Engine is recorded in cache entries ("embedded devel").
 	Engine string
@@ -183,11 +191,14 @@ func Execute(ctx context.Context, stages []*Stage, opt Options) (*Summary, error
 	if opt.Jobs <= 0 {
 		opt.Jobs = runtime.NumCPU()
 	}
+	if opt.CPUs <= 0 {
+		opt.CPUs = runtime.GOMAXPROCS(0)
+	}
 	if opt.Threads <= 0 {
-		opt.Threads = max(1, runtime.NumCPU()/opt.Jobs)
+		opt.Threads = max(1, opt.CPUs/opt.Jobs)
 	}
 	if opt.HeavyJobs <= 0 {
-		opt.HeavyJobs = 1
+		opt.HeavyJobs = opt.CPUs
 	}
 	byName := map[string]*Stage{}
 	order := make([]string, 0, len(stages))
@@ -281,18 +292,26 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 			dependents[d] = append(dependents[d], n)
 		}
 	}
+	// A ready stage is first probed (its key computed and the cache
+	// looked up, which for a heavy stage's inputs means hashing them)
+	// without holding a job slot or CPUs; only a miss becomes runnable and
+	// competes for them, so a cached stage never takes threads from one
+	// that must run.
 	type done struct {
-		name string
-		res  *Result
+		name  string
+		res   *Result
+		probe bool // a probe's outcome
+		miss  bool // the probe found no output: the stage must run
 	}
 	doneCh := make(chan done)
-	var ready []string
+	var ready, runnable []string
 	for _, n := range e.order {
 		if pending[n] == 0 {
 			ready = append(ready, n)
 		}
 	}
-	running, heavy := 0, 0
+	probed := map[string]*Result{} // runnable stages: their probe's result
+	running, probing, heavy, heavyThreads := 0, 0, 0, 0
 	stopped := false
 	finished := map[string]bool{}
 	var skip func(n, why string)
@@ -309,16 +328,30 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 			skip(d, why)
 		}
 	}
+	threadsOf := map[string]int{} // heavy stages running: their threads
 	for len(finished) < len(e.order) {
 		if ctx.Err() != nil {
 			stopped = true // interrupted: start nothing more
 		}
+		if !stopped {
+			for _, n := range ready {
+				probing++
+				go func(st *Stage) {
+					res, final := e.probe(st)
+					doneCh <- done{name: st.Name, res: res, probe: true, miss: !final}
+				}(e.byName[n])
+			}
+			ready = nil
+		}
 		for !stopped && running < e.opt.Jobs {
-			// The first ready stage in plan order that may start now: a
-			// heavy stage waits for a heavy slot; light ones pass it.
+			// The first runnable stage in plan order that may start now:
+			// a heavy stage waits for a free CPU, and for the probes in
+			// flight (so that stages ready together share the CPUs);
+			// light ones pass it.
+			free := e.opt.CPUs - heavyThreads
 			k := -1
-			for i, n := range ready {
-				if !e.byName[n].Heavy || heavy < e.opt.HeavyJobs {
+			for i, n := range runnable {
+				if !e.byName[n].Heavy || (free > 0 && heavy < e.opt.HeavyJobs && probing == 0) {
 					k = i
 					break
 				}
@@ -326,17 +359,33 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 			if k < 0 {
 				break
 			}
-			n := ready[k]
-			ready = append(ready[:k], ready[k+1:]...)
-			running++
-			if e.byName[n].Heavy {
+			n := runnable[k]
+			runnable = append(runnable[:k], runnable[k+1:]...)
+			st := e.byName[n]
+			threads := e.opt.Threads
+			if st.Heavy {
+				// An equal share of the free CPUs among the heavy stages
+				// that could start now.
+				share := 1
+				for _, m := range runnable {
+					if e.byName[m].Heavy {
+						share++
+					}
+				}
+				share = min(share, free, e.opt.HeavyJobs-heavy, e.opt.Jobs-running)
+				threads = max(1, free/max(1, share))
 				heavy++
+				heavyThreads += threads
+				threadsOf[n] = threads
 			}
-			go func(st *Stage) {
-				doneCh <- done{st.Name, e.runStage(ctx, st)}
-			}(e.byName[n])
+			running++
+			res := probed[n]
+			delete(probed, n)
+			go func(st *Stage, res *Result, threads int) {
+				doneCh <- done{name: st.Name, res: e.execute(ctx, st, res, threads)}
+			}(st, res, threads)
 		}
-		if running == 0 {
+		if running == 0 && probing == 0 {
 			// Nothing can start: the run was stopped.
 			for _, n := range e.order {
 				skip(n, "run stopped")
@@ -344,9 +393,21 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 			break
 		}
 		d := <-doneCh
-		running--
-		if e.byName[d.name].Heavy {
-			heavy--
+		if d.probe {
+			probing--
+			if d.miss {
+				probed[d.name] = d.res
+				runnable = append(runnable, d.name)
+				sort.SliceStable(runnable, func(i, j int) bool { return e.index(runnable[i]) < e.index(runnable[j]) })
+				continue
+			}
+		} else {
+			running--
+			if t, ok := threadsOf[d.name]; ok {
+				heavy--
+				heavyThreads -= t
+				delete(threadsOf, d.name)
+			}
 		}
 		finished[d.name] = true
 		e.mu.Lock()
@@ -421,45 +482,62 @@ func (e *executor) inputs(st *Stage) (dirs, ids map[string]string) {
 	return dirs, ids
 }
 
-// runStage follows the cache protocol for one stage: reuse a verified
-// entry; otherwise take the action's lock (waiting for another process
-// that holds it), look again, and only then run.
-func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
-	c := e.opt.Cache
-	res := &Result{Stage: st, ActionID: cache.NormalizeID(st.ActionID)}
-	inputs, inputIDs := e.inputs(st)
+// probe computes st's key from its inputs and looks its output up in the
+// cache. It returns the stage's final result (cached, or failed to key)
+// with final set, or the result to pass to execute.
+func (e *executor) probe(st *Stage) (res *Result, final bool) {
+	res = &Result{Stage: st, ActionID: cache.NormalizeID(st.ActionID)}
+	_, inputIDs := e.inputs(st)
 	if st.Key != nil {
 		a, err := st.Key(inputIDs)
 		if err != nil {
 			res.Status, res.Err = StatusFailed, fmt.Errorf("computing the stage key: %w", err)
 			e.events.emit(Event{Type: EvFailed, Stage: st.Name, Kind: st.Kind, Error: res.Err.Error()})
-			return res
+			return res, true
 		}
 		res.ActionID = cache.NormalizeID(a)
 	}
+	if ent, ok := e.lookup(st, res.ActionID); ok {
+		return e.hit(res, ent, StatusCached), true
+	}
+	return res, false
+}
+
+// hit fills res from a cache entry.
+func (e *executor) hit(res *Result, ent *cache.Entry, status string) *Result {
+	st := res.Stage
+	res.Status = status
+	res.OutputID = ent.OutputID
+	res.OutputDir = e.opt.Cache.OutputDir(ent.OutputID)
+	e.events.emit(Event{Type: EvCached, Stage: st.Name, Kind: st.Kind, Output: ent.OutputID,
+		Shared: status == StatusShared, Remote: status == StatusPulled})
+	return res
+}
+
+// lookup returns the verified cache entry of action; a corrupt one is
+// reported (and removed by the cache).
+func (e *executor) lookup(st *Stage, action string) (*cache.Entry, bool) {
+	ent, err := e.opt.Cache.Get(action)
+	if err == nil {
+		return ent, true
+	}
+	var ce *cache.CorruptError
+	if errors.As(err, &ce) {
+		e.events.emit(Event{Type: EvCorrupt, Stage: st.Name, Kind: st.Kind, Error: ce.Error()})
+	}
+	return nil, false
+}
+
+// execute follows the cache protocol for a stage its probe did not find:
+// take the action's lock (waiting for another process that holds it),
+// look again, pull from the remote cache, and only then run st with
+// threads CPU threads.
+func (e *executor) execute(ctx context.Context, st *Stage, res *Result, threads int) *Result {
+	c := e.opt.Cache
+	inputs, _ := e.inputs(st)
 	action := res.ActionID
-	hit := func(ent *cache.Entry, status string) *Result {
-		res.Status = status
-		res.OutputID = ent.OutputID
-		res.OutputDir = c.OutputDir(ent.OutputID)
-		e.events.emit(Event{Type: EvCached, Stage: st.Name, Kind: st.Kind, Output: ent.OutputID,
-			Shared: status == StatusShared, Remote: status == StatusPulled})
-		return res
-	}
-	lookup := func() (*cache.Entry, bool) {
-		ent, err := c.Get(action)
-		if err == nil {
-			return ent, true
-		}
-		var ce *cache.CorruptError
-		if errors.As(err, &ce) {
-			e.events.emit(Event{Type: EvCorrupt, Stage: st.Name, Kind: st.Kind, Error: ce.Error()})
-		}
-		return nil, false
-	}
-	if ent, ok := lookup(); ok {
-		return hit(ent, StatusCached)
-	}
+	hit := func(ent *cache.Entry, status string) *Result { return e.hit(res, ent, status) }
+	lookup := func() (*cache.Entry, bool) { return e.lookup(st, action) }
 	waited := false
 	lock, err := c.LockAction(ctx, action, func() {
 		waited = true
@@ -529,10 +607,6 @@ func (e *executor) runStage(ctx context.Context, st *Stage) *Result {
 		if err := prepareOut(out); err != nil {
 			runErr = err
 			break
-		}
-		threads := e.opt.Threads
-		if st.Heavy {
-			threads = max(threads, runtime.NumCPU()/e.opt.HeavyJobs)
 		}
 		sc := &StageContext{Stage: st, OutDir: out, Inputs: inputs, Log: logf, Threads: threads, action: action}
 		sc.report = progressReporter(e.events, st, time.Now())

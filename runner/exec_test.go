@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/crossin-lab/crossin/runner/cache"
 )
@@ -276,5 +277,82 @@ func TestAttemptsNumberedAcrossRuns(t *testing.T) {
 	}
 	if fmt.Sprint(starts) != "[1 3]" {
 		t.Errorf("start events name attempts %v, want [1 3]", starts)
+	}
+}
+
+// TestHeavyStagesShareCPUs checks how heavy stages share the CPUs: the
+// threads of those running at once never exceed Options.CPUs, stages that
+// are ready together split them, one alone gets them all, and a heavy
+// stage found in the cache takes none from one that must run.
+func TestHeavyStagesShareCPUs(t *testing.T) {
+	type obs struct{ threads, inUse int }
+	var (
+		mu    sync.Mutex
+		inUse int
+		got   = map[string]obs{}
+	)
+	// Two ready together (a, b), then c alone after both.
+	mk := func(salt string, deps map[string][]string) []*Stage {
+		var out []*Stage
+		for _, n := range []string{"a", "b", "c"} {
+			out = append(out, &Stage{
+				Name: n, Kind: "train", ActionID: aid(salt + n), Deps: deps[n], Heavy: true,
+				Run: func(ctx context.Context, sc *StageContext) error {
+					mu.Lock()
+					inUse += sc.Threads
+					got[n] = obs{sc.Threads, inUse}
+					mu.Unlock()
+					time.Sleep(50 * time.Millisecond) // overlap with the other ready stage
+					mu.Lock()
+					inUse -= sc.Threads
+					mu.Unlock()
+					return os.WriteFile(filepath.Join(sc.OutDir, "out.txt"), []byte(n), 0o666)
+				},
+			})
+		}
+		return out
+	}
+	deps := map[string][]string{"c": {"a", "b"}}
+	c, _ := cache.Open(t.TempDir())
+	opt := Options{Cache: c, Jobs: 4, CPUs: 4}
+	s, err := Execute(context.Background(), mk("1", deps), opt)
+	if err != nil || s.Err() != nil {
+		t.Fatal(err, s.Err())
+	}
+	want := map[string]int{"a": 2, "b": 2, "c": 4}
+	for n, w := range want {
+		if got[n].threads != w {
+			t.Errorf("stage %s ran with %d threads, want %d (all: %v)", n, got[n].threads, w, got)
+		}
+		if got[n].inUse > opt.CPUs {
+			t.Errorf("while %s ran, heavy stages held %d threads on %d CPUs", n, got[n].inUse, opt.CPUs)
+		}
+	}
+
+	// a cached, b new: b must get every CPU, not share them with a.
+	got = map[string]obs{}
+	s, err = Execute(context.Background(), mk("1", nil)[:1], opt)
+	if err != nil || s.Cached != 1 {
+		t.Fatalf("a should be cached: %+v %v", s, err)
+	}
+	stages := mk("1", nil)[:2]
+	stages[1].ActionID = aid("2b")
+	if s, err = Execute(context.Background(), stages, opt); err != nil || s.Err() != nil {
+		t.Fatal(err, s.Err())
+	}
+	if got["b"].threads != opt.CPUs {
+		t.Errorf("b ran with %d threads beside a cached stage, want all %d", got["b"].threads, opt.CPUs)
+	}
+
+	// One job at a time: each heavy stage gets every CPU.
+	got = map[string]obs{}
+	c2, _ := cache.Open(t.TempDir())
+	if s, err = Execute(context.Background(), mk("3", deps), Options{Cache: c2, Jobs: 1, CPUs: 2}); err != nil || s.Err() != nil {
+		t.Fatal(err, s.Err())
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if got[n].threads != 2 {
+			t.Errorf("-j 1: stage %s ran with %d threads, want 2", n, got[n].threads)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/crossin-lab/crossin/runner/plan"
 	"github.com/crossin-lab/crossin/schema"
 	"github.com/crossin-lab/crossin/trainer"
+	"github.com/crossin-lab/crossin/trainer/embedded"
 )
 
 // fakeTrainer implements the trainer contract without a model: its
@@ -241,5 +243,48 @@ func TestRunPartialReportOnFailure(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(out, "mini", ResultsJSON))
 	if !strings.Contains(string(data), `"status": "failed"`) || !strings.Contains(string(data), `"status": "ok"`) {
 		t.Fatalf("partial results.json should have the base cell ok and the x2x cell failed:\n%s", data)
+	}
+}
+
+// TestRunIdenticalAcrossConcurrency runs the miniature experiment on the
+// real embedded engine twice: one stage at a time on one CPU, and with
+// heavy stages running side by side on split CPUs (GOMAXPROCS 4). Every
+// stage's output must be the same bytes.
+func TestRunIdenticalAcrossConcurrency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains and evaluates a model")
+	}
+	_, spec := miniSpec(t, "")
+	outputs := func(jobs, cpus int) (map[string]string, []byte) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cpus))
+		c, _ := cache.Open(t.TempDir())
+		out := t.TempDir()
+		res, err := Run(context.Background(), spec, RunOptions{Cache: c, OutDir: out, Jobs: jobs,
+			Backends: Backends{schema.BackendEmbedded: embedded.New()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]string{}
+		for n, r := range res.Summary.Results {
+			ids[n] = r.OutputID
+		}
+		tab, err := os.ReadFile(filepath.Join(out, "mini", ResultsTable))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids, tab
+	}
+	serial, tab1 := outputs(1, 1)
+	parallel, tab2 := outputs(4, 4)
+	if len(serial) == 0 || len(serial) != len(parallel) {
+		t.Fatalf("stages: %d serial, %d parallel", len(serial), len(parallel))
+	}
+	for n, id := range serial {
+		if parallel[n] != id {
+			t.Errorf("%s: output %s serially, %s with concurrent stages", n, id, parallel[n])
+		}
+	}
+	if !bytes.Equal(tab1, tab2) {
+		t.Errorf("tables differ:\n%s\n%s", tab1, tab2)
 	}
 }
