@@ -121,15 +121,3 @@ func (e *Eval) Finish(outDir string) ([]*bench.Prediction, error) {
 	}
 	return preds, bench.SavePredictions(filepath.Join(outDir, trainer.PredictionsFile), preds)
 }
-
-func loadTokenizer(dir string) (*tokenizer.Tokenizer, int, error) {
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		return nil, 0, err
-	}
-	eos, ok := tok.EOS()
-	if !ok {
-		return nil, 0, fmt.Errorf("%s: the tokenizer has no end-of-sequence token", dir)
-	}
-	return tok, eos, nil
-}
