@@ -66,9 +66,6 @@ func kernel1x4(a, b []float32, k, k8 int, out *[12]float32) {
 //go:noescape
 func outer6x16AVX2(a *float32, lda int, b *float32, k int, out *[96]float32)
 
-// kernelOuter and kernelOuter1 run on the AVX-512 path too: an
-// outer-product tile computes one FMA chain per output, k in order, so its
-// bits do not depend on the vector width.
 func kernelOuter(a []float32, lda int, bp []float32, k int, out *[96]float32) {
 	if kernels != pathGeneric && k > 0 {
 		_ = a[5*lda+k-1]
@@ -92,55 +89,22 @@ func kernelOuter1(a []float32, bp []float32, k int, out *[96]float32) {
 	outerGo1(a, bp, k, out)
 }
 
-//go:noescape
-func dot6x4AVX512(a *float32, b *float32, k int, k16 int, out *[24]float32)
-
-//go:noescape
-func dot1x4AVX512(a *float32, b *float32, k int, k16 int, out *[24]float32)
-
-// dotTile picks the dot-product tile of the path in use.
-func dotTile() tileFunc {
-	if kernels == pathAVX512 {
-		return ntTile512
+// wide runs the product on the AVX-512 path (outer512_amd64.go) and
+// reports whether it did; a, b are A and B as operands of m and n rows
+// over k.
+func (t Threads) wide(c []float32, m, n, k int, a, b operand, acc bool) bool {
+	if kernels != pathAVX512 {
+		return false
 	}
-	return ntTile
+	t.gemm512(c, m, n, k, a, b, acc)
+	return true
 }
 
-// ntTile512 is ntTile on the AVX-512 path: 6×4 and 1×4 tiles of sixteen
-// lane sums over k (k mod 16), reduced by the fixed tree documented in
-// kernel_amd64.s, then the k%16 tail added in order.
-func ntTile512(c, a, b []float32, m, n, k, i0, i1, j0, j1 int, acc bool) {
-	k16 := k &^ 15
-	if k16 == 0 { // not chosen for such K (pickTile); the assembly needs a group
-		outerTile(c, a, b, m, n, k, i0, i1, j0, j1, acc)
-		return
+// wideTasks is the task count of an m×n product on the AVX-512 path, or
+// false on the other paths.
+func wideTasks(m, n int) (int, bool) {
+	if kernels != pathAVX512 {
+		return 0, false
 	}
-	var out [24]float32
-	var padB []float32 // zero-padded copy of the last, partial group of B rows
-	for j := j0; j < j1; j += 4 {
-		nb := min(4, j1-j)
-		bp := b[j*k:]
-		if nb < 4 {
-			if padB == nil {
-				padB = make([]float32, 4*k)
-			}
-			clear(padB)
-			copy(padB, b[j*k:(j+nb)*k])
-			bp = padB
-		}
-		_ = bp[3*k+k16-1]
-		i := i0
-		for ; i+6 <= i1; i += 6 {
-			_ = a[i*k+5*k+k16-1]
-			dot6x4AVX512(&a[i*k], &bp[0], k, k16, &out)
-			tailN(a[i*k:], bp, k, k16, 6, out[:])
-			storeN(c, n, i, j, 6, nb, out[:], acc)
-		}
-		for ; i < i1; i++ {
-			_ = a[i*k+k16-1]
-			dot1x4AVX512(&a[i*k], &bp[0], k, k16, &out)
-			tailN(a[i*k:], bp, k, k16, 1, out[:])
-			storeN(c, n, i, j, 1, nb, out[:], acc)
-		}
-	}
+	return newPlan512(m, n, operand{}, operand{}).tasks, true
 }

@@ -16,7 +16,15 @@ func kernel3x4(a, b []float32, k, k8 int, out *[12]float32) { kernelGo(a, b, k, 
 
 func kernel1x4(a, b []float32, k, k8 int, out *[12]float32) { kernelGo(a, b, k, k8, 1, out) }
 
-func dotTile() tileFunc { return ntTile }
+// operand is a matrix seen as rows over k (used by the AVX-512 path only).
+type operand struct {
+	d      []float32
+	rs, cs int
+}
+
+func (Threads) wide([]float32, int, int, int, operand, operand, bool) bool { return false }
+
+func wideTasks(int, int) (int, bool) { return 0, false }
 
 func kernelOuter(a []float32, lda int, bp []float32, k int, out *[96]float32) {
 	outerGo(a, lda, bp, k, out)

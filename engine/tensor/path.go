@@ -15,8 +15,9 @@ const (
 	// pathAVX2 is the 256-bit assembly tiles: eight lane sums per
 	// dot-product output.
 	pathAVX2
-	// pathAVX512 is the 512-bit dot-product tiles (sixteen lane sums, so
-	// other bits than pathAVX2's) with the same outer-product tiles.
+	// pathAVX512 is the 512-bit outer-product tiles for every K: one FMA
+	// chain per output over k in order (so other bits than pathAVX2's
+	// where K ≥ smallK, the same below).
 	pathAVX512
 )
 
@@ -29,8 +30,8 @@ func (p kernelPath) String() string { return pathNames[p] }
 // rounding) and the kernels' path: "avx512" for the 512-bit tiles,
 // "avx2-fma" for the 256-bit ones, "generic" for the pure-Go ones. Two
 // processes with the same path compute byte-identical products; with
-// different paths the last bits can differ (the dot-product tiles sum 16
-// or 8 lanes; fused multiply-add rounds once, a separate multiply and add
+// different paths the last bits can differ (one chain over k or eight
+// lane sums; fused multiply-add rounds once, a separate multiply and add
 // twice; on arm64, and on amd64 built with GOAMD64=v3 or higher, the Go
 // compiler fuses x*y+z in Go code too).
 //
