@@ -13,8 +13,10 @@
 // where those reductions would cost as much as the products, outer-product
 // tiles over a packed panel of B compute the one chain over k (so the AVX2
 // and AVX-512 paths agree bit for bit there). The work is split into tiles
-// of C whose partition depends on the shape only, never on the number of
-// goroutines, and tiles never share an output, so results are
+// of C that never share an output, and the partition never changes an
+// element's sequence of operations (on the AVX2 and generic paths it
+// depends on the shape only; the AVX-512 path sizes its tiles to the
+// workers, which its one chain per element allows), so results are
 // byte-identical for any GOMAXPROCS.
 //
 // On amd64 the inner tiles run in assembly: AVX-512 (12×32, 4×32 and 1×32

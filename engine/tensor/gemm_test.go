@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -228,22 +227,10 @@ func benchGEMM(b *testing.B, m, n, k int, f func(c, a, bb []float32)) {
 	a, bb, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
 	b.SetBytes(0)
 	b.ResetTimer()
-	cpu0 := cpuSeconds()
 	for i := 0; i < b.N; i++ {
 		f(c, a, bb)
 	}
-	flop := 2 * float64(m) * float64(n) * float64(k) * float64(b.N)
-	b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-	// Per CPU-second: on a shared machine the wall clock measures the
-	// neighbours too; this is the rate per core actually received.
-	b.ReportMetric(flop/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
-}
-
-// cpuSeconds is this process's user+system CPU time.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+	b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 // BenchmarkGEMM compares MatMulNT, on each kernel path, with gonum's blas32 Sgemm (NoTrans×Trans)

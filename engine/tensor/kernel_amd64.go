@@ -100,11 +100,11 @@ func (t Threads) wide(c []float32, m, n, k int, a, b operand, acc bool) bool {
 	return true
 }
 
-// wideTasks is the task count of an m×n product on the AVX-512 path, or
-// false on the other paths.
+// wideTasks is the task count of an m×n product on the AVX-512 path with
+// two workers, or false on the other paths.
 func wideTasks(m, n int) (int, bool) {
 	if kernels != pathAVX512 {
 		return 0, false
 	}
-	return newPlan512(m, n, operand{}, operand{}).tasks, true
+	return newPlan512(m, n, operand{}, operand{}, 2).tasks, true
 }

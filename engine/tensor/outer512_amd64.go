@@ -34,7 +34,6 @@ const (
 	by512     = 128 // Y rows per task (multiple of pan512)
 	kc512     = 256 // values of k per packed block
 	pan512    = 32  // Y rows per panel
-	minTasks  = 8   // split X until a product has this many tasks
 	swapMaxM  = 192 // below this many rows of A (and at least pan512), pack A
 	xRowsTile = 12  // rows of the main tile
 )
@@ -45,9 +44,11 @@ type operand struct {
 	rs, cs int
 }
 
-// plan512 is the decomposition of one product on the AVX-512 path. It
-// depends on m and n only (never on the thread count), like every
-// partition of this package; and no partition changes an element's bits.
+// plan512 is the decomposition of one product on the AVX-512 path. Unlike
+// the other paths' tiles, it may depend on the number of workers: no
+// partition changes an element's bits here (each is one chain over k
+// wherever it is computed), so it can pack as little as the workers
+// allow.
 type plan512 struct {
 	x, y           operand
 	xn, yn         int  // rows of X and Y
@@ -60,15 +61,15 @@ type plan512 struct {
 // newPlan512 chooses the packed operand, Y: B, unless A has too few rows
 // to reuse a packed panel of B much (but enough to fill panels of its own)
 // while B has more. Packing costs one copy per Y value per task, reused by
-// the task's X rows, so tasks take as many X rows as the split into
-// minTasks allows.
-func newPlan512(m, n int, a, b operand) plan512 {
+// the task's X rows, so tasks take as many X rows as a split into one task
+// per worker allows.
+func newPlan512(m, n int, a, b operand, workers int) plan512 {
 	p := plan512{x: a, y: b, xn: m, yn: n}
 	if m >= pan512 && m < swapMaxM && n > m {
 		p = plan512{x: b, y: a, xn: n, yn: m, swap: true}
 	}
 	p.yTasks = (p.yn + by512 - 1) / by512
-	xt := max((minTasks+p.yTasks-1)/p.yTasks, (p.xn+bxMax512-1)/bxMax512)
+	xt := max((workers+p.yTasks-1)/p.yTasks, (p.xn+bxMax512-1)/bxMax512)
 	p.bx = (p.xn + xt - 1) / xt
 	p.bx = (p.bx + xRowsTile - 1) / xRowsTile * xRowsTile
 	p.bx = min(p.bx, bxMax512)
@@ -80,11 +81,11 @@ func newPlan512(m, n int, a, b operand) plan512 {
 // gemm512 computes C[m×n] (+)= A·Bᵀ with A and B given as operands of m
 // and n rows over k.
 func (t Threads) gemm512(c []float32, m, n, k int, a, b operand, acc bool) {
-	p := newPlan512(m, n, a, b)
 	workers := t.workers()
-	if !(p.tasks > 1 && m*n*k >= serialWork) {
+	if m*n*k < serialWork {
 		workers = 1
 	}
+	p := newPlan512(m, n, a, b, workers)
 	forEach(workers, p.tasks, func(i int) {
 		p.task(c, n, k, (i%p.xTasks)*p.bx, (i/p.xTasks)*by512, acc)
 	})
@@ -150,21 +151,24 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 }
 
 // storeT writes (or adds) the transposed tile, C[y0+j][x0+r] = tile[r][j],
-// in 8×8 blocks so that both sides stay in cache.
+// in blocks of 16 rows of C by 64 of the tile: a block's tile lines stay
+// in L1 while its rows of C are written in runs.
 func storeT(c []float32, n int, tile []float32, xr, yr, x0, y0 int, acc bool) {
-	const bs = 8
-	for r0 := 0; r0 < xr; r0 += bs {
-		r1 := min(r0+bs, xr)
-		for j0 := 0; j0 < yr; j0 += bs {
-			for j := j0; j < min(j0+bs, yr); j++ {
+	const bj, br = 16, 64
+	for j0 := 0; j0 < yr; j0 += bj {
+		j1 := min(j0+bj, yr)
+		for r0 := 0; r0 < xr; r0 += br {
+			r1 := min(r0+br, xr)
+			for j := j0; j < j1; j++ {
 				row := c[(y0+j)*n+x0+r0 : (y0+j)*n+x0+r1]
+				src := tile[r0*by512+j:]
 				if acc {
 					for i := range row {
-						row[i] += tile[(r0+i)*by512+j]
+						row[i] += src[i*by512]
 					}
 				} else {
 					for i := range row {
-						row[i] = tile[(r0+i)*by512+j]
+						row[i] = src[i*by512]
 					}
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -28,6 +29,7 @@ func main() {
 	var tie bool
 	flag.StringVar(&mode, "mode", "train", "train (LoRA steps) or forward (logits at every position)")
 	flag.BoolVar(&tie, "tie", false, "forward: LM head tied to the embeddings")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps to this file")
 	flag.IntVar(&d.Vocab, "vocab", 32000, "vocabulary")
 	flag.IntVar(&d.Hidden, "hidden", 32, "hidden size")
 	flag.IntVar(&d.Inter, "inter", 64, "intermediate size")
@@ -40,6 +42,16 @@ func main() {
 	flag.IntVar(&warmup, "warmup", 1, "untimed steps")
 	flag.IntVar(&r, "r", 8, "LoRA rank")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if mode == "forward" {
 		forward(model.InitConfig{Layers: d.Layers, Hidden: d.Hidden, Heads: d.Heads, KVHeads: d.KVHeads,
 			Intermediate: d.Inter, Vocab: d.Vocab, Tie: tie, Seed: 1, MaxPositions: seq}, batch, seq, steps, warmup)
