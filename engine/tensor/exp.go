@@ -66,25 +66,18 @@ func ExpNeg(x float32) float32 {
 }
 
 // LogSumExp returns log Σ exp(row[i]) with ExpNeg and a float64 sum, in
-// index order: the fast path for vocabulary-sized rows, within about 1e-6
+// index order (MaxRow and ExpNegSum, vectorised where they can be): the fast path for vocabulary-sized rows, within about 1e-6
 // of the exact value. An empty row gives -Inf; a row whose maximum is
 // infinite or NaN gives that maximum.
 func LogSumExp(row []float32) float64 {
 	if len(row) == 0 {
 		return math.Inf(-1)
 	}
-	mx := row[0]
-	for _, v := range row[1:] {
-		mx = max(mx, v)
-	}
+	mx := MaxRow(row)
 	if math.IsInf(float64(mx), 0) || math.IsNaN(float64(mx)) {
 		return float64(mx)
 	}
-	var s float64
-	for _, v := range row {
-		s += float64(ExpNeg(v - mx))
-	}
-	return float64(mx) + math.Log(s)
+	return float64(mx) + math.Log(ExpNegSum(nil, row, mx))
 }
 
 // LogSumExpExact is log Σ exp(row[i]) computed in float64 with math.Exp:

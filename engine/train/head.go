@@ -28,7 +28,12 @@ func (n *Net) head(hN []float32, b *Batch, dh []float32, rowScale []float32) []f
 	}
 	loss := make([]float64, b.B*b.T)
 	W := n.headW()
-	logits := make([]float32, min(headRows, len(rows))*V)
+	// The logits chunk (tens of megabytes) lives as long as the Net: one
+	// allocation per run instead of one per micro-batch.
+	if need := min(headRows, len(rows)) * V; cap(n.headBuf) < need {
+		n.headBuf = make([]float32, headRows*V)
+	}
+	logits := n.headBuf[:min(headRows, len(rows))*V]
 	hs := make([]float32, min(headRows, len(rows))*Hd)
 	out := make([]float32, min(headRows, len(rows))*Hd)
 	for c0 := 0; c0 < len(rows); c0 += headRows {
@@ -43,18 +48,11 @@ func (n *Net) head(hN []float32, b *Batch, dh []float32, rowScale []float32) []f
 				r := rs[i]
 				lg := logits[i*V : i*V+V]
 				label := int(b.Labels[r+1])
-				m := float32(math.Inf(-1))
-				for _, v := range lg {
-					m = max(m, v)
-				}
+				m := tensor.MaxRow(lg)
 				target := lg[label]
-				// One exp per logit: keep exp(v-m) and scale it afterwards.
-				var s float64
-				for j, v := range lg {
-					e := tensor.ExpNeg(v - m)
-					s += float64(e)
-					lg[j] = e
-				}
+				// One exp per logit: keep exp(v-m) in place and scale it
+				// afterwards.
+				s := tensor.ExpNegSum(lg, lg, m)
 				lse := float64(m) + math.Log(s)
 				loss[r] = lse - float64(target)
 				if dh != nil {

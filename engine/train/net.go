@@ -37,6 +37,9 @@ type Net struct {
 	// head and embed are the trained copies (modules_to_save), or nil.
 	headMod, embedMod *lora.Full
 	savedIdx          []int // Grads index of each Adapter.Saved
+	// headBuf holds one chunk of logits between passes (head.go); it is
+	// why a Net serves one pass at a time.
+	headBuf []float32
 }
 
 func (n *Net) transposes() {

@@ -142,9 +142,21 @@ func untilStop(ids []int, eos []int) []int32 {
 	return out
 }
 
-// scorer runs prompts through the model.
+// scorer runs prompts through the model. It keeps its buffers for the
+// hidden states and logits of the scored rows from prompt to prompt (a
+// prompt's logits are megabytes), so it serves one goroutine.
 type scorer struct {
-	m *model.Model
+	m              *model.Model
+	hidden, logits []float32
+}
+
+// grow returns b resliced to n elements, reallocated if too small. The
+// contents are garbage: callers overwrite all n.
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }
 
 // logLik returns, for each option of a prompt line, the summed natural-log
@@ -217,11 +229,14 @@ func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
 		nt[i] = len(conts[i])
 		row += n
 	}
-	hidden := make([]float32, len(rowIdx)*h)
+	s.hidden = grow(s.hidden, len(rowIdx)*h)
 	for k, r := range rowIdx {
-		copy(hidden[k*h:(k+1)*h], hs[r*h:(r+1)*h])
+		copy(s.hidden[k*h:(k+1)*h], hs[r*h:(r+1)*h])
 	}
-	logits := s.m.Logits(hidden, len(rowIdx))
+	// All rows in one product, as ever: the GEMM's kernel depends on the
+	// row count, so splitting them would change the scores' last bits.
+	s.logits = grow(s.logits, len(rowIdx)*V)
+	logits := s.m.LogitsInto(s.logits, s.hidden, len(rowIdx))
 	lp := make([]float64, len(rowIdx))
 	s.m.Threads().Parallel(len(rowIdx), 8, func(lo, hi int) {
 		for k := lo; k < hi; k++ {

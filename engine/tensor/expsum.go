@@ -1,0 +1,69 @@
+package tensor
+
+import "math"
+
+// MaxRow and ExpNegSum are the two passes of a log-sum-exp over a
+// vocabulary-sized row, the inner loop of the training loss and of option
+// scoring: a row of 32k logits per scored token. They compute exactly what
+// the scalar loops
+//
+//	m := row[0]; for _, v := range row[1:] { m = max(m, v) }
+//	for i, v := range src { e := ExpNeg(v - m); dst[i] = e; s += float64(e) }
+//
+// compute, bit for bit, but on amd64 with AVX2 the exponentials run eight
+// at a time (expsum_amd64.s, the same unfused float32 operations in the
+// same order) and only the float64 sum stays a chain of scalar adds in
+// index order. So the bytes of a loss or a score do not depend on which
+// path ran, and nothing enters ArithmeticPath. (Where the Go compiler fuses
+// multiply-adds, GOAMD64=v3, the vector path is off: it would not match
+// the fused Go code.)
+
+// MaxRow returns the largest element of row (-Inf for an empty row, NaN
+// if any element is NaN, as Go's max). The sign of a zero maximum is not
+// specified; no caller can tell, since ExpNeg(±0) = 1.
+func MaxRow(row []float32) float32 {
+	m := float32(math.Inf(-1))
+	i := 0
+	if n := len(row) &^ 31; useExpAsm && n > 0 {
+		vm, nan := maxAsm(row[:n])
+		if nan {
+			return float32(math.NaN())
+		}
+		m, i = vm, n
+	}
+	for _, v := range row[i:] {
+		m = max(m, v)
+	}
+	return m
+}
+
+// ExpNegSum sets dst[i] = ExpNeg(src[i] - m) for every i (dst may be nil,
+// or src itself) and returns the sum of those values added in index order
+// in float64. m is the row's maximum, so every argument is ≤ 0.
+func ExpNegSum(dst, src []float32, m float32) float64 {
+	if dst != nil {
+		dst = dst[:len(src)]
+	}
+	var s float64
+	i := 0
+	if n := len(src) &^ 7; useExpAsm && n > 0 && !math.IsInf(float64(m), 0) && m == m {
+		s, i = expNegSumAsm(dst, src[:n], m), n
+	}
+	return expNegSumGo(dst, src, m, i, s)
+}
+
+// expNegSumGo is the scalar loop from index i on, continuing the sum s.
+func expNegSumGo(dst, src []float32, m float32, i int, s float64) float64 {
+	if dst == nil {
+		for _, v := range src[i:] {
+			s += float64(ExpNeg(v - m))
+		}
+		return s
+	}
+	for ; i < len(src); i++ {
+		e := ExpNeg(src[i] - m)
+		dst[i] = e
+		s += float64(e)
+	}
+	return s
+}

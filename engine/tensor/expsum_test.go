@@ -1,0 +1,150 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The scalar loops ExpNegSum and MaxRow must reproduce bit for bit.
+func refMax(row []float32) float32 {
+	m := float32(math.Inf(-1))
+	for _, v := range row {
+		m = max(m, v)
+	}
+	return m
+}
+
+func refExpNegSum(dst, src []float32, m float32) float64 {
+	var s float64
+	for i, v := range src {
+		e := ExpNeg(v - m)
+		if dst != nil {
+			dst[i] = e
+		}
+		s += float64(e)
+	}
+	return s
+}
+
+// expRows are rows that exercise the vector passes and their tails:
+// lengths around the 8- and 32-element blocks, a vocabulary-sized row,
+// arguments below ExpNeg's underflow bound, -Inf, signed zeros, ties,
+// subnormal inputs, NaN and +Inf.
+func expRows() map[string][]float32 {
+	rng := rand.New(rand.NewPCG(1, 2))
+	normal := func(n int, sd float64) []float32 {
+		r := make([]float32, n)
+		for i := range r {
+			r[i] = float32(rng.NormFloat64() * sd)
+		}
+		return r
+	}
+	rows := map[string][]float32{}
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 257, 32000} {
+		rows[fmt.Sprintf("normal%d", n)] = normal(n, 3)
+	}
+	wide := normal(1000, 40) // many arguments below -87
+	wide[3], wide[500] = float32(math.Inf(-1)), float32(math.Inf(-1))
+	rows["wide"] = wide
+	rows["zeros"] = []float32{0, float32(math.Copysign(0, -1)), 0, 0, 0, 0, 0, 0, float32(math.Copysign(0, -1)), 0, 0}
+	ties := make([]float32, 96)
+	for i := range ties {
+		ties[i] = 2.5
+	}
+	rows["ties"] = ties
+	sub := normal(40, 1)
+	sub[5], sub[17] = math.Float32frombits(1), -math.Float32frombits(0x7fffff)
+	rows["subnormal"] = sub
+	rows["tinyrange"] = normal(48, 1e-30)
+	allNegInf := make([]float32, 40)
+	for i := range allNegInf {
+		allNegInf[i] = float32(math.Inf(-1))
+	}
+	rows["all-inf"] = allNegInf
+	for _, at := range []int{0, 9, 40, 77} {
+		r := normal(80, 3)
+		r[at] = float32(math.NaN())
+		rows[fmt.Sprintf("nan@%d", at)] = r
+		r = normal(80, 3)
+		r[at] = float32(math.Inf(1))
+		rows[fmt.Sprintf("inf@%d", at)] = r
+	}
+	return rows
+}
+
+func sameF32(a, b float32) bool {
+	return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b)
+}
+
+func sameF64(a, b float64) bool {
+	return math.Float64bits(a) == math.Float64bits(b) || (a != a && b != b)
+}
+
+func TestExpNegSumMatchesScalar(t *testing.T) {
+	defer func(prev bool) { setExpAsm(prev) }(useExpAsm)
+	for _, asm := range []bool{false, true} {
+		if asm && !HasAssembly() {
+			continue
+		}
+		setExpAsm(asm)
+		for name, row := range expRows() {
+			t.Run(fmt.Sprintf("%s/asm=%v", name, asm), func(t *testing.T) {
+				m, want := MaxRow(row), refMax(row)
+				// The sign of a zero maximum is unspecified.
+				if !sameF32(m, want) && !(m == 0 && want == 0) {
+					t.Fatalf("MaxRow = %v, want %v", m, want)
+				}
+				for _, shift := range []float32{want, 1.5} {
+					dst, ref := make([]float32, len(row)), make([]float32, len(row))
+					s, rs := ExpNegSum(dst, row, shift), refExpNegSum(ref, row, shift)
+					if !sameF64(s, rs) {
+						t.Fatalf("m=%v: sum %v (%#x), want %v (%#x)", shift, s, math.Float64bits(s), rs, math.Float64bits(rs))
+					}
+					for i := range dst {
+						if !sameF32(dst[i], ref[i]) {
+							t.Fatalf("m=%v: e[%d] = %v, want %v (x = %v)", shift, i, dst[i], ref[i], row[i]-shift)
+						}
+					}
+					if s2 := ExpNegSum(nil, row, shift); !sameF64(s2, rs) {
+						t.Fatalf("m=%v: sum without dst %v, want %v", shift, s2, rs)
+					}
+					// In place, as the training loss uses it.
+					in := append([]float32(nil), row...)
+					if s3 := ExpNegSum(in, in, shift); !sameF64(s3, rs) {
+						t.Fatalf("m=%v: in-place sum %v, want %v", shift, s3, rs)
+					}
+					for i := range in {
+						if !sameF32(in[i], ref[i]) {
+							t.Fatalf("m=%v: in-place e[%d] = %v, want %v", shift, i, in[i], ref[i])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// Every float32 argument in ExpNeg's domain (a stride through all of
+// them) gives the scalar bits on the vector path.
+func TestExpNegVectorAllArguments(t *testing.T) {
+	if !HasAssembly() || goLevel != "" {
+		t.Skip("no vector path in this build")
+	}
+	defer func(prev bool) { setExpAsm(prev) }(useExpAsm)
+	setExpAsm(true)
+	const stride = 1021
+	var src []float32
+	for b := uint32(0x80000000); b <= 0xff800000 && b >= 0x80000000; b += stride {
+		src = append(src, math.Float32frombits(b))
+	}
+	src = src[:len(src)&^7]
+	dst := make([]float32, len(src))
+	ExpNegSum(dst, src, 0)
+	for i, x := range src {
+		if want := ExpNeg(x); !sameF32(dst[i], want) {
+			t.Fatalf("ExpNeg(%v) = %v on the vector path, want %v", x, dst[i], want)
+		}
+	}
+}
