@@ -292,9 +292,9 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 			dependents[d] = append(dependents[d], n)
 		}
 	}
-	// A ready stage is first probed (its key computed and the cache
-	// looked up, which for a heavy stage's inputs means hashing them)
-	// without holding a job slot or CPUs; only a miss becomes runnable and
+	// A ready stage is first probed (its key computed from its inputs'
+	// outputs, and the cache entry looked up and verified) without
+	// holding a job slot or CPUs; only a miss becomes runnable and
 	// competes for them, so a cached stage never takes threads from one
 	// that must run.
 	type done struct {

@@ -90,10 +90,10 @@ def spec_dir(tree, parent):
     return d
 
 
-def timed(argv, env, stdout):
+def timed(argv, env, stdout, stderr):
     """Runs argv; returns (rc, wall s, user+sys s, peak RSS MiB)."""
     t0 = time.monotonic()
-    p = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.monotonic() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -169,13 +169,15 @@ def one_round(label, binary, tree, work, timeout):
     spec = os.path.join(spec_dir(tree, d), "quickstart.cue")
     env = dict(os.environ, CROSSIN_CACHE=os.path.join(d, "cache"))
     results = os.path.join(d, "results")
-    with open(os.path.join(d, "run.log"), "w") as out:
-        rc, wall, cpu, rss = timed([binary, "run", "-o", results, os.path.dirname(spec)], env, out)
+    events = os.path.join(d, "events.jsonl")
+    with open(events, "w") as out, open(os.path.join(d, "run.log"), "w") as errout:
+        rc, wall, cpu, rss = timed([binary, "run", "--json", "-o", results, os.path.dirname(spec)], env, out, errout)
     if rc != 0:
         sys.exit("bench-speed: %s quickstart failed (rc %d), log: %s" % (label, rc, os.path.join(d, "run.log")))
     with open(os.path.join(results, "quickstart", "results.txt")) as f:
         table = f.read()
-    r = {"build": label, "cold": {"cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "rss_mib": round(rss)}, "table": table}
+    r = {"build": label, "cold": {"cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "rss_mib": round(rss)}, "table": table,
+         "stages": stage_profile(events)}
     log("bench-speed: %-8s quickstart cold: %.1f CPU-s, %.1f s wall, %d MiB peak RSS" % (label, cpu, wall, rss))
     try:
         r["edit"] = watch_edit(binary, env, spec, results, timeout)
@@ -188,6 +190,38 @@ def one_round(label, binary, tree, work, timeout):
         log("bench-speed: %s one-cell edit failed: %s" % (label, err))
     shutil.rmtree(os.path.join(d, "cache"), ignore_errors=True)
     return r
+
+
+def rfc3339(t):
+    """Seconds since the epoch of Go's RFC 3339 UTC time (nanoseconds)."""
+    import calendar
+    day, _, rest = t.rstrip("Z").partition("T")
+    hms, _, frac = rest.partition(".")
+    whole = calendar.timegm(time.strptime(day + "T" + hms, "%Y-%m-%dT%H:%M:%S"))
+    return whole + (float("0." + frac) if frac else 0.0)
+
+
+def stage_profile(events):
+    """Seconds per stage kind of a run's JSON events, and how many stages
+    ran at once on average (stage-seconds over the run's wall time)."""
+    kinds, first, last = {}, None, None
+    with open(events) as f:
+        for line in f:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            t = e.get("time", "")
+            first = first or t
+            last = t
+            if e.get("event") == "done":
+                k = kinds.setdefault(e.get("kind", "?"), {"n": 0, "s": 0.0})
+                k["n"] += 1
+                k["s"] = round(k["s"] + e.get("seconds", 0), 1)
+    span = (rfc3339(last) - rfc3339(first)) if first and last else 0.0
+    total = sum(k["s"] for k in kinds.values())
+    return {"kinds": kinds, "stage_s": round(total, 1), "span_s": round(span, 1),
+            "concurrency": round(total / span, 2) if span else None}
 
 
 def table_diff(a, b, name_a, name_b):
@@ -286,6 +320,10 @@ def main():
         lines.append("%-36s %12s %12s %9s" % (name, f(b), f(c), "-" if ratio is None else "%.3f" % ratio))
     for label in rounds:
         for i, r in enumerate(rounds[label]):
+            p = r["stages"]
+            lines.append("  %s round %d stages: %s; %.0f stage-s in %.0f s = %s stages at once on average" % (
+                label, i + 1, ", ".join("%s %d = %.1f s" % (k, v["n"], v["s"]) for k, v in p["kinds"].items()),
+                p["stage_s"], p["span_s"], p["concurrency"]))
             e = r.get("edit", {})
             lines.append("  %s round %d: cold %.1f CPU-s / %.1f s / %d MiB; edit %s" % (
                 label, i + 1, r["cold"]["cpu_s"], r["cold"]["wall_s"], r["cold"]["rss_mib"],
