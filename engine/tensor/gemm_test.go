@@ -310,3 +310,45 @@ func TestThreadsBound(t *testing.T) {
 		}
 	}
 }
+
+// TestLayoutsAgree checks, on every path, that MatMulNN and MatMulTN give
+// the bits of MatMulNT on the transposed operands, the promise that lets
+// callers drop their transposed copies of weights (InPlaceLayouts).
+func TestLayoutsAgree(t *testing.T) {
+	for _, path := range kernelPaths() {
+		t.Run(path, func(t *testing.T) {
+			useKernels(t, path)
+			r := rand.New(rand.NewPCG(7, 8))
+			for _, s := range [][3]int{{33, 70, 300}, {200, 40, 77}, {1, 50, 170}, {64, 300, 520}} {
+				m, n, k := s[0], s[1], s[2]
+				a, b := randSlice(r, m*k), randSlice(r, k*n) // A [m×k] (or [k×m]), B [k×n]
+				bt := make([]float32, n*k)
+				Transpose(bt, b, k, n)
+				at := make([]float32, m*k)
+				Transpose(at, a, k, m)
+				for _, acc := range []bool{false, true} {
+					c0 := randSlice(r, m*n)
+					want := append([]float32(nil), c0...)
+					got := append([]float32(nil), c0...)
+					MatMulNT(want, a, bt, m, n, k, acc)
+					MatMulNN(got, a, b, m, n, k, acc)
+					sameBits(t, "NN", s, got, want)
+					want = append(want[:0], c0...)
+					got = append(got[:0], c0...)
+					MatMulNT(want, at, bt, m, n, k, acc)
+					MatMulTN(got, a, b, m, n, k, acc)
+					sameBits(t, "TN", s, got, want)
+				}
+			}
+		})
+	}
+}
+
+func sameBits(t *testing.T, op string, s [3]int, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s %v: c[%d] = %v, MatMulNT on the transposes gives %v", op, s, i, got[i], want[i])
+		}
+	}
+}

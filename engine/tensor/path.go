@@ -85,3 +85,11 @@ func UseAssembly(on bool) (prev bool) {
 	}
 	return prev
 }
+
+// InPlaceLayouts reports whether MatMulNN and MatMulTN read their operands
+// in place on the current path (the AVX-512 path) rather than transposing
+// them into scratch first. Either way they give the bits of MatMulNT on
+// the transposed operands, so a caller that keeps transposed copies of
+// constant matrices (to spare the per-call transpose) can drop them where
+// this is true, and the bytes stay the same.
+func InPlaceLayouts() bool { return kernels == pathAVX512 }

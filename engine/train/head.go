@@ -71,7 +71,11 @@ func (n *Net) head(hN []float32, b *Batch, dh []float32, rowScale []float32) []f
 				n.pool.matAtB(n.savedGrad(n.headMod), logits[:R*V], hs[:R*Hd], R, V, Hd, true)
 				n.pool.matAB(out, logits, W, R, V, Hd, false)
 			} else {
-				n.pool.matABt(out, logits, n.headT, R, V, Hd, false)
+				if n.headT != nil {
+					n.pool.matABt(out, logits, n.headT, R, V, Hd, false)
+				} else {
+					n.pool.matAB(out, logits, W, R, V, Hd, false)
+				}
 			}
 			for i, r := range rs {
 				copy(dh[r*Hd:r*Hd+Hd], out[i*Hd:i*Hd+Hd])

@@ -59,7 +59,11 @@ func (n *Net) linear(out, x []float32, N, l int, mi model.Proj, b *Batch, lt *li
 // linearBack adds dy·W to dx and accumulates the LoRA gradients.
 func (n *Net) linearBack(dx, dy []float32, N, l int, mi model.Proj, lt *linTape) {
 	in, o := n.Base.Shape(mi.String())
-	n.pool.matABt(dx, dy, n.wt[l][mi], N, o, in, true)
+	if n.wt != nil {
+		n.pool.matABt(dx, dy, n.wt[l][mi], N, o, in, true)
+	} else {
+		n.pool.matAB(dx, dy, n.Base.Layers[l].proj(mi), N, o, in, true)
+	}
 	p := n.pairs[l][mi]
 	if p == nil {
 		return

@@ -30,7 +30,9 @@ type Net struct {
 	// wt caches the transposes ([in, out]) of the frozen projections and
 	// the LM head: the input gradient dx = dy·W then runs on the A·Bᵀ GEMM
 	// without transposing W on every call. It costs one extra copy of the
-	// weights, built lazily on the first backward pass.
+	// weights, built lazily on the first backward pass, and only where the
+	// kernels would transpose W themselves (tensor.InPlaceLayouts): the
+	// bits are the same either way. nil when not built.
 	wt     [][numProj][]float32
 	headT  []float32
 	wtOnce sync.Once
@@ -44,6 +46,9 @@ type Net struct {
 
 func (n *Net) transposes() {
 	n.wtOnce.Do(func() {
+		if tensor.InPlaceLayouts() {
+			return
+		}
 		d := n.Base.Dims
 		n.wt = make([][numProj][]float32, d.Layers)
 		n.pool.parallel(d.Layers*int(numProj)+1, 1, func(lo, hi int) {
