@@ -21,13 +21,16 @@ import "sync"
 // of k) and then to C.
 
 //go:noescape
-func outer12x32AVX512(x *float32, rs, cs int, y *float32, kc int, t *float32, ldt int, load bool)
+func outer12x32AVX512(x *float32, rs, cs int, y *float32, ldy, kc int, t *float32, ldt int, load bool)
 
 //go:noescape
-func outer4x32AVX512(x *float32, rs, cs int, y *float32, kc int, t *float32, ldt int, load bool)
+func outer4x32AVX512(x *float32, rs, cs int, y *float32, ldy, kc int, t *float32, ldt int, load bool)
 
 //go:noescape
-func outer1x32AVX512(x *float32, rs, cs int, y *float32, kc int, t *float32, ldt int, load bool)
+func transpose16AVX512(dst *float32, ldd int, src *float32, lds int, acc bool)
+
+//go:noescape
+func outer1x32AVX512(x *float32, rs, cs int, y *float32, ldy, kc int, t *float32, ldt int, load bool)
 
 const (
 	bxMax512  = 768 // most X rows per task
@@ -103,6 +106,13 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 	yp := ypb[:np*pan512*kc]
 	tile := tb[:xr*by512]
 	x := p.x
+	// With one block of k and nothing to add, the full panels' tiles go
+	// straight to C; only a last, partial panel goes through the scratch.
+	direct := k <= kc512 && !p.swap && !acc
+	full := 0 // panels stored in C directly
+	if direct {
+		full = yr / pan512
+	}
 	for k0 := 0; k0 < k; k0 += kc512 {
 		kb := min(kc512, k-k0)
 		p.pack(yp, y0, yr, k0, kb)
@@ -117,15 +127,27 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 			xo := (x0+r)*x.rs + k0*x.cs
 			_ = x.d[xo+(rows-1)*x.rs+(kb-1)*x.cs]
 			for q := 0; q < np; q++ {
-				yq := yp[q*pan512*kb : (q+1)*pan512*kb]
-				to := tile[r*by512+q*pan512 : (r+rows-1)*by512+q*pan512+pan512]
+				var yq *float32
+				ldy := pan512
+				if p.inPlace(q, yr) {
+					o := y0 + q*pan512 + k0*p.y.cs
+					_ = p.y.d[o+(kb-1)*p.y.cs+pan512-1]
+					yq, ldy = &p.y.d[o], p.y.cs
+				} else {
+					yq = &yp[q*pan512*kb]
+				}
+				to, ld := tile[r*by512+q*pan512:(r+rows-1)*by512+q*pan512+pan512], by512
+				if q < full {
+					o := (x0+r)*n + y0 + q*pan512
+					to, ld = c[o:o+(rows-1)*n+pan512], n
+				}
 				switch rows {
 				case 12:
-					outer12x32AVX512(&x.d[xo], x.rs, x.cs, &yq[0], kb, &to[0], by512, k0 > 0)
+					outer12x32AVX512(&x.d[xo], x.rs, x.cs, yq, ldy, kb, &to[0], ld, k0 > 0)
 				case 4:
-					outer4x32AVX512(&x.d[xo], x.rs, x.cs, &yq[0], kb, &to[0], by512, k0 > 0)
+					outer4x32AVX512(&x.d[xo], x.rs, x.cs, yq, ldy, kb, &to[0], ld, k0 > 0)
 				default:
-					outer1x32AVX512(&x.d[xo], x.rs, x.cs, &yq[0], kb, &to[0], by512, k0 > 0)
+					outer1x32AVX512(&x.d[xo], x.rs, x.cs, yq, ldy, kb, &to[0], ld, k0 > 0)
 				}
 			}
 			r += rows
@@ -134,9 +156,10 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 	if p.swap {
 		storeT(c, n, tile, xr, yr, x0, y0, acc)
 	} else {
+		y1 := full * pan512 // columns already in C
 		for r := 0; r < xr; r++ {
-			tr := tile[r*by512 : r*by512+yr]
-			row := c[(x0+r)*n+y0 : (x0+r)*n+y0+yr]
+			tr := tile[r*by512+y1 : r*by512+yr]
+			row := c[(x0+r)*n+y0+y1 : (x0+r)*n+y0+yr]
 			if acc {
 				for j, v := range tr {
 					row[j] += v
@@ -150,28 +173,31 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 	ypPool.Put(ypb)
 }
 
-// storeT writes (or adds) the transposed tile, C[y0+j][x0+r] = tile[r][j],
-// in blocks of 16 rows of C by 64 of the tile: a block's tile lines stay
-// in L1 while its rows of C are written in runs.
+// storeT writes (or adds) the transposed tile, C[y0+j][x0+r] = tile[r][j]:
+// 16×16 blocks transposed in registers, the edges one value at a time.
 func storeT(c []float32, n int, tile []float32, xr, yr, x0, y0 int, acc bool) {
-	const bj, br = 16, 64
-	for j0 := 0; j0 < yr; j0 += bj {
-		j1 := min(j0+bj, yr)
-		for r0 := 0; r0 < xr; r0 += br {
-			r1 := min(r0+br, xr)
-			for j := j0; j < j1; j++ {
-				row := c[(y0+j)*n+x0+r0 : (y0+j)*n+x0+r1]
-				src := tile[r0*by512+j:]
-				if acc {
-					for i := range row {
-						row[i] += src[i*by512]
-					}
-				} else {
-					for i := range row {
-						row[i] = src[i*by512]
-					}
-				}
-			}
+	j16, r16 := yr&^15, xr&^15
+	for j0 := 0; j0 < j16; j0 += 16 {
+		for r0 := 0; r0 < r16; r0 += 16 {
+			_ = c[(y0+j0+15)*n+x0+r0+15]
+			_ = tile[(r0+15)*by512+j0+15]
+			transpose16AVX512(&c[(y0+j0)*n+x0+r0], n, &tile[r0*by512+j0], by512, acc)
+		}
+	}
+	put := func(j, r int) {
+		if acc {
+			c[(y0+j)*n+x0+r] += tile[r*by512+j]
+		} else {
+			c[(y0+j)*n+x0+r] = tile[r*by512+j]
+		}
+	}
+	for j := 0; j < yr; j++ {
+		r := r16
+		if j >= j16 {
+			r = 0
+		}
+		for ; r < xr; r++ {
+			put(j, r)
 		}
 	}
 }
@@ -182,8 +208,17 @@ var (
 	tilePool = sync.Pool{New: func() any { return new([bxMax512 * by512]float32) }}
 )
 
+// inPlace reports whether panel q of a task's yr rows of Y is read where
+// it lies rather than packed: when Y's rows are contiguous along k's
+// columns (B of MatMulNN and MatMulTN), a full panel's rows of k already
+// are 32 consecutive values, a stride apart.
+func (p *plan512) inPlace(q, yr int) bool {
+	return p.y.rs == 1 && (q+1)*pan512 <= yr
+}
+
 // pack copies Y rows [y0, y0+yr) × k [k0, k0+kb) into 32-wide panels,
-// yp[q*32*kb + (p-k0)*32 + j] = Y(y0+32q+j, p), zero past the last row.
+// yp[q*32*kb + (p-k0)*32 + j] = Y(y0+32q+j, p), zero past the last row;
+// panels read in place (inPlace) are skipped.
 func (p *plan512) pack(yp []float32, y0, yr, k0, kb int) {
 	y := p.y
 	np := (yr + pan512 - 1) / pan512
@@ -195,6 +230,9 @@ func (p *plan512) pack(yp []float32, y0, yr, k0, kb int) {
 		panel := yp[q*pan512*kb : (q+1)*pan512*kb]
 		w := min(pan512, yr-q*pan512)
 		r0 := y0 + q*pan512
+		if p.inPlace(q, yr) {
+			continue
+		}
 		if y.rs == 1 {
 			// Rows contiguous along a column of k: copy w values per k.
 			for pp := 0; pp < kb; pp++ {
@@ -203,7 +241,26 @@ func (p *plan512) pack(yp []float32, y0, yr, k0, kb int) {
 			}
 			continue
 		}
-		for j := 0; j < w; j++ {
+		j0 := 0
+		if y.cs == 1 {
+			// Rows contiguous in k: 16×16 blocks transposed in registers,
+			// then the last rows and values of k one at a time.
+			w16, k16 := w&^15, kb&^15
+			for ; j0 < w16; j0 += 16 {
+				for pp := 0; pp < k16; pp += 16 {
+					src := (r0+j0)*y.rs + k0 + pp
+					_ = y.d[src+15*y.rs+15]
+					transpose16AVX512(&panel[pp*pan512+j0], pan512, &y.d[src], y.rs, false)
+				}
+				for j := j0; j < j0+16; j++ {
+					src := y.d[(r0+j)*y.rs+k0:]
+					for pp := k16; pp < kb; pp++ {
+						panel[pp*pan512+j] = src[pp]
+					}
+				}
+			}
+		}
+		for j := j0; j < w; j++ {
 			src := y.d[(r0+j)*y.rs+k0*y.cs:]
 			if y.cs == 1 {
 				src = src[:kb]
