@@ -47,12 +47,15 @@ func fullHead(n *Net, hN []float32, b *Batch, rowScale []float32) (loss []float6
 		e[label] -= g
 	}
 	dh = make([]float32, N*Hd)
-	if n.headMod != nil {
+	switch {
+	case n.headMod != nil:
 		dW = make([]float32, V*Hd)
 		n.pool.matAtB(dW, dl, hN, N, V, Hd, false)
 		n.pool.matAB(dh, dl, W, N, V, Hd, false)
-	} else {
+	case n.headT != nil: // kernels that need the transposed copy
 		n.pool.matABt(dh, dl, n.headT, N, V, Hd, false)
+	default:
+		n.pool.matAB(dh, dl, W, N, V, Hd, false)
 	}
 	return loss, dh, dW
 }
