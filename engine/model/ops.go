@@ -56,22 +56,16 @@ func Activation(name string) func(float32) float32 {
 func Silu(x float32) float32 { return x / (1 + tensor.Exp(-x)) }
 
 // SoftmaxRow replaces a row of scores by their softmax (max-subtracted,
-// float32 exponentials as PyTorch's float32 softmax, summed in float64).
+// float32 exponentials as PyTorch's float32 softmax, summed in float64 in
+// index order; tensor.MaxRow and tensor.ExpSum vectorise the passes with
+// the scalar loops' bits).
 func SoftmaxRow(s []float32) {
-	mx := float32(math.Inf(-1))
-	for _, v := range s {
-		mx = max(mx, v)
-	}
+	mx := tensor.MaxRow(s)
 	if math.IsInf(float64(mx), -1) {
 		clear(s)
 		return
 	}
-	var sum float64
-	for i, v := range s {
-		e := tensor.Exp(v - mx)
-		s[i] = e
-		sum += float64(e)
-	}
+	sum := tensor.ExpSum(s, s, mx)
 	inv := float32(1 / sum)
 	for i := range s {
 		s[i] *= inv

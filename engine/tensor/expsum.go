@@ -67,3 +67,21 @@ func expNegSumGo(dst, src []float32, m float32, i int, s float64) float64 {
 	}
 	return s
 }
+
+// ExpSum sets dst[i] = Exp(src[i] - m) for every i (dst may be src) and
+// returns their sum added in index order in float64: the softmax's pass,
+// bit for bit the scalar loop, vectorised like ExpNegSum.
+func ExpSum(dst, src []float32, m float32) float64 {
+	dst = dst[:len(src)]
+	var s float64
+	i := 0
+	if n := len(src) &^ 7; useExpAsm && n > 0 && !math.IsInf(float64(m), 0) && m == m {
+		s, i = expSumAsm(dst, src[:n], m), n
+	}
+	for ; i < len(src); i++ {
+		e := Exp(src[i] - m)
+		dst[i] = e
+		s += float64(e)
+	}
+	return s
+}

@@ -26,3 +26,12 @@ func expNegSumAsm(dst, src []float32, m float32) float64 {
 func maxAsm(src []float32) (float32, bool) { return maxAVX2(&src[0], len(src)) }
 
 func setExpAsm(on bool) { useExpAsm = on && hasAVX2 && goLevel == "" }
+
+//go:noescape
+func expSumAVX2(dst *float32, src *float32, n int, m float32) float64
+
+// expSumAsm runs the vector Exp pass over src (len a positive multiple of 8).
+func expSumAsm(dst, src []float32, m float32) float64 {
+	_ = dst[len(src)-1]
+	return expSumAVX2(&dst[0], &src[0], len(src), m)
+}

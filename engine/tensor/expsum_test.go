@@ -148,3 +148,66 @@ func TestExpNegVectorAllArguments(t *testing.T) {
 		}
 	}
 }
+
+func TestExpSumMatchesScalar(t *testing.T) {
+	defer func(prev bool) { setExpAsm(prev) }(useExpAsm)
+	for _, asm := range []bool{false, true} {
+		if asm && !HasAssembly() {
+			continue
+		}
+		setExpAsm(asm)
+		for name, row := range expRows() {
+			t.Run(fmt.Sprintf("%s/asm=%v", name, asm), func(t *testing.T) {
+				// The row's max (softmax), and shifts that put arguments
+				// above Exp's overflow bound and into its subnormal range.
+				for _, m := range []float32{refMax(row), 0, -95, 95} {
+					dst, ref := make([]float32, len(row)), make([]float32, len(row))
+					var rs float64
+					for i, v := range row {
+						ref[i] = Exp(v - m)
+						rs += float64(ref[i])
+					}
+					if s := ExpSum(dst, row, m); !sameF64(s, rs) {
+						t.Fatalf("m=%v: sum %v (%#x), want %v (%#x)", m, s, math.Float64bits(s), rs, math.Float64bits(rs))
+					}
+					for i := range dst {
+						if !sameF32(dst[i], ref[i]) {
+							t.Fatalf("m=%v: e[%d] = %v, want %v (x = %v)", m, i, dst[i], ref[i], row[i]-m)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// Every float32 (a stride through all bit patterns: both signs, the
+// subnormal-result range, overflow, NaNs) gives Exp's bits on the vector
+// path.
+func TestExpVectorAllArguments(t *testing.T) {
+	if !HasAssembly() || goLevel != "" {
+		t.Skip("no vector path in this build")
+	}
+	defer func(prev bool) { setExpAsm(prev) }(useExpAsm)
+	setExpAsm(true)
+	const stride = 1021
+	var src []float32
+	for b := uint64(0); b < 1<<32; b += stride {
+		src = append(src, math.Float32frombits(uint32(b)))
+	}
+	// Dense around the subnormal and overflow thresholds.
+	for x := float32(-104.5); x < -85; x += 1.0 / 1024 {
+		src = append(src, x)
+	}
+	for x := float32(88); x < 89; x += 1.0 / 4096 {
+		src = append(src, x)
+	}
+	src = src[:len(src)&^7]
+	dst := make([]float32, len(src))
+	ExpSum(dst, src, 0)
+	for i, x := range src {
+		if want := Exp(x); !sameF32(dst[i], want) {
+			t.Fatalf("Exp(%v) = %v on the vector path, want %v", x, dst[i], want)
+		}
+	}
+}
