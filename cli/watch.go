@@ -79,6 +79,7 @@ its checkpoint. Ctrl-C stops cleanly.`,
 // error with positions), explain every stale stage against its last
 // record, run, and render the tables.
 func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string, experiments []string) watch.Step {
+	hashes := &plan.HashMemo{Dir: filepath.Join(c.Dir(), "hashes")}
 	return func(ctx context.Context, live *watch.Live) (*watch.Result, error) {
 		spec, err := schema.Load(specPaths(roots)...)
 		if err != nil {
@@ -88,6 +89,9 @@ func watchStep(roots []string, c *cache.Cache, cwd string, jobs int, out string,
 		if err != nil {
 			return nil, err
 		}
+		// Each step plans twice (the reasons, then the run): unchanged
+		// input files are not hashed again (an edited one is).
+		popts = append(popts, plan.WithFileHasher(hashes.HashFile))
 		// Why each stale stage will run, before running overwrites the records.
 		p, err := plan.Build(spec, append(append([]plan.Option(nil), popts...), plan.WithCache(c))...)
 		if err != nil {
