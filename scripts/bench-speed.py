@@ -249,7 +249,7 @@ def table_diff(a, b, name_a, name_b):
         return "identical"
     na, nb = table_numbers(a), table_numbers(b)
     if na and na == nb:
-        return "same figures (layout differs)"
+        return "same figures (only the text around them differs)"
     out = []
     for row in sorted(set(na) | set(nb)):
         if na.get(row) != nb.get(row):
@@ -359,13 +359,13 @@ def main():
     if "baseline" in rounds:
         d = table_diff(rounds["baseline"][0]["table"], rounds["current"][0]["table"], "baseline", "current")
         out["table_diff"] = d
-        same = d in ("identical", "same figures (layout differs)")
+        same = d in ("identical", "same figures (only the text around them differs)")
         out["tables_identical"] = same
         lines.append("quickstart tables (baseline vs current): " + (d if same else "differ:\n" + d.rstrip("\n")))
         bt, ct = rounds["baseline"][0].get("edit_table"), rounds["current"][0].get("edit_table")
         if bt and ct:
             d = table_diff(bt, ct, "baseline", "current")
-            same = d in ("identical", "same figures (layout differs)")
+            same = d in ("identical", "same figures (only the text around them differs)")
             out["edit_tables_identical"] = same
             lines.append("tables after the edit: " + (d if same else "differ:\n" + d.rstrip("\n")))
     lines.append("quickstart table (current):")
