@@ -2,7 +2,8 @@
 """bench-speed: this build of crossin against a baseline build, in one run.
 
 `make bench-speed` runs it (not part of CI: it takes minutes and its figures
-depend on the machine's load; only ratios from the same run mean anything).
+depend on the machine's load, printed with each figure; only ratios from
+the same run mean anything).
 
 For this build (BIN, default bin/crossin) and for the baseline commit
 (BASELINE, default dca91cd; built once from `git archive` into
@@ -145,6 +146,7 @@ def watch_edit(binary, env, spec, results, timeout):
         with open(spec) as f:
             text = f.read()
         edited = text + '\nexperiments: quickstart: cells: "%s": training: learning_rate: %s\n' % (EDIT_CELL, EDIT_LR)
+        load = os.getloadavg()[0]
         cpu0 = cpu_of(p.pid)
         t0 = time.monotonic()
         # An editor's save: write a temporary file, rename it over the spec.
@@ -154,7 +156,7 @@ def watch_edit(binary, env, spec, results, timeout):
         e = next_result()
         wall = time.monotonic() - t0
         cpu = cpu_of(p.pid) - cpu0
-        return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "latency": e.get("latency", ""),
+        return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "latency": e.get("latency", ""), "load": round(load, 1),
                 "reruns": len(e.get("reruns") or [])}
     finally:
         p.send_signal(signal.SIGINT)
@@ -171,13 +173,14 @@ def one_round(label, binary, tree, work, timeout):
     env = dict(os.environ, CROSSIN_CACHE=os.path.join(d, "cache"))
     results = os.path.join(d, "results")
     events = os.path.join(d, "events.jsonl")
+    load = os.getloadavg()[0]
     with open(events, "w") as out, open(os.path.join(d, "run.log"), "w") as errout:
         rc, wall, cpu, rss = timed([binary, "run", "--json", "-o", results, os.path.dirname(spec)], env, out, errout)
     if rc != 0:
         sys.exit("bench-speed: %s quickstart failed (rc %d), log: %s" % (label, rc, os.path.join(d, "run.log")))
     with open(os.path.join(results, "quickstart", "results.txt")) as f:
         table = f.read()
-    r = {"build": label, "cold": {"cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "rss_mib": round(rss)}, "table": table,
+    r = {"build": label, "cold": {"cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "rss_mib": round(rss), "load": round(load, 1)}, "table": table,
          "stages": stage_profile(events)}
     log("bench-speed: %-8s quickstart cold: %.1f CPU-s, %.1f s wall, %d MiB peak RSS" % (label, cpu, wall, rss))
     try:
@@ -352,9 +355,10 @@ def main():
                 label, i + 1, ", ".join("%s %d = %.1f s" % (k, v["n"], v["s"]) for k, v in p["kinds"].items()),
                 p["stage_s"], p["span_s"], p["concurrency"]))
             e = r.get("edit", {})
-            lines.append("  %s round %d: cold %.1f CPU-s / %.1f s / %d MiB; edit %s" % (
-                label, i + 1, r["cold"]["cpu_s"], r["cold"]["wall_s"], r["cold"]["rss_mib"],
-                e.get("error") or "%.1f s (%d stages re-run, watcher's latency %s)" % (e["wall_s"], e["reruns"], e["latency"])))
+            lines.append("  %s round %d: cold %.1f CPU-s / %.1f s / %d MiB (load %.1f at start); edit %s" % (
+                label, i + 1, r["cold"]["cpu_s"], r["cold"]["wall_s"], r["cold"]["rss_mib"], r["cold"]["load"],
+                e.get("error") or "%.1f s, %.1f CPU-s (%d stages re-run, watcher's latency %s, load %.1f at the save)" % (
+                    e["wall_s"], e["cpu_s"], e["reruns"], e["latency"], e["load"])))
     out["summary"] = summary
     if "baseline" in rounds:
         d = table_diff(rounds["baseline"][0]["table"], rounds["current"][0]["table"], "baseline", "current")
