@@ -115,7 +115,8 @@ type Options struct {
 	// CPUs is what the heavy stages running at once share (default
 	// GOMAXPROCS).
 	CPUs int
-	// HeavyJobs bounds the heavy stages running at once (default CPUs).
+	// HeavyJobs bounds the heavy stages running at once (default CPUs, at
+	// most maxHeavyJobs).
 	HeavyJobs int
 	// Engine is recorded in cache entries ("embedded devel").
 	Engine string
@@ -175,6 +176,12 @@ func (s *Summary) Err() error {
 	return fmt.Errorf("%d stages failed; first %s: %w (log: crossin logs %s)", len(failed), failed[0], first.Err, failed[0])
 }
 
+// maxHeavyJobs bounds the default number of heavy stages at once: each
+// holds its own copy of a model and its activations, so memory grows with
+// it, while a stage with several threads already uses a big machine's
+// cores well. On a small machine every core still gets a stage.
+const maxHeavyJobs = 4
+
 // ErrCycle is returned for a plan whose dependencies form a cycle.
 var ErrCycle = errors.New("runner: dependency cycle")
 
@@ -198,7 +205,7 @@ func Execute(ctx context.Context, stages []*Stage, opt Options) (*Summary, error
 		opt.Threads = max(1, opt.CPUs/opt.Jobs)
 	}
 	if opt.HeavyJobs <= 0 {
-		opt.HeavyJobs = opt.CPUs
+		opt.HeavyJobs = min(opt.CPUs, maxHeavyJobs)
 	}
 	byName := map[string]*Stage{}
 	order := make([]string, 0, len(stages))

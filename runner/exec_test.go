@@ -356,3 +356,39 @@ func TestHeavyStagesShareCPUs(t *testing.T) {
 		}
 	}
 }
+
+// TestHeavyJobsDefaultCap: on a big machine at most maxHeavyJobs heavy
+// stages run at once by default (each holds a model), sharing the CPUs.
+func TestHeavyJobsDefaultCap(t *testing.T) {
+	var mu sync.Mutex
+	now, most, threads := 0, 0, map[int]bool{}
+	var stages []*Stage
+	for i := range 6 {
+		stages = append(stages, &Stage{
+			Name: fmt.Sprint("s", i), Kind: "eval", ActionID: aid(fmt.Sprint("cap", i)), Heavy: true,
+			Run: func(ctx context.Context, sc *StageContext) error {
+				mu.Lock()
+				now++
+				most = max(most, now)
+				threads[sc.Threads] = true
+				mu.Unlock()
+				time.Sleep(50 * time.Millisecond)
+				mu.Lock()
+				now--
+				mu.Unlock()
+				return os.WriteFile(filepath.Join(sc.OutDir, "out.txt"), []byte(sc.Stage.Name), 0o666)
+			},
+		})
+	}
+	c, _ := cache.Open(t.TempDir())
+	s, err := Execute(context.Background(), stages, Options{Cache: c, Jobs: 16, CPUs: 8})
+	if err != nil || s.Err() != nil {
+		t.Fatal(err, s.Err())
+	}
+	if most != maxHeavyJobs {
+		t.Errorf("%d heavy stages ran at once, want %d", most, maxHeavyJobs)
+	}
+	if !threads[2] {
+		t.Errorf("threads seen %v: the first %d stages should get 8/%d each", threads, maxHeavyJobs, maxHeavyJobs)
+	}
+}
