@@ -263,7 +263,20 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 		}
 		caches[s].grow(caches[s].n + len(t))
 	}
-	x := make([]float32, rows*h)
+	// The step's temporaries come from one pooled slab (every one is
+	// written before it is read); xn, the result, is the caller's.
+	sizes := []int{rows * h, rows * qd, rows * kvd, rows * kvd, rows * qd, rows * h, rows * in, rows * in}
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	slab := stepPool.Get(total)
+	defer stepPool.Put(slab)
+	bufs := make([][]float32, len(sizes))
+	for i, n := range sizes {
+		bufs[i], slab = slab[:n:n], slab[n:]
+	}
+	x, q, k, v, att, tmp, g, u := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], bufs[6], bufs[7]
 	r := 0
 	scale := float32(1)
 	if cfg.EmbedScale {
@@ -284,13 +297,6 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 		}
 	}
 	xn := make([]float32, rows*h)
-	q := make([]float32, rows*qd)
-	k := make([]float32, rows*kvd)
-	v := make([]float32, rows*kvd)
-	att := make([]float32, rows*qd)
-	tmp := make([]float32, rows*h)
-	g := make([]float32, rows*in)
-	u := make([]float32, rows*in)
 	eps := cfg.RMSNormEps
 	for l := range m.Weights.Layers {
 		L := &m.Weights.Layers[l]
@@ -442,6 +448,9 @@ func (m *Model) attendBlock(th tensor.Threads, segs []segment, q, att []float32,
 		copy(att[(r0+i)*qd+head*hd:(r0+i)*qd+(head+1)*hd], out[i*hd:(i+1)*hd])
 	}
 }
+
+// stepPool holds Step's temporaries between calls.
+var stepPool tensor.Pool
 
 func grow32(b []float32, n int) []float32 {
 	if cap(b) < n {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
 // FromModel wraps a loaded inference model as the frozen base of a LoRA
@@ -109,15 +110,19 @@ func (h *Hook) AddDelta(layer int, p model.Proj, x []float32, n int, y []float32
 		return
 	}
 	r := h.ad.Config.R
-	z := make([]float32, n*r)
+	buf := deltaPool.Get(n * (r + pr.Out))
+	defer deltaPool.Put(buf)
+	z, t := buf[:n*r], buf[n*r:]
 	th := h.m.Threads()
 	th.MatMulNT(z, x[:n*pr.In], pr.A, n, r, pr.In, false)
-	t := make([]float32, n*pr.Out)
 	th.MatMulNT(t, z, pr.B, n, pr.Out, r, false)
 	for i, v := range t {
 		y[i] += v * h.scale
 	}
 }
+
+// deltaPool holds AddDelta's temporaries (x·Aᵀ and its product with Bᵀ).
+var deltaPool tensor.Pool
 
 // Apply installs the adapter in the model for inference: the LoRA hook on
 // the projections and, for modules_to_save, the trained LM head or

@@ -1,0 +1,21 @@
+package tensor
+
+import "sync"
+
+// Pool keeps float32 buffers for reuse by calls that need large
+// temporaries (a forward step's activations, a LoRA delta), so a long
+// evaluation does not clear and collect fresh memory on every call. It is
+// safe for concurrent use. Buffers from Get hold garbage: callers write
+// them in full before reading.
+type Pool struct{ p sync.Pool }
+
+// Get returns a buffer of n elements.
+func (p *Pool) Get(n int) []float32 {
+	if b, ok := p.p.Get().(*[]float32); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]float32, n)
+}
+
+// Put returns b to the pool; the caller must not use it afterwards.
+func (p *Pool) Put(b []float32) { p.p.Put(&b) }
