@@ -10,6 +10,8 @@
 #          2 cores, under nice), starts the cluster in $CROSSIN_K8S_STATE
 #          (default /tmp/crossin-k8s) and writes .ci/k8s.env. Idempotent: a
 #          cluster already up is only checked and the env file rewritten.
+#   build  only installs the packages and builds (what `up` does first);
+#   packages only installs the packages.
 #   down   stops every process it started (by PID), removes pods, mounts,
 #          cgroups and the bridge, and .ci/k8s.env.
 #
@@ -31,7 +33,7 @@ L=$K/logs
 R=$K/run
 REG=127.0.0.1:5001
 PAUSE=$REG/pause:3.10
-NODE=${NODE:-$(hostname)}
+NODE=${NODE:-$(hostname | tr '[:upper:]' '[:lower:]')} # node names are lower-case
 export PATH="/usr/local/go/bin:$PATH"
 
 log() { echo "k8s.sh: $*" >&2; }
@@ -58,6 +60,10 @@ packages() {
 	command -v iptables >/dev/null || need+=(iptables)
 	command -v openssl >/dev/null || need+=(openssl)
 	command -v curl >/dev/null || need+=(curl)
+	command -v ip >/dev/null || need+=(iproute2)
+	command -v pgrep >/dev/null || need+=(procps)
+	command -v ethtool >/dev/null || need+=(ethtool)
+	command -v ebtables >/dev/null || need+=(ebtables)
 	[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 	if [ "${#need[@]}" -gt 0 ]; then
 		log "installing ${need[*]}"
@@ -338,5 +344,6 @@ up) up ;;
 down) down ;;
 status) IP=$(node_ip); if [ -s "$P/admin.kubeconfig" ] && healthy; then echo up; else echo down; exit 1; fi ;;
 build) packages && build ;;
-*) echo "usage: $0 up|down|status|build" >&2; exit 2 ;;
+packages) packages ;;
+*) echo "usage: $0 up|down|status|build|packages" >&2; exit 2 ;;
 esac

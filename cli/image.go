@@ -308,6 +308,7 @@ func kubernetesBackend(ctx context.Context, oc *oci.Client, l *oci.Lock, b *sche
 	}
 	if b.Trainer == schema.TrainerHF {
 		cfg.Command = []string{} // the GPU trainer's entrypoint takes the spec path alone
+		cfg.Entrypoint = oci.HFEntrypoint
 	}
 	rc, err := kubernetes.RESTConfig(b.Kubeconfig, b.Context)
 	if err != nil {

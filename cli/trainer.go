@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/crossin-lab/crossin/atomicfile"
+	"github.com/crossin-lab/crossin/backend/kubernetes"
 	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/jobdata"
 	"github.com/crossin-lab/crossin/template"
@@ -94,8 +95,31 @@ and a clean failure on bad specs. Example:
 	conf.Flags().StringVar(&template, "template", "alpaca", "prompt template of the model")
 	conf.Flags().StringVar(&workDir, "work", "", "keep specs and outputs in this directory")
 	conf.Flags().IntVar(&steps, "steps", 6, "optimiser steps of the train job")
-	g.AddCommand(run, conf, prepareCmd())
+	g.AddCommand(run, conf, prepareCmd(), remoteRunCmd())
 	return g
+}
+
+// remoteRunCmd is `crossin trainer remote-run`: what a kubernetes
+// backend's pod runs when no filesystem is shared (kubernetes.RemoteRun).
+func remoteRunCmd() *cobra.Command {
+	r := &kubernetes.RemoteRun{}
+	c := &cobra.Command{
+		Use:    "remote-run --repository REPO --action ID --output DIR [--input REF=DIR]... -- TRAINER-COMMAND...",
+		Short:  "Pull a job's inputs from an OCI registry, run the trainer, push its outputs (kubernetes pods without a shared filesystem)",
+		Hidden: true,
+		Args:   cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r.Command = args
+			r.Stdout, r.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return r.Run(cmd.Context())
+		},
+	}
+	c.Flags().StringVar(&r.Repository, "repository", "", "REGISTRY/REPOSITORY the outputs are pushed to")
+	c.Flags().StringVar(&r.Action, "action", "", "action ID of the output entry")
+	c.Flags().StringVar(&r.OutputDir, "output", "", "the trainer's output directory")
+	c.Flags().StringArrayVar(&r.Inputs, "input", nil, "REGISTRY/REPOSITORY@sha256:...=DIR: an input entry and where to unpack it")
+	c.Flags().StringVar(&r.TerminationLog, "termination-log", "/dev/termination-log", "file that receives the output entry's reference")
+	return c
 }
 
 // prepareCmd is `crossin trainer prepare train|eval`: the runner's job

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -69,6 +70,8 @@ func CacheTag(actionID string) string {
 // PushCache stores the files under dir as the remote cache entry of
 // actionID in repository repo and returns the pinned artifact reference.
 // Symlinks and special files are refused: entries hold plain files only.
+// A regular file instead of a directory makes an entry of that one file,
+// under its base name.
 func (c *Client) PushCache(ctx context.Context, repo, actionID, dir string, meta map[string]string) (string, error) {
 	if actionID == "" {
 		return "", errors.New("cache push: empty action id")
@@ -123,7 +126,28 @@ func (c *Client) PullCache(ctx context.Context, repo, actionID, dest string) (*C
 	if err != nil {
 		return nil, err
 	}
-	tag := r.Tag(CacheTag(actionID))
+	return c.pullCache(ctx, r.Tag(CacheTag(actionID)), actionID, dest)
+}
+
+// PullCacheRef is PullCache of the entry pinned by ref
+// (REGISTRY/REPOSITORY@sha256:...), whatever its action: the entry is the
+// one with that manifest digest or none, so a tag moved by another writer
+// cannot substitute other files. The caller checks the returned entry's
+// ActionID if it expects one.
+func (c *Client) PullCacheRef(ctx context.Context, ref, dest string) (*CacheEntry, error) {
+	r, err := c.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := r.(name.Digest); !ok {
+		return nil, fmt.Errorf("cache pull %s: not pinned by digest (want REGISTRY/REPOSITORY@sha256:...)", ref)
+	}
+	return c.pullCache(ctx, r, "", dest)
+}
+
+// pullCache pulls the entry at tag (a tag or a digest reference); a
+// non-empty actionID must be the entry's.
+func (c *Client) pullCache(ctx context.Context, tag name.Reference, actionID, dest string) (*CacheEntry, error) {
 	img, err := remote.Image(tag, c.remoteOptions(ctx)...)
 	if err != nil {
 		return nil, registryError("cache pull", tag.String(), err)
@@ -135,7 +159,10 @@ func (c *Client) PullCache(ctx context.Context, repo, actionID, dest string) (*C
 	if m.ArtifactType != CacheArtifactType || m.Config.MediaType != CacheConfigMediaType {
 		return nil, fmt.Errorf("cache pull %s: not a crossin cache entry (artifactType %q, config %q)", tag, m.ArtifactType, m.Config.MediaType)
 	}
-	if got := m.Annotations[AnnotationActionID]; got != actionID {
+	if actionID == "" {
+		actionID = m.Annotations[AnnotationActionID]
+	}
+	if got := m.Annotations[AnnotationActionID]; got != actionID || got == "" {
 		return nil, fmt.Errorf("cache pull %s: entry is for action %q, not %q (tag collision or tampering)", tag, got, actionID)
 	}
 	raw, err := img.RawConfigFile()
@@ -276,6 +303,9 @@ func newCacheArtifact(actionID, dir string, meta map[string]string) (*cacheArtif
 		rel, err := filepath.Rel(dir, p)
 		if err != nil {
 			return err
+		}
+		if rel == "." { // dir is a file
+			rel = filepath.Base(p)
 		}
 		f, err := os.Open(p)
 		if err != nil {

@@ -379,6 +379,26 @@ func TestCacheRoundTrip(t *testing.T) {
 	if st, _ := os.Stat(filepath.Join(dst, "loss.json")); st.Mode().Perm() != 0o600 {
 		t.Fatalf("mode = %v", st.Mode())
 	}
+	// by the pinned reference: the same entry; a tag is refused
+	byRef := filepath.Join(t.TempDir(), "entry")
+	if e, err := c.PullCacheRef(ctx, pinned, byRef); err != nil || e.ActionID != id || len(e.Files) != 3 {
+		t.Fatalf("PullCacheRef(%s) = %+v, %v", pinned, e, err)
+	}
+	if _, err := c.PullCacheRef(ctx, repo+":"+CacheTag(id), filepath.Join(t.TempDir(), "x")); err == nil || !strings.Contains(err.Error(), "not pinned by digest") {
+		t.Fatalf("PullCacheRef of a tag: %v", err)
+	}
+	// a single file is an entry of that file under its base name
+	one, err := c.PushCache(ctx, repo, "one-file", filepath.Join(src, "loss.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oneDst := filepath.Join(t.TempDir(), "one")
+	if e, err := c.PullCacheRef(ctx, one, oneDst); err != nil || len(e.Files) != 1 || e.Files[0].Path != "loss.json" || e.ActionID != "one-file" {
+		t.Fatalf("single-file entry: %+v, %v", e, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(oneDst, "loss.json")); err != nil || string(b) != `{"steps":[]}` {
+		t.Fatalf("single-file entry pulled %q, %v", b, err)
+	}
 	if _, err := c.PullCache(ctx, repo, id, dst); err == nil {
 		t.Fatal("pull into an existing directory succeeded")
 	}

@@ -20,7 +20,7 @@ func (l *loader) backend(v cue.Value) *Backend {
 	} else {
 		// settings of the kubernetes kind on another kind are a mistake
 		// (a kind changed, a copied block), not something to ignore
-		for _, f := range []string{"namespace", "context", "kubeconfig", "node_selector", "tolerations", "service_account", "priority_class", "cpu", "memory", "schedule_timeout", "pull_policy", "volume"} {
+		for _, f := range []string{"namespace", "context", "kubeconfig", "node_selector", "tolerations", "service_account", "priority_class", "cpu", "memory", "schedule_timeout", "pull_policy", "volume", "oci"} {
 			if fv := v.LookupPath(cue.ParsePath(f)); fv.Exists() {
 				l.is.add(l.pos(fv), pathOf(fv), "%s is a setting of kubernetes backends; this backend's kind is %q", f, b.Kind)
 			}
@@ -43,6 +43,10 @@ func (l *loader) k8sBackend(v cue.Value, b *Backend) {
 		if d, err := time.ParseDuration(b.ScheduleTimeout); err != nil || d <= 0 {
 			l.is.add(l.pos(fv), pathOf(fv), "schedule_timeout %q: want a positive duration such as \"90s\" or \"10m\"", b.ScheduleTimeout)
 		}
+	}
+	if b.Volume != nil && b.OCI != nil {
+		fv := v.LookupPath(cue.ParsePath("oci"))
+		l.is.add(l.pos(fv), pathOf(fv), "volume and oci are two ways for pods to reach the cache (a shared volume, or a registry); keep one")
 	}
 	for i, t := range b.Tolerations {
 		if t.Operator == "Exists" && t.Value != "" {

@@ -239,6 +239,7 @@ type Backend struct {
 	ScheduleTimeout string            `json:"schedule_timeout,omitempty"`
 	PullPolicy      string            `json:"pull_policy,omitempty"`
 	Volume          *K8sVolume        `json:"volume,omitempty"`
+	OCI             *K8sOCI           `json:"oci,omitempty"`
 	// Trainer is what the image runs (container, slurm, kubernetes):
 	// TrainerCrossin or TrainerHF.
 	Trainer string            `json:"trainer,omitempty"`
@@ -261,6 +262,14 @@ type Toleration struct {
 type K8sVolume struct {
 	Claim string `json:"claim"`
 	Path  string `json:"path,omitempty"`
+}
+
+// K8sOCI is the kubernetes backend's mode without a shared filesystem:
+// pods pull inputs from Repository (REGISTRY/REPOSITORY) by digest and push
+// their outputs there; Secret is a dockerconfigjson Secret they use.
+type K8sOCI struct {
+	Repository string `json:"repository"`
+	Secret     string `json:"secret,omitempty"`
 }
 
 // Trainers an image can hold (Backend.Trainer).

@@ -5,6 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"log"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -23,7 +28,10 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	k8s "k8s.io/client-go/kubernetes"
 
+	"github.com/crossin-lab/crossin/backend/container"
+	"github.com/crossin-lab/crossin/backend/container/containertest"
 	"github.com/crossin-lab/crossin/backend/kubernetes"
+	"github.com/crossin-lab/crossin/backend/slurm"
 	"github.com/crossin-lab/crossin/oci"
 	"github.com/crossin-lab/crossin/runner"
 	"github.com/crossin-lab/crossin/runner/cache"
@@ -144,13 +152,21 @@ func (c *cluster) noLeftovers(t *testing.T, ns string) {
 
 var (
 	imageOnce sync.Once
-	image     string
+	imageIdx  v1.ImageIndex
 	imageErr  error
+	imageMu   sync.Mutex
+	images    = map[string]string{} // registry -> pinned reference
 )
 
 // crossinImage builds the crossin image from this source tree for the host
 // platform and pushes it to the cluster's registry (once per test binary).
 func (c *cluster) crossinImage(t *testing.T) string {
+	return c.crossinImageAt(t, c.registry)
+}
+
+// crossinImageAt is crossinImage pushed to registry reg (the same image,
+// the same digest).
+func (c *cluster) crossinImageAt(t *testing.T, reg string) string {
 	t.Helper()
 	imageOnce.Do(func() {
 		ctx := context.Background()
@@ -165,17 +181,21 @@ func (c *cluster) crossinImage(t *testing.T) string {
 			imageErr = err
 			return
 		}
-		idx, err := oci.BuildIndex(bins)
-		if err != nil {
-			imageErr = err
-			return
-		}
-		image, imageErr = oci.NewClient().PushIndex(ctx, c.registry+"/crossin-test/crossin:k8s", idx)
+		imageIdx, imageErr = oci.BuildIndex(bins)
 	})
 	if imageErr != nil {
 		t.Fatal(imageErr)
 	}
-	return image
+	imageMu.Lock()
+	defer imageMu.Unlock()
+	if images[reg] == "" {
+		ref, err := oci.NewClient().PushIndex(context.Background(), reg+"/crossin-test/crossin:k8s", imageIdx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		images[reg] = ref
+	}
+	return images[reg]
 }
 
 // miniSpec lays out the runner's miniature grid (runner/testdata/mini) in
@@ -237,7 +257,8 @@ func runMini(t *testing.T, ctx context.Context, specDir string, backends runner.
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	res, err := runner.Run(ctx, spec, runner.RunOptions{Cache: c, OutDir: filepath.Join(t.TempDir(), "results"), Jobs: 2, Backends: backends})
+	// one stage at a time: per-stage overheads compare cleanly
+	res, err := runner.Run(ctx, spec, runner.RunOptions{Cache: c, OutDir: filepath.Join(t.TempDir(), "results"), Jobs: 1, Backends: backends})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,13 +286,61 @@ func TestMiniGridByteIdentical(t *testing.T) {
 	if len(want[trainer.KindTrain]) == 0 || len(want[trainer.KindEval]) == 0 {
 		t.Fatalf("embedded run made no train or eval outputs: %v", want)
 	}
+	// the container and Slurm backends on the same image (when the
+	// machine runs podman and Slurm, .ci/services.sh): the same outputs,
+	// and the container run is the baseline of the per-stage overhead
+	var ctDur time.Duration
+	for _, kind := range []string{schema.BackendContainer, schema.BackendSlurm} {
+		t.Run(kind, func(t *testing.T) {
+			if kind == schema.BackendSlurm && os.Getenv("CROSSIN_TEST_SLURM") == "" {
+				t.Skip("integration test: CROSSIN_TEST_SLURM not set (run .ci/services.sh and source .ci/services.env)")
+			}
+			eng := containertest.Engine(t)
+			reg := containertest.Registry(t)
+			cimg := cl.crossinImageAt(t, reg)
+			ct, err := container.New(eng, cimg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tr trainer.Trainer = ct
+			backend := `{kind: "container", image: "` + cimg + `"}`
+			if kind == schema.BackendSlurm {
+				root := t.TempDir()
+				if tr, err = slurm.New(slurm.Config{WorkDir: filepath.Join(root, "slurm"), CacheDir: root, Container: ct, Poll: 300 * time.Millisecond}); err != nil {
+					t.Fatal(err)
+				}
+				backend = `{kind: "slurm", image: "` + cimg + `", partition: "debug"}`
+			}
+			spec := miniSpec(t, "backends: ref: "+backend+"\nexperiments: mini: backend: \"ref\"\n")
+			c, tables, dur := runMini(t, ctx, spec, runner.Backends{schema.BackendEmbedded: embedded.New(), kind: tr})
+			got := outputs(t, c)
+			for _, k := range []string{trainer.KindTrain, trainer.KindEval} {
+				if strings.Join(got[k], ",") != strings.Join(want[k], ",") {
+					t.Errorf("%s outputs differ from the embedded run's:\n%s %v\nembedded  %v", k, kind, got[k], want[k])
+				}
+			}
+			if tables["mini"] != embTables["mini"] {
+				t.Errorf("tables differ:\n%s\n%s", tables["mini"], embTables["mini"])
+			}
+			n := len(got[trainer.KindTrain]) + len(got[trainer.KindEval])
+			t.Logf("%s: %d train/eval stages; grid %.1fs vs %.1fs embedded: %.2fs per stage more", kind, n, dur.Seconds(), embDur.Seconds(), (dur-embDur).Seconds()/float64(n))
+			if kind == schema.BackendContainer {
+				ctDur = dur
+			}
+		})
+	}
 	rc, err := kubernetes.RESTConfig(cl.kubeconfig, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []string{"hostpath", "claim"} {
+	for _, mode := range []string{"hostpath", "claim", "oci"} {
 		t.Run(mode, func(t *testing.T) {
 			cfg := kubernetes.Config{Namespace: ns, Image: img, ScheduleTimeout: 2 * time.Minute}
+			if mode == "oci" {
+				// no shared filesystem: inputs and outputs go through a
+				// registry that both this process and the pods reach
+				cfg.Remote = kubernetes.Remote{Repository: cl.podRegistry(t) + "/crossin-test/jobs"}
+			}
 			if mode == "claim" {
 				// a hostPath PersistentVolume stands in for the shared
 				// filesystem; the cache lives on it
@@ -337,9 +406,41 @@ experiments: mini: backend: "k8s"
 			}
 			n := len(got[trainer.KindTrain]) + len(got[trainer.KindEval])
 			t.Logf("%s: %d train/eval stages as Jobs; grid %.1fs on kubernetes vs %.1fs embedded: %.2fs per stage more", mode, n, dur.Seconds(), embDur.Seconds(), (dur-embDur).Seconds()/float64(n))
+			if ctDur > 0 {
+				t.Logf("%s: kubernetes vs container backend (same image, same run): %.2fs per stage more", mode, (dur-ctDur).Seconds()/float64(n))
+			}
 			cl.noLeftovers(t, ns)
 		})
 	}
+}
+
+// podRegistry starts an in-memory OCI registry on the node's address,
+// which the pods reach (unlike the loopback registries of the machine),
+// and lets crossin and the pods use it over plain HTTP.
+func (c *cluster) podRegistry(t *testing.T) string {
+	t.Helper()
+	nodes, err := c.cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(nodes.Items) == 0 {
+		t.Fatalf("nodes: %v", err)
+	}
+	ip := ""
+	for _, a := range nodes.Items[0].Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			ip = a.Address
+		}
+	}
+	if ip == "" || ip == "127.0.0.1" {
+		t.Skipf("node %s has no address pods can reach (%q)", nodes.Items[0].Name, ip)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	t.Setenv("CROSSIN_INSECURE_REGISTRIES", l.Addr().String())
+	return l.Addr().String()
 }
 
 // runMiniIn is runMini with the cache under root (the claim's volume).
@@ -354,7 +455,8 @@ func runMiniIn(t *testing.T, ctx context.Context, specDir, root string, backends
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	res, err := runner.Run(ctx, spec, runner.RunOptions{Cache: c, OutDir: filepath.Join(t.TempDir(), "results"), Jobs: 2, Backends: backends})
+	// one stage at a time: per-stage overheads compare cleanly
+	res, err := runner.Run(ctx, spec, runner.RunOptions{Cache: c, OutDir: filepath.Join(t.TempDir(), "results"), Jobs: 1, Backends: backends})
 	if err != nil {
 		t.Fatal(err)
 	}

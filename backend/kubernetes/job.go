@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -79,6 +80,12 @@ type built struct {
 
 // build translates job into a Job and its ConfigMap.
 func (b *Backend) build(job *trainer.JobSpec, stage, action string) (*built, error) {
+	return b.buildRemote(job, stage, action, nil, nil)
+}
+
+// buildRemote is build; in the remote mode, rs is the container-side spec
+// and in the inputs pushInputs shipped.
+func (b *Backend) buildRemote(job *trainer.JobSpec, stage, action string, rs *trainer.JobSpec, in []remoteInput) (*built, error) {
 	name := JobName(job.Kind, action)
 	var (
 		cs      *trainer.JobSpec
@@ -86,8 +93,19 @@ func (b *Backend) build(job *trainer.JobSpec, stage, action string) (*built, err
 		mounts  []corev1.VolumeMount
 		secCtx  *corev1.PodSecurityContext
 		workDir = container.JobRoot
+		command []string
+		env     = []corev1.EnvVar{{Name: "HOME", Value: "/tmp"}}
 	)
-	if b.cfg.Volume.Claim == "" {
+	args := append(append([]string(nil), b.cfg.Command...), container.SpecPath)
+	if b.cfg.Remote.Repository != "" {
+		if rs == nil {
+			return nil, errors.New("kubernetes: remote mode without its inputs")
+		}
+		var renv []corev1.EnvVar
+		cs = rs
+		vols, mounts, command, args, renv = b.remotePod(in, action)
+		env = append(env, renv...)
+	} else if b.cfg.Volume.Claim == "" {
 		c, ms, err := container.MapJob(job)
 		if err != nil {
 			return nil, err
@@ -130,7 +148,6 @@ func (b *Backend) build(job *trainer.JobSpec, stage, action string) (*built, err
 	vols = append(vols, corev1.Volume{Name: "spec", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}}})
 	mounts = append([]corev1.VolumeMount{{Name: "spec", MountPath: container.SpecPath, SubPath: specFile, ReadOnly: true}}, mounts...)
 
-	env := []corev1.EnvVar{{Name: "HOME", Value: "/tmp"}}
 	if job.Threads > 0 {
 		env = append(env, corev1.EnvVar{Name: "GOMAXPROCS", Value: strconv.Itoa(job.Threads)})
 	}
@@ -154,7 +171,6 @@ func (b *Backend) build(job *trainer.JobSpec, stage, action string) (*built, err
 	annotations := map[string]string{AnnotationAction: action, AnnotationStage: stage}
 	zero, grace, ttl := int32(0), int64(10), int32(3600)
 	no := false
-	args := append(append([]string(nil), b.cfg.Command...), container.SpecPath)
 	j := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.cfg.Namespace, Labels: labels, Annotations: annotations},
 		Spec: batchv1.JobSpec{
@@ -181,6 +197,7 @@ func (b *Backend) build(job *trainer.JobSpec, stage, action string) (*built, err
 						Name:            "trainer",
 						Image:           b.cfg.Image,
 						ImagePullPolicy: b.cfg.PullPolicy,
+						Command:         command,
 						Args:            args,
 						WorkingDir:      workDir,
 						Env:             env,

@@ -22,7 +22,8 @@
 // (Volume): hostPath mounts of each input and of the output directory at
 // the container backend's paths (single-node clusters, or crossin running
 // on the node), or a PersistentVolumeClaim holding the cache, mounted at
-// the cache's own path on both sides.
+// the cache's own path on both sides; or, without a shared filesystem,
+// through an OCI registry (Remote, remote.go).
 package kubernetes
 
 import (
@@ -38,6 +39,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/crossin-lab/crossin/oci"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -71,6 +73,14 @@ type Config struct {
 	PriorityClass  string
 	PullPolicy     corev1.PullPolicy // default IfNotPresent (images are pinned by digest)
 	Volume         Volume
+	// Remote, if its Repository is set, replaces the shared volume: the
+	// pods pull their inputs from the registry and push their outputs
+	// there (remote.go).
+	Remote Remote
+	// Entrypoint is the image's entrypoint, which the remote mode runs
+	// after fetching the inputs (default oci.ImageBinary, the crossin
+	// image's; oci.HFEntrypoint for the GPU trainer image).
+	Entrypoint string
 	// ScheduleTimeout bounds how long a pod may stay unschedulable, or a
 	// Job without pods, before the stage fails (default 10 minutes).
 	ScheduleTimeout time.Duration
@@ -127,6 +137,12 @@ func (c *Config) check() error {
 	if c.Volume.Claim != "" && c.Volume.MountPath == "" {
 		return errors.New("kubernetes: a cache volume claim needs the path it is mounted at")
 	}
+	if c.Remote.Repository != "" && c.Volume.Claim != "" {
+		return errors.New("kubernetes: a cache volume claim and a remote repository are two ways of shipping files; choose one")
+	}
+	if c.Entrypoint == "" {
+		c.Entrypoint = oci.ImageBinary
+	}
 	return nil
 }
 
@@ -135,6 +151,7 @@ func (c *Config) check() error {
 type Backend struct {
 	cfg Config
 	cs  k8s.Interface
+	oc  *oci.Client // the remote mode's registry client
 	log io.Writer
 }
 
@@ -148,7 +165,7 @@ func New(cs k8s.Interface, cfg Config) (*Backend, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: cfg, cs: cs}, nil
+	return &Backend{cfg: cfg, cs: cs, oc: oci.NewClient()}, nil
 }
 
 // RESTConfig loads the client configuration: the kubeconfig file (or

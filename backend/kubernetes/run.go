@@ -31,11 +31,21 @@ func (b *Backend) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 	if err := job.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(job.OutputDir, 0o755); err != nil {
+	err := os.MkdirAll(job.OutputDir, 0o755)
+	if err != nil {
 		return nil, err
 	}
 	stage, action := identity(job, progress)
-	bt, err := b.build(job, stage, action)
+	var (
+		rs *trainer.JobSpec
+		in []remoteInput
+	)
+	if b.cfg.Remote.Repository != "" {
+		if rs, in, err = b.pushInputs(ctx, job, action); err != nil {
+			return nil, err
+		}
+	}
+	bt, err := b.buildRemote(job, stage, action, rs, in)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +57,7 @@ func (b *Backend) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 	if progress != nil {
 		progress.Update(0, 0, "kubernetes job "+b.cfg.Namespace+"/"+name)
 	}
-	ferr := b.follow(ctx, name, uid)
+	term, ferr := b.follow(ctx, name, uid, progress)
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	if ctx.Err() != nil {
@@ -57,6 +67,9 @@ func (b *Backend) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 			return nil, fmt.Errorf("kubernetes job %s/%s: %w; deleting it: %v", b.cfg.Namespace, name, ctx.Err(), derr)
 		}
 		return nil, fmt.Errorf("kubernetes job %s/%s: %w (job and pods deleted)", b.cfg.Namespace, name, ctx.Err())
+	}
+	if ferr == nil && b.cfg.Remote.Repository != "" {
+		ferr = b.fetchOutputs(ctx, job, name, uid, term, action)
 	}
 	// Finished either way: the Job has served its purpose (outputs are in
 	// the output directory, logs in the stage log); its pods go with it.
@@ -156,13 +169,15 @@ type follower struct {
 	logs       map[types.UID]bool
 	wg         sync.WaitGroup
 	tail       *container.TailBuffer
+	progress   trainer.Progress // fed the trainer's "progress {json}" lines
 }
 
 // follow watches the Job and its pods until the Job completes (nil), fails
-// or cannot run (one-line error), or ctx ends (ctx.Err()). Watches that the
+// or cannot run (one-line error), or ctx ends (ctx.Err()); it returns the
+// trainer container's last termination seen. Watches that the
 // API server closes are re-established from a fresh list.
-func (b *Backend) follow(ctx context.Context, name string, uid types.UID) error {
-	f := &follower{b: b, name: name, uid: uid, start: time.Now(), logs: map[types.UID]bool{}, tail: container.NewTailBuffer(4 << 10)}
+func (b *Backend) follow(ctx context.Context, name string, uid types.UID, progress trainer.Progress) (*corev1.ContainerStateTerminated, error) {
+	f := &follower{b: b, name: name, uid: uid, start: time.Now(), logs: map[types.UID]bool{}, tail: container.NewTailBuffer(4 << 10), progress: progress}
 	err := f.loop(ctx)
 	// the logs end with the container; wait for them (not forever)
 	done := make(chan struct{})
@@ -176,7 +191,7 @@ func (b *Backend) follow(ctx context.Context, name string, uid types.UID) error 
 			err = fmt.Errorf("%w\n%s", err, t)
 		}
 	}
-	return err
+	return f.term, err
 }
 
 func (f *follower) loop(ctx context.Context) error {
@@ -386,7 +401,8 @@ func (f *follower) timeouts(ctx context.Context, npods int) error {
 }
 
 // streamLogs copies the trainer container's log into the stage log as it
-// comes, and keeps its tail for the error message.
+// comes, passes its progress lines to the runner's display, and keeps its
+// tail for the error message.
 func (f *follower) streamLogs(ctx context.Context, pod string) {
 	defer f.wg.Done()
 	req := f.b.cs.CoreV1().Pods(f.b.cfg.Namespace).GetLogs(pod, &corev1.PodLogOptions{Container: "trainer", Follow: true})
@@ -397,11 +413,16 @@ func (f *follower) streamLogs(ctx context.Context, pod string) {
 	}
 	defer rc.Close()
 	f.b.logf("== kubernetes: pod %s\n", pod)
-	var w io.Writer = f.tail
+	ws := []io.Writer{f.tail}
 	if f.b.log != nil {
-		w = io.MultiWriter(f.tail, &lockedWriter{b: f.b})
+		ws = append(ws, &lockedWriter{b: f.b})
 	}
-	io.Copy(w, rc)
+	if f.progress != nil {
+		// the trainer's progress lines (contract v2) drive the display,
+		// as with the container backend
+		ws = append(ws, trainer.ProgressWriter(f.progress))
+	}
+	io.Copy(io.MultiWriter(ws...), rc)
 }
 
 // deleteAndWait deletes the Job in the foreground (its pods first) and

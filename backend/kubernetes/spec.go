@@ -49,5 +49,8 @@ func ConfigFromSpec(b *schema.Backend, pinned, cacheDir string) (Config, error) 
 			c.Volume.MountPath = cacheDir
 		}
 	}
+	if o := b.OCI; o != nil {
+		c.Remote = Remote{Repository: o.Repository, Secret: o.Secret}
+	}
 	return c, c.check()
 }
