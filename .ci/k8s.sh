@@ -184,11 +184,13 @@ state = "$K/run/containerd"
     [plugins."io.containerd.grpc.v1.cri".registry]
       config_path = "$K/etc/containerd/certs.d"
 EOF
-	# no ipMasq: pods need no outbound traffic, and a masquerade rule per
+	# a default route through the bridge, so pods reach registries on the
+	# node's address (the no-shared-filesystem mode); no ipMasq: pods need
+	# nothing beyond the node, and a masquerade rule per
 	# pod would outlive a pod that is not torn down through CNI
 	cat >"$K/etc/cni/net.d/10-crossin.conflist" <<EOF
 {"cniVersion": "0.4.0", "name": "crossin-ci", "plugins": [
-  {"type": "bridge", "bridge": "crossinbr0", "isGateway": true, "ipMasq": false,
+  {"type": "bridge", "bridge": "crossinbr0", "isGateway": true, "isDefaultGateway": true, "ipMasq": false,
    "ipam": {"type": "host-local", "dataDir": "$K/var/cni/networks", "ranges": [[{"subnet": "10.245.0.0/24"}]]}},
   {"type": "loopback"}]}
 EOF
@@ -264,13 +266,19 @@ up() {
 		--initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster crossin-ci=http://127.0.0.1:2380 \
 		--unsafe-no-fsync
 	waitfor etcd 600 curl -sf http://127.0.0.1:2379/health
+	# --watch-cache=false: Debian's etcd 3.4 cannot answer the watch
+	# cache's progress requests, so the cache lags etcd and a watch from a
+	# fresh list's resourceVersion (or from none) fails with "Too large
+	# resource version" until an unrelated write catches it up; without
+	# the cache, watches are served by etcd directly.
 	bg kube-apiserver "$B/kube-apiserver" --etcd-servers=http://127.0.0.1:2379 \
 		--bind-address=127.0.0.1 --advertise-address="$IP" --secure-port=6443 \
 		--tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
 		--kubelet-client-certificate="$P/admin.crt" --kubelet-client-key="$P/admin.key" \
 		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
-		--service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --allow-privileged=true
+		--service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --allow-privileged=true \
+		--watch-cache=false
 	waitfor apiserver 1800 curl -sf --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" https://127.0.0.1:6443/readyz
 	bg kube-controller-manager "$B/kube-controller-manager" --kubeconfig="$P/admin.kubeconfig" \
 		--authentication-kubeconfig="$P/admin.kubeconfig" --authorization-kubeconfig="$P/admin.kubeconfig" \

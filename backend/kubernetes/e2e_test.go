@@ -2,10 +2,13 @@ package kubernetes_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
@@ -14,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -202,6 +206,17 @@ func (c *cluster) crossinImageAt(t *testing.T, reg string) string {
 // a temporary directory, with extra CUE appended in a second file, and
 // returns the spec directory.
 func miniSpec(t *testing.T, extra string) string {
+	return miniSpecSteps(t, extra, 0)
+}
+
+// killSteps are the optimiser steps of TestKillAndRerun's train stages: enough
+// for a train Job to run for several seconds, so that the kill lands
+// while it runs and it still runs when the re-run starts.
+const killSteps = 300
+
+// miniSpecSteps is miniSpec with steps optimiser steps per train stage
+// (0: the miniature's own).
+func miniSpecSteps(t *testing.T, extra string, steps int) string {
 	t.Helper()
 	dir := t.TempDir()
 	spec := filepath.Join(dir, "a", "b", "spec")
@@ -214,6 +229,12 @@ func miniSpec(t *testing.T, extra string) string {
 	src, err := os.ReadFile(filepath.Join(repoRoot(), "runner", "testdata", "mini", "mini.cue"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if steps > 0 {
+		if !bytes.Contains(src, []byte("max_steps: 2,")) {
+			t.Fatal("runner/testdata/mini/mini.cue no longer says max_steps: 2; update miniSpecSteps")
+		}
+		src = bytes.Replace(src, []byte("max_steps: 2,"), []byte("max_steps: "+strconv.Itoa(steps)+","), 1)
 	}
 	if err := os.WriteFile(filepath.Join(spec, "mini.cue"), src, 0o644); err != nil {
 		t.Fatal(err)
@@ -244,6 +265,57 @@ func outputs(t *testing.T, c *cache.Cache) map[string][]string {
 		sort.Strings(v)
 	}
 	return out
+}
+
+// treeDiff lists the entries of the first output of kind that differ
+// between two caches' runs of the same grid (by stage name).
+func treeDiff(a, b *cache.Cache, kind string) string {
+	list := func(c *cache.Cache) map[string]map[string]string {
+		entries, _ := c.List()
+		out := map[string]map[string]string{}
+		for _, e := range entries {
+			if e.Kind != kind {
+				continue
+			}
+			files := map[string]string{}
+			dir := c.OutputDir(e.OutputID)
+			filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return nil
+				}
+				rel, _ := filepath.Rel(dir, p)
+				if d.IsDir() {
+					files[rel] = "dir"
+				} else if sum, err := trainer.FileSHA256(p); err == nil {
+					files[rel] = sum
+					if fi, err := d.Info(); err == nil && fi.Size() < 2048 {
+						b, _ := os.ReadFile(p)
+						files[rel] += " " + string(b)
+					}
+				}
+				return nil
+			})
+			out[e.Stage] = files
+		}
+		return out
+	}
+	la, lb := list(a), list(b)
+	var diff []string
+	for stage, fa := range la {
+		fb := lb[stage]
+		for f, h := range fa {
+			if fb[f] != h {
+				diff = append(diff, fmt.Sprintf("%s: %s: %q vs %q", stage, f, h, fb[f]))
+			}
+		}
+		for f, h := range fb {
+			if _, ok := fa[f]; !ok {
+				diff = append(diff, fmt.Sprintf("%s: %s: missing vs %q", stage, f, h))
+			}
+		}
+	}
+	sort.Strings(diff)
+	return strings.Join(diff, "\n")
 }
 
 func runMini(t *testing.T, ctx context.Context, specDir string, backends runner.Backends) (*cache.Cache, map[string]string, time.Duration) {
@@ -398,7 +470,7 @@ experiments: mini: backend: "k8s"
 			got := outputs(t, c)
 			for _, k := range []string{trainer.KindTrain, trainer.KindEval} {
 				if strings.Join(got[k], ",") != strings.Join(want[k], ",") {
-					t.Errorf("%s outputs differ from the embedded run's:\nkubernetes %v\nembedded   %v", k, got[k], want[k])
+					t.Errorf("%s outputs differ from the embedded run's:\nkubernetes %v\nembedded   %v\n%s", k, got[k], want[k], treeDiff(c, embC, k))
 				}
 			}
 			if tables["mini"] != embTables["mini"] || tables["mini"] == "" {
@@ -592,9 +664,8 @@ func TestKillAndRerun(t *testing.T) {
 	// the Job still runs when the re-run starts
 	extra := `backends: k8s: {kind: "kubernetes", image: "` + img + `", namespace: "` + ns + `", schedule_timeout: "2m"}
 experiments: mini: backend: "k8s"
-experiments: mini: training: max_steps: 300
 `
-	spec := miniSpec(t, extra)
+	spec := miniSpecSteps(t, extra, killSteps)
 	cacheDir := filepath.Join(t.TempDir(), "cache")
 	crossin := func(args ...string) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, bin, args...)
@@ -635,13 +706,12 @@ experiments: mini: training: max_steps: 300
 		}
 	}()
 
-	run1 := crossin("run", spec, "-o", filepath.Join(t.TempDir(), "out1"))
-	if err := run1.Start(); err != nil {
-		t.Fatal(err)
-	}
+	run1, exited1, out1 := start(t, crossin("run", spec, "-o", filepath.Join(t.TempDir(), "out1")))
 	var victim string
 	select {
 	case victim = <-firstRunning:
+	case <-exited1:
+		t.Fatalf("crossin run ended before a train Job was created:\n%s", out1)
 	case <-time.After(5 * time.Minute):
 		run1.Process.Kill()
 		t.Fatal("no Job was created within 5 minutes")
@@ -649,7 +719,7 @@ experiments: mini: training: max_steps: 300
 	// let its pod start, then kill crossin outright
 	waitPodRunning(t, cl, ns, victim)
 	run1.Process.Signal(syscall.SIGKILL)
-	run1.Wait()
+	<-exited1
 	j, err := cl.cs.BatchV1().Jobs(ns).Get(ctx, victim, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("the Job of the killed crossin: %v", err)
@@ -683,7 +753,7 @@ experiments: mini: training: max_steps: 300
 	cl.noLeftovers(t, ns)
 
 	// the same outputs as the embedded engine
-	embC, _, _ := runMini(t, ctx, miniSpec(t, "experiments: mini: training: max_steps: 300\n"), runner.Backends{schema.BackendEmbedded: embedded.New()})
+	embC, _, _ := runMini(t, ctx, miniSpecSteps(t, "", killSteps), runner.Backends{schema.BackendEmbedded: embedded.New()})
 	c, err := cache.Open(cacheDir)
 	if err != nil {
 		t.Fatal(err)
@@ -697,25 +767,22 @@ experiments: mini: training: max_steps: 300
 
 	// Ctrl-C: a fresh cache, interrupted while its first Job runs
 	cacheDir = filepath.Join(t.TempDir(), "cache2")
-	run3 := crossin("run", spec, "-o", filepath.Join(t.TempDir(), "out3"))
-	if err := run3.Start(); err != nil {
-		t.Fatal(err)
-	}
 	for len(firstRunning) > 0 {
 		<-firstRunning
 	}
+	run3, exited3, out3 := start(t, crossin("run", spec, "-o", filepath.Join(t.TempDir(), "out3")))
 	select {
 	case victim = <-firstRunning:
+	case <-exited3:
+		t.Fatalf("crossin run ended before a train Job was created:\n%s", out3)
 	case <-time.After(5 * time.Minute):
 		run3.Process.Kill()
 		t.Fatal("no Job was created within 5 minutes")
 	}
 	waitPodRunning(t, cl, ns, victim)
 	run3.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- run3.Wait() }()
 	select {
-	case <-done:
+	case <-exited3:
 	case <-time.After(2 * time.Minute):
 		run3.Process.Kill()
 		t.Fatal("crossin did not stop within 2 minutes of SIGINT")
@@ -723,6 +790,37 @@ experiments: mini: training: max_steps: 300
 	if left := cl.leftovers(t, ns); len(left) > 0 {
 		t.Errorf("after Ctrl-C, crossin left: %s", strings.Join(left, ", "))
 	}
+}
+
+// start starts cmd with its output in a buffer; the channel is closed
+// when it has exited.
+func start(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, chan struct{}, *syncBuffer) {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	return cmd, exited, out
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func waitPodRunning(t *testing.T, cl *cluster, ns, job string) {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -87,7 +88,30 @@ func (b *Backend) pushInputs(ctx context.Context, job *trainer.JobSpec, action s
 		}
 		in = append(in, remoteInput{Ref: ref, Dest: dest})
 	}
+	// What the output directory already holds goes too: the runner's
+	// tokenized inputs (which trainers see, and list in their manifest,
+	// in the other modes as well) and the checkpoints of an interrupted
+	// attempt, to resume from.
+	if hasFiles(job.OutputDir) {
+		ref, err := b.oc.PushCache(ctx, b.cfg.Remote.Repository, inputAction(action, container.OutputPath), job.OutputDir, map[string]string{"kubernetes": "input", "path": container.OutputPath})
+		if err != nil {
+			return nil, nil, fmt.Errorf("kubernetes: shipping %s to the pods: %w", job.OutputDir, err)
+		}
+		in = append(in, remoteInput{Ref: ref, Dest: container.OutputPath})
+	}
 	return cs, in, nil
+}
+
+// hasFiles reports whether the tree at dir holds a regular file.
+func hasFiles(dir string) bool {
+	found := errors.New("found")
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			return found
+		}
+		return err
+	})
+	return err == found
 }
 
 // remotePod is the pod side of a remote-mode Job: its volumes, mounts,

@@ -237,6 +237,22 @@ func (f *follower) loop(ctx context.Context) error {
 		if !relist {
 			return err
 		}
+		if err := pause(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// pause waits a second before a watch is re-established: a watch the API
+// server ends with an error (a watch cache behind etcd answers "Too large
+// resource version", retry after 1s) would otherwise be retried in a
+// tight loop.
+func pause(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Second):
+		return nil
 	}
 }
 
@@ -450,7 +466,12 @@ func (b *Backend) deleteAndWait(ctx context.Context, name string, uid types.UID)
 			if err != nil {
 				return b.apiError("watch", what, err)
 			}
+			failed := false
 			for ev := range wi.ResultChan() {
+				if ev.Type == watch.Error {
+					failed = true
+					break
+				}
 				if ev.Type == watch.Deleted {
 					n--
 					if n <= 0 {
@@ -461,6 +482,11 @@ func (b *Backend) deleteAndWait(ctx context.Context, name string, uid types.UID)
 			wi.Stop()
 			if ctx.Err() != nil {
 				return fmt.Errorf("kubernetes: %s of job %s still there after deletion: %w", what, name, ctx.Err())
+			}
+			if failed {
+				if err := pause(ctx); err != nil {
+					return fmt.Errorf("kubernetes: %s of job %s still there after deletion: %w", what, name, err)
+				}
 			}
 		}
 	}
