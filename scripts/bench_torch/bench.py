@@ -20,7 +20,7 @@ Fair baseline (see ../shared/notes/cpu-baselines.md): Debian's python3-torch wit
 
 Not part of CI.
 """
-import argparse, json, math, os, statistics, subprocess, sys, tempfile, time
+import argparse, json, math, os, shutil, statistics, subprocess, sys, tempfile, time
 
 SHAPES = {
     # name: vocab, hidden, intermediate, layers, heads, kv heads, default training batch
@@ -213,8 +213,18 @@ def go_bench(exe, mode, shape, batch, seq, steps, warmup, threads):
     argv = [exe, "-mode", mode, "-vocab", str(V), "-hidden", str(H), "-inter", str(I), "-layers", str(L),
             "-heads", str(NH), "-kv-heads", str(KV), "-batch", str(batch), "-seq", str(seq),
             "-steps", str(steps), "-warmup", str(warmup)]
-    if mode == "forward" and shape == "smol":
-        argv.append("-tie")
+    if mode == "forward":
+        # The model is written by a process of its own, so that this one's peak RSS is the
+        # evaluation's (load + forward), not the random model's generation.
+        d = tempfile.mkdtemp(prefix="bench-torch-model-")
+        try:
+            init = [exe, "-mode", "init", "-model", d] + argv[3:]
+            if shape == "smol":
+                init.append("-tie")
+            subprocess.run(init, env=env, check=True)
+            return measure(argv + ["-model", d], env=env)
+        finally:
+            shutil.rmtree(d)
     return measure(argv, env=env)
 
 

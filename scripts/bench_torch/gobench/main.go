@@ -27,7 +27,8 @@ func main() {
 	var batch, seq, steps, warmup, r int
 	var mode string
 	var tie bool
-	flag.StringVar(&mode, "mode", "train", "train (LoRA steps) or forward (logits at every position)")
+	flag.StringVar(&mode, "mode", "train", "train (LoRA steps), forward (logits at every position, on the model in -model) or init (write a random model into -model)")
+	modelDir := flag.String("model", "", "forward, init: the model directory")
 	flag.BoolVar(&tie, "tie", false, "forward: LM head tied to the embeddings")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps to this file")
 	flag.IntVar(&d.Vocab, "vocab", 32000, "vocabulary")
@@ -52,13 +53,22 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if mode == "forward" {
-		forward(model.InitConfig{Layers: d.Layers, Hidden: d.Hidden, Heads: d.Heads, KVHeads: d.KVHeads,
-			Intermediate: d.Inter, Vocab: d.Vocab, Tie: tie, Seed: 1, MaxPositions: seq}, batch, seq, steps, warmup)
+	ic := model.InitConfig{Layers: d.Layers, Hidden: d.Hidden, Heads: d.Heads, KVHeads: d.KVHeads,
+		Intermediate: d.Inter, Vocab: d.Vocab, Tie: tie, Seed: 1, MaxPositions: seq}
+	switch mode {
+	case "init":
+		// A process of its own, so that the forward process's peak RSS is
+		// that of evaluating a model, not of generating one.
+		if err := model.Init(*modelDir, ic); err != nil {
+			fail(err)
+		}
+		return
+	case "forward":
+		forward(*modelDir, batch, seq, steps, warmup)
 		return
 	}
 	if mode != "train" {
-		fail(fmt.Errorf("-mode %q: want train or forward", mode))
+		fail(fmt.Errorf("-mode %q: want train, forward or init", mode))
 	}
 	d.HeadDim = d.Hidden / d.Heads
 	d.NormEps = 1e-5
@@ -109,15 +119,7 @@ func main() {
 
 // forward times the evaluation engine's prefill of batch sequences of seq
 // tokens with the LM head on every position, as PyTorch's forward does.
-func forward(ic model.InitConfig, batch, seq, steps, warmup int) {
-	dir, err := os.MkdirTemp("", "gobench-model-")
-	if err != nil {
-		fail(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := model.Init(dir, ic); err != nil {
-		fail(err)
-	}
+func forward(dir string, batch, seq, steps, warmup int) {
 	m, err := model.Load(dir)
 	if err != nil {
 		fail(err)
