@@ -35,8 +35,8 @@ func (n *Net) linear(out, x []float32, N, l int, mi model.Proj, b *Batch, lt *li
 		// torch: noise = bernoulli(1-p) / (1-p); out = x * noise.
 		rng := dropSeed(b.DropSeed, l, mi)
 		keep := float32(1) / float32(1-n.dropout)
-		noise = n.sc.zeros(len(x))
-		xd = n.sc.zeros(len(x))
+		noise = make([]float32, len(x))
+		xd = make([]float32, len(x))
 		for i := range x {
 			if rng.Float64() >= n.dropout {
 				noise[i] = keep
@@ -44,9 +44,9 @@ func (n *Net) linear(out, x []float32, N, l int, mi model.Proj, b *Batch, lt *li
 			}
 		}
 	}
-	z := n.sc.get(N * r)
+	z := make([]float32, N*r)
 	n.pool.matABt(z, xd, p.A, N, in, r, false)
-	tmp := n.sc.get(N * o)
+	tmp := make([]float32, N*o)
 	n.pool.matABt(tmp, z, p.B, N, r, o, false)
 	for i, v := range tmp {
 		out[i] += v * n.scale
@@ -71,15 +71,15 @@ func (n *Net) linearBack(dx, dy []float32, N, l int, mi model.Proj, lt *linTape)
 	r := n.Adapter.Config.R
 	gi := n.gradIdx[p]
 	gA, gB := n.Grads[gi], n.Grads[gi+1]
-	dys := n.sc.get(len(dy))
+	dys := make([]float32, len(dy))
 	for i, v := range dy {
 		dys[i] = v * n.scale
 	}
 	n.pool.matAtB(gB, dys, lt.z, N, o, r, true)
-	dz := n.sc.get(N * r)
+	dz := make([]float32, N*r)
 	n.pool.matAB(dz, dys, p.B, N, o, r, false)
 	n.pool.matAtB(gA, dz, lt.xd, N, r, in, true)
-	dxd := n.sc.get(N * in)
+	dxd := make([]float32, N*in)
 	n.pool.matAB(dxd, dz, p.A, N, r, in, false)
 	if lt.noise != nil {
 		for i := range dxd {

@@ -42,8 +42,6 @@ type Net struct {
 	// headBuf holds one chunk of logits between passes (head.go); it is
 	// why a Net serves one pass at a time.
 	headBuf []float32
-	// sc holds the activations and gradients of the current pass.
-	sc scratch
 }
 
 func (n *Net) transposes() {

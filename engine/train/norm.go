@@ -8,7 +8,7 @@ import (
 // with the mean accumulated in float64. It returns 1/rms per row.
 func (n *Net) rmsNorm(y, x, w []float32, N int) []float32 {
 	H := len(w)
-	rs := n.sc.get(N)
+	rs := make([]float32, N)
 	eps := float32(n.Base.NormEps)
 	n.pool.parallel(N, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {

@@ -35,7 +35,7 @@ func (n *Net) forward(b *Batch, train bool) *tape {
 	d := n.Base.Dims
 	N, Hd := b.B*b.T, d.Hidden
 	qd, kvd := d.Heads*d.HeadDim, d.KVHeads*d.HeadDim
-	x := n.sc.get(N * Hd)
+	x := make([]float32, N*Hd)
 	for i, id := range b.IDs {
 		copy(x[i*Hd:i*Hd+Hd], n.embedW()[int(id)*Hd:int(id)*Hd+Hd])
 	}
@@ -52,42 +52,42 @@ func (n *Net) forward(b *Batch, train bool) *tape {
 		L := &n.Base.Layers[l]
 		lt := &tp.layers[l]
 		lt.xIn = x
-		lt.h1 = n.sc.get(N * Hd)
+		lt.h1 = make([]float32, N*Hd)
 		lt.r1 = n.rmsNorm(lt.h1, x, L.AttnNorm, N)
-		lt.q = n.sc.get(N * qd)
-		lt.k = n.sc.get(N * kvd)
-		lt.v = n.sc.get(N * kvd)
+		lt.q = make([]float32, N*qd)
+		lt.k = make([]float32, N*kvd)
+		lt.v = make([]float32, N*kvd)
 		n.linear(lt.q, lt.h1, N, l, projQ, b, &lt.lin[projQ], train)
 		n.linear(lt.k, lt.h1, N, l, projK, b, &lt.lin[projK], train)
 		n.linear(lt.v, lt.h1, N, l, projV, b, &lt.lin[projV], train)
 		n.rope(lt.q, N, b.T, d.Heads, false)
 		n.rope(lt.k, N, b.T, d.KVHeads, false)
-		lt.att = n.sc.get(N * qd)
-		lt.p = n.sc.get(b.B * d.Heads * b.T * b.T)
+		lt.att = make([]float32, N*qd)
+		lt.p = make([]float32, b.B*d.Heads*b.T*b.T)
 		n.attention(lt.att, lt.p, lt.q, lt.k, lt.v, b)
-		o := n.sc.get(N * Hd)
+		o := make([]float32, N*Hd)
 		n.linear(o, lt.att, N, l, projO, b, &lt.lin[projO], train)
-		lt.xMid = n.sc.get(N * Hd)
+		lt.xMid = make([]float32, N*Hd)
 		for i := range o {
 			lt.xMid[i] = x[i] + o[i]
 		}
-		lt.h2 = n.sc.get(N * Hd)
+		lt.h2 = make([]float32, N*Hd)
 		lt.r2 = n.rmsNorm(lt.h2, lt.xMid, L.MLPNorm, N)
-		lt.g = n.sc.get(N * d.Inter)
-		lt.u = n.sc.get(N * d.Inter)
+		lt.g = make([]float32, N*d.Inter)
+		lt.u = make([]float32, N*d.Inter)
 		n.linear(lt.g, lt.h2, N, l, projGate, b, &lt.lin[projGate], train)
 		n.linear(lt.u, lt.h2, N, l, projUp, b, &lt.lin[projUp], train)
-		lt.a = n.sc.get(N * d.Inter)
+		lt.a = make([]float32, N*d.Inter)
 		n.gateForward(lt.a, lt.g, lt.u)
-		dn := n.sc.get(N * Hd)
+		dn := make([]float32, N*Hd)
 		n.linear(dn, lt.a, N, l, projDown, b, &lt.lin[projDown], train)
-		x = n.sc.get(N * Hd)
+		x = make([]float32, N*Hd)
 		for i := range dn {
 			x[i] = lt.xMid[i] + dn[i]
 		}
 	}
 	tp.xOut = x
-	tp.hN = n.sc.get(N * Hd)
+	tp.hN = make([]float32, N*Hd)
 	tp.rN = n.rmsNorm(tp.hN, x, n.Base.FinalNorm, N)
 	return tp
 }
@@ -98,7 +98,6 @@ func (n *Net) Loss(b *Batch) (sum float64, items int, err error) {
 	if err := b.Validate(n.Base.Vocab); err != nil {
 		return 0, 0, err
 	}
-	n.sc.reset()
 	tp := n.forward(b, false)
 	for _, l := range n.head(tp.hN, b, nil, nil) {
 		sum += l
@@ -112,7 +111,6 @@ func (n *Net) Logits(b *Batch) ([]float32, error) {
 	if err := b.Validate(n.Base.Vocab); err != nil {
 		return nil, err
 	}
-	n.sc.reset()
 	tp := n.forward(b, false)
 	N := b.B * b.T
 	out := make([]float32, N*n.Base.Vocab)
@@ -170,36 +168,35 @@ func (n *Net) backward(b *Batch, scale []float32) ([]float64, error) {
 	N, Hd := b.B*b.T, d.Hidden
 	qd, kvd := d.Heads*d.HeadDim, d.KVHeads*d.HeadDim
 	n.transposes()
-	n.sc.reset()
 	tp := n.forward(b, true)
-	dhN := n.sc.zeros(N * Hd)
+	dhN := make([]float32, N*Hd)
 	losses := n.head(tp.hN, b, dhN, scale)
-	dx := n.sc.zeros(N * Hd)
+	dx := make([]float32, N*Hd)
 	n.rmsNormBack(dx, dhN, tp.xOut, n.Base.FinalNorm, tp.rN, N)
 	for l := d.Layers - 1; l >= 0; l-- {
 		L := &n.Base.Layers[l]
 		lt := &tp.layers[l]
 		// MLP: x = xMid + down(act(g)*u).
-		da := n.sc.zeros(N * d.Inter)
+		da := make([]float32, N*d.Inter)
 		n.linearBack(da, dx, N, l, projDown, &lt.lin[projDown])
-		dg := n.sc.get(N * d.Inter)
-		du := n.sc.get(N * d.Inter)
+		dg := make([]float32, N*d.Inter)
+		du := make([]float32, N*d.Inter)
 		n.gateBack(dg, du, da, lt.g, lt.u)
-		dh2 := n.sc.zeros(N * Hd)
+		dh2 := make([]float32, N*Hd)
 		n.linearBack(dh2, dg, N, l, projGate, &lt.lin[projGate])
 		n.linearBack(dh2, du, N, l, projUp, &lt.lin[projUp])
 		// dx now is d xMid (residual) plus the norm's gradient.
 		n.rmsNormBack(dx, dh2, lt.xMid, L.MLPNorm, lt.r2, N)
 		// Attention: xMid = xIn + o_proj(att).
-		datt := n.sc.zeros(N * qd)
+		datt := make([]float32, N*qd)
 		n.linearBack(datt, dx, N, l, projO, &lt.lin[projO])
-		dq := n.sc.get(N * qd)
-		dk := n.sc.get(N * kvd)
-		dv := n.sc.get(N * kvd)
+		dq := make([]float32, N*qd)
+		dk := make([]float32, N*kvd)
+		dv := make([]float32, N*kvd)
 		n.attentionBack(dq, dk, dv, datt, lt.p, lt.q, lt.k, lt.v, b)
 		n.rope(dq, N, b.T, d.Heads, true)
 		n.rope(dk, N, b.T, d.KVHeads, true)
-		dh1 := n.sc.zeros(N * Hd)
+		dh1 := make([]float32, N*Hd)
 		n.linearBack(dh1, dq, N, l, projQ, &lt.lin[projQ])
 		n.linearBack(dh1, dk, N, l, projK, &lt.lin[projK])
 		n.linearBack(dh1, dv, N, l, projV, &lt.lin[projV])
