@@ -209,10 +209,11 @@ func miniSpec(t *testing.T, extra string) string {
 	return miniSpecSteps(t, extra, 0)
 }
 
-// killSteps are the optimiser steps of TestKillAndRerun's train stages: enough
-// for a train Job to run for several seconds, so that the kill lands
-// while it runs and it still runs when the re-run starts.
-const killSteps = 300
+// killSteps are the optimiser steps of TestKillAndRerun's train stages: with
+// its CPU limit, enough for a train Job to run for several seconds, so
+// that the kill lands while it runs and it still runs when the re-run
+// starts.
+const killSteps = 200
 
 // miniSpecSteps is miniSpec with steps optimiser steps per train stage
 // (0: the miniature's own).
@@ -660,9 +661,10 @@ func TestKillAndRerun(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	// more steps than the miniature's, so that the kill lands mid-job and
-	// the Job still runs when the re-run starts
-	extra := `backends: k8s: {kind: "kubernetes", image: "` + img + `", namespace: "` + ns + `", schedule_timeout: "2m"}
+	// more steps than the miniature's, on a quarter of a CPU (a limit
+	// never changes bytes), so that the kill lands mid-job and the Job
+	// still runs when the re-run starts, on an idle machine too
+	extra := `backends: k8s: {kind: "kubernetes", image: "` + img + `", namespace: "` + ns + `", schedule_timeout: "2m", cpu: "250m"}
 experiments: mini: backend: "k8s"
 `
 	spec := miniSpecSteps(t, extra, killSteps)
@@ -728,10 +730,12 @@ experiments: mini: backend: "k8s"
 	active := j.Status.CompletionTime == nil && j.Status.Failed == 0
 	t.Logf("killed crossin while job %s (%s) ran; still active: %v", victim, orphan, active)
 
+	t0 := time.Now()
 	out, err := crossin("run", spec, "-o", filepath.Join(t.TempDir(), "out2")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("re-run: %v\n%s", err, out)
 	}
+	t.Logf("re-run took %.1fs", time.Since(t0).Seconds())
 	mu.Lock()
 	for name, uids := range created {
 		if len(uids) > 1 && (name != victim || active) {

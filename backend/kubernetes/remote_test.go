@@ -37,11 +37,15 @@ func TestRemoteRoundTrip(t *testing.T) {
 	if err := b.cfg.check(); err != nil {
 		t.Fatal(err)
 	}
+	// what the output directory already holds (the runner's tokenized
+	// inputs, checkpoints) travels too
+	os.MkdirAll(filepath.Join(job.OutputDir, "inputs"), 0o755)
+	os.WriteFile(filepath.Join(job.OutputDir, "inputs", "x.jsonl"), []byte("{}\n"), 0o644)
 	rs, in, err := b.pushInputs(ctx, job, testID.action)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(in) != 2 || in[0].Dest != container.ModelPath || in[1].Dest != container.DataRoot+"/0" {
+	if len(in) != 3 || in[0].Dest != container.ModelPath || in[1].Dest != container.DataRoot+"/0" || in[2].Dest != container.OutputPath {
 		t.Fatalf("inputs = %+v", in)
 	}
 	if rs.Model.Dir != container.ModelPath || rs.Data[0] != container.DataRoot+"/0/bench.jsonl" || rs.OutputDir != container.OutputPath {
@@ -101,6 +105,9 @@ func TestRemoteRoundTrip(t *testing.T) {
 		Command: []string{"sh", "-c", script, "sh", root}, TerminationLog: term, Stdout: io.Discard, Stderr: io.Discard}
 	if err := rr.Run(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "inputs", "x.jsonl")); err != nil {
+		t.Errorf("the output directory's earlier contents did not reach the pod: %v", err)
 	}
 	msg, err := os.ReadFile(term)
 	if err != nil || !strings.HasPrefix(string(msg), outputPrefix+repo+"@sha256:") {
