@@ -11,7 +11,8 @@
 #          (default /tmp/crossin-k8s) and writes .ci/k8s.env. Idempotent: a
 #          cluster already up is only checked and the env file rewritten.
 #   build  only installs the packages and builds (what `up` does first);
-#   packages only installs the packages.
+#   packages only installs the packages; binaries only builds (Go alone,
+#   no packages: .ci/run starts it first, in the background).
 #   down   stops every process it started (by PID), removes pods, mounts,
 #          cgroups and the bridge, and .ci/k8s.env.
 #
@@ -353,5 +354,6 @@ down) down ;;
 status) IP=$(node_ip); if [ -s "$P/admin.kubeconfig" ] && healthy; then echo up; else echo down; exit 1; fi ;;
 build) packages && build ;;
 packages) packages ;;
-*) echo "usage: $0 up|down|status|build|packages" >&2; exit 2 ;;
+binaries) build ;;
+*) echo "usage: $0 up|down|status|build|packages|binaries" >&2; exit 2 ;;
 esac
