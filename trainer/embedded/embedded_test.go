@@ -84,6 +84,51 @@ func TestLogLikMatchesNLL(t *testing.T) {
 	}
 }
 
+// TestLogLikSharedRowsExact: scoring a question's options together
+// (one batched step, rows of options that begin alike merged) gives every
+// option the bits it gets when scored alone.
+func TestLogLikSharedRowsExact(t *testing.T) {
+	dir := tinyModel(t)
+	m, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := tokenizer.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scorer{m: m}
+	for _, tt := range []struct {
+		prompt  string
+		options []string
+	}{
+		{"Question: which colour is the sky?\nAnswer:", []string{" blue", " blue sky", " blue", " bluish", " red"}},
+		{"Q: 2+2?\nA: (", []string{"A) four", "A) five", "B) four", "A) four and more"}},
+		{"x", []string{"y", "yy y", "y"}},
+	} {
+		pl, err := jobdata.OptionsLine(tok, tt.prompt, tt.options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ll, nt, err := s.logLik(pl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range pl.Options {
+			one := pl
+			one.Options, one.ScoreTokens = pl.Options[i:i+1], pl.ScoreTokens[i:i+1]
+			want, wantN, err := s.logLik(one)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Float64bits(ll[i]) != math.Float64bits(want[0]) || nt[i] != wantN[0] {
+				t.Errorf("%q+%q: together %v (%d tokens), alone %v (%d tokens)", tt.prompt, tt.options[i], ll[i], nt[i], want[0], wantN[0])
+			}
+		}
+	}
+}
+
 // TestTrainEvalJobs runs a train job and loglik and generate eval jobs
 // in-process and checks their layouts with the conformance suite's checker,
 // and that a second train job is byte-identical.

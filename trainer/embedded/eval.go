@@ -2,9 +2,11 @@ package embedded
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 
 	"github.com/crossin-lab/crossin/engine/lora"
 	"github.com/crossin-lab/crossin/engine/model"
@@ -210,10 +212,20 @@ func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	// Gather, for every option token, its hidden-state row and target;
-	// then one logits product and the log-softmax rows in parallel (each
-	// row is independent, so the result does not depend on the split).
-	var rowIdx, targets, owner []int
+	// Gather, for every option token, its hidden-state row and target.
+	// Options that begin alike share rows: the row predicting each
+	// option's first token (the prompt's last token) is the same for all
+	// of them, and so is every row whose tokens so far are the same. Such
+	// rows are merged when their hidden states are equal bit for bit
+	// (checked, not assumed: it depends on the attention's arithmetic), so
+	// they share one logits row and one log-sum-exp and every score keeps
+	// its bits. Then one logits product (each row of a product is
+	// independent of the others, engine/tensor) and the log-sum-exps in
+	// parallel.
+	var rowIdx []int              // distinct hidden-state rows (rows of hs)
+	var ref, targets, owner []int // per option token: its row in rowIdx, target, option
+	seen := map[string][]int{}    // option tokens so far → candidates in rowIdx
+	key := make([]byte, 0, 64)
 	row := 0
 	nt := make([]int, len(options))
 	for i := range options {
@@ -222,7 +234,23 @@ func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
 		// Row j of this option predicts wholes[i][start+j+1].
 		first := split[i] - 1 - start // row predicting the first option token
 		for j := first; j < n; j++ {
-			rowIdx = append(rowIdx, row+j)
+			key = key[:0]
+			for _, id := range toks[i][:j+1] {
+				key = binary.AppendUvarint(key, uint64(id))
+			}
+			u := -1
+			for _, c := range seen[string(key)] {
+				if slices.Equal(hs[rowIdx[c]*h:(rowIdx[c]+1)*h], hs[(row+j)*h:(row+j+1)*h]) {
+					u = c
+					break
+				}
+			}
+			if u < 0 {
+				u = len(rowIdx)
+				rowIdx = append(rowIdx, row+j)
+				seen[string(key)] = append(seen[string(key)], u)
+			}
+			ref = append(ref, u)
 			targets = append(targets, wholes[i][start+j+1])
 			owner = append(owner, i)
 		}
@@ -233,17 +261,18 @@ func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
 	for k, r := range rowIdx {
 		copy(s.hidden[k*h:(k+1)*h], hs[r*h:(r+1)*h])
 	}
-	// All rows in one product, as ever: the GEMM's kernel depends on the
-	// row count, so splitting them would change the scores' last bits.
 	s.logits = grow(s.logits, len(rowIdx)*V)
 	logits := s.m.LogitsInto(s.logits, s.hidden, len(rowIdx))
-	lp := make([]float64, len(rowIdx))
+	lse := make([]float64, len(rowIdx))
 	s.m.Threads().Parallel(len(rowIdx), 8, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
-			r := logits[k*V : (k+1)*V]
-			lp[k] = float64(r[targets[k]]) - tensor.LogSumExp(r)
+			lse[k] = tensor.LogSumExp(logits[k*V : (k+1)*V])
 		}
 	})
+	lp := make([]float64, len(ref))
+	for k, u := range ref {
+		lp[k] = float64(logits[u*V+targets[k]]) - lse[u]
+	}
 	// Sum in token order per option: a fixed reduction order.
 	ll := make([]float64, len(options))
 	for k, i := range owner {
