@@ -31,6 +31,7 @@ func main() {
 	modelDir := flag.String("model", "", "forward, init: the model directory")
 	flag.BoolVar(&tie, "tie", false, "forward: LM head tied to the embeddings")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps to this file")
+	memprofile := flag.String("memprofile", "", "train: write a heap profile (in use after the last step) to this file")
 	flag.IntVar(&d.Vocab, "vocab", 32000, "vocabulary")
 	flag.IntVar(&d.Hidden, "hidden", 32, "hidden size")
 	flag.IntVar(&d.Inter, "inter", 64, "intermediate size")
@@ -108,6 +109,16 @@ func main() {
 			times = append(times, time.Since(t0).Seconds())
 		}
 		loss = s / float64(items)
+	}
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			fail(err)
+		}
+		f.Close()
 	}
 	slices.Sort(times)
 	med := times[len(times)/2]
