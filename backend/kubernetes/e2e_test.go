@@ -632,6 +632,45 @@ func TestPreflightNamespaceAndRBAC(t *testing.T) {
 	}
 }
 
+// TestTrainerFails: a trainer that exits non-zero (here on a model
+// directory without a model) fails the stage with BackoffLimitExceeded,
+// its exit code and its log's tail; one that runs out of its memory limit
+// says OOMKilled with the limit. Neither leaves anything behind.
+func TestTrainerFails(t *testing.T) {
+	cl := testCluster(t)
+	ns := cl.namespace(t)
+	img := cl.crossinImage(t)
+	rc, err := kubernetes.RESTConfig(cl.kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, memory string
+		want         []string
+	}{
+		{"exit", "", []string{"failed (BackoffLimitExceeded)", "trainer exited with code 1", "no prompts"}},
+		{"oom", "6Mi", []string{"OOMKilled", "limit 6Mi", "raise the backend's memory"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kb, err := kubernetes.NewFromConfig(rc, kubernetes.Config{Namespace: ns, Image: img, Memory: tc.memory, ScheduleTimeout: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = kb.Run(context.Background(), fakeJob(t), nil)
+			if err == nil {
+				t.Fatal("the stage succeeded")
+			}
+			t.Log(err)
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q", w)
+				}
+			}
+			cl.noLeftovers(t, ns)
+		})
+	}
+}
+
 // fakeJob is a valid eval job spec over empty files (the tests using it
 // never get as far as running the trainer).
 func fakeJob(t *testing.T) *trainer.JobSpec {
