@@ -49,10 +49,26 @@ func (b *Backend) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 0; ; attempt++ {
+		m, reattached, err := b.runOnce(ctx, job, bt, action, progress)
+		if err == nil || !reattached || attempt > 0 || ctx.Err() != nil {
+			return m, err
+		}
+		// The Job ran for an earlier crossin, and this run's runner
+		// cleared the output directory before re-attaching: outputs the
+		// trainer wrote before that are gone. A fresh Job of the same
+		// spec gives the same bytes.
+		b.logf("== kubernetes: the re-attached job ended without its outputs (%s); running it again\n", oneLine(err.Error()))
+	}
+}
+
+// runOnce creates or re-attaches to the Job of bt and follows it to the
+// end; reattached says whether it was an earlier crossin's Job.
+func (b *Backend) runOnce(ctx context.Context, job *trainer.JobSpec, bt *built, action string, progress trainer.Progress) (m *trainer.Manifest, reattached bool, err error) {
 	name := bt.Job.Name
-	uid, err := b.ensure(ctx, bt)
+	uid, reattached, err := b.ensure(ctx, bt)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if progress != nil {
 		progress.Update(0, 0, "kubernetes job "+b.cfg.Namespace+"/"+name)
@@ -64,28 +80,34 @@ func (b *Backend) Run(ctx context.Context, job *trainer.JobSpec, progress traine
 		// Ctrl-C or a newer watch-mode edit: nothing of the job stays.
 		derr := b.deleteAndWait(cleanup, name, uid)
 		if derr != nil {
-			return nil, fmt.Errorf("kubernetes job %s/%s: %w; deleting it: %v", b.cfg.Namespace, name, ctx.Err(), derr)
+			return nil, reattached, fmt.Errorf("kubernetes job %s/%s: %w; deleting it: %v", b.cfg.Namespace, name, ctx.Err(), derr)
 		}
-		return nil, fmt.Errorf("kubernetes job %s/%s: %w (job and pods deleted)", b.cfg.Namespace, name, ctx.Err())
+		return nil, reattached, fmt.Errorf("kubernetes job %s/%s: %w (job and pods deleted)", b.cfg.Namespace, name, ctx.Err())
 	}
 	if ferr == nil && b.cfg.Remote.Repository != "" {
 		ferr = b.fetchOutputs(ctx, job, name, uid, term, action)
 	}
 	// Finished either way: the Job has served its purpose (outputs are in
 	// the output directory, logs in the stage log); its pods go with it.
-	b.delete(cleanup, name, uid, metav1.DeletePropagationBackground)
 	if ferr != nil {
-		return nil, ferr
+		b.delete(cleanup, name, uid, metav1.DeletePropagationBackground)
+		return nil, reattached, ferr
 	}
-	return container.ReadManifest(job)
+	m, err = container.ReadManifest(job)
+	if err != nil && reattached {
+		// run again: the next ensure removes this Job as finished
+		return nil, true, err
+	}
+	b.delete(cleanup, name, uid, metav1.DeletePropagationBackground)
+	return m, reattached, err
 }
 
 // ensure creates the Job of bt, or re-attaches to a running one of the same
-// action and spec, and returns the Job's UID. A Job of the same name that
+// action and spec (then reattached is true), and returns the Job's UID. A Job of the same name that
 // has finished, is being deleted, or was built from another spec is stale
 // (a crossin killed after it ended, or an older image): it is deleted with
 // its pods before the new one is created.
-func (b *Backend) ensure(ctx context.Context, bt *built) (types.UID, error) {
+func (b *Backend) ensure(ctx context.Context, bt *built) (types.UID, bool, error) {
 	jobs := b.cs.BatchV1().Jobs(b.cfg.Namespace)
 	name := bt.Job.Name
 	old, err := jobs.Get(ctx, name, metav1.GetOptions{})
@@ -93,7 +115,7 @@ func (b *Backend) ensure(ctx context.Context, bt *built) (types.UID, error) {
 	case err == nil:
 		if old.Annotations[AnnotationSpec] == bt.Hash && old.DeletionTimestamp == nil && !finished(old) {
 			b.logf("== kubernetes: re-attaching to running job %s/%s (started %s by an earlier crossin)\n", b.cfg.Namespace, name, old.CreationTimestamp.UTC().Format(time.RFC3339))
-			return old.UID, nil
+			return old.UID, true, nil
 		}
 		why := "finished"
 		switch {
@@ -104,41 +126,44 @@ func (b *Backend) ensure(ctx context.Context, bt *built) (types.UID, error) {
 		}
 		b.logf("== kubernetes: removing stale job %s/%s (%s)\n", b.cfg.Namespace, name, why)
 		if err := b.deleteAndWait(ctx, name, old.UID); err != nil {
-			return "", err
+			return "", false, err
 		}
 	case apierrors.IsNotFound(err):
 	default:
-		return "", b.apiError("get", "jobs", err)
+		return "", false, b.apiError("get", "jobs", err)
 	}
 
 	cms := b.cs.CoreV1().ConfigMaps(b.cfg.Namespace)
 	for attempt := 0; ; attempt++ {
 		if err := cms.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return "", b.apiError("delete", "configmaps", err)
+			return "", false, b.apiError("delete", "configmaps", err)
 		}
 		_, err := cms.Create(ctx, bt.ConfigMap, metav1.CreateOptions{})
 		if err == nil {
 			break
 		}
 		if !apierrors.IsAlreadyExists(err) || attempt == 5 {
-			return "", b.apiError("create", "configmaps", err)
+			return "", false, b.apiError("create", "configmaps", err)
 		}
 	}
 	created, err := jobs.Create(ctx, bt.Job, metav1.CreateOptions{})
 	if err != nil {
 		cms.Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
-		return "", b.apiError("create", "jobs", err)
+		return "", false, b.apiError("create", "jobs", err)
 	}
 	// The ConfigMap belongs to the Job: deleting the Job (here, by the
 	// TTL controller, or by hand) removes it.
 	patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"apiVersion":"batch/v1","kind":"Job","name":%q,"uid":%q}]}}`, name, created.UID)
 	if _, err := cms.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-		return created.UID, b.apiError("patch", "configmaps", err)
+		return created.UID, false, b.apiError("patch", "configmaps", err)
 	}
-	return created.UID, nil
+	return created.UID, false, nil
 }
 
 func finished(j *batchv1.Job) bool {
+	if j.Status.Active == 0 && j.Status.Succeeded+j.Status.Failed > 0 {
+		return true // its one pod ended; the condition follows
+	}
 	for _, c := range j.Status.Conditions {
 		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
 			return true

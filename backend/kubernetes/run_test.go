@@ -156,6 +156,21 @@ func TestRunLifecycle(t *testing.T) {
 					t.Fatal(err)
 				}
 			}},
+		// the re-run's runner cleared the output directory while the
+		// re-attached Job ran: it is run again, once, in a fresh Job
+		{name: "reattach-lost-outputs", pod: runningPod, status: jobCondition(batchv1.JobComplete, ""), creates: 1,
+			pre: func(t *testing.T, f *fakeCluster, b *Backend, job *trainer.JobSpec) {
+				bt, _ := b.build(job, testID.stage, testID.action)
+				bt.Job.UID = "earlier"
+				if err := f.cs.Tracker().Create(batchv1.SchemeGroupVersion.WithResource("jobs"), bt.Job, testNS); err != nil {
+					t.Fatal(err)
+				}
+				os.Remove(filepath.Join(job.OutputDir, trainer.ManifestFile))
+				f.cs.PrependReactor("create", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+					withManifest(t, job) // the fresh Job's trainer writes its outputs
+					return false, nil, nil
+				})
+			}},
 		{name: "stale", pod: runningPod, status: jobCondition(batchv1.JobComplete, ""), creates: 1,
 			pre: func(t *testing.T, f *fakeCluster, b *Backend, job *trainer.JobSpec) {
 				bt, _ := b.build(job, testID.stage, testID.action)
@@ -245,8 +260,11 @@ func TestRunLifecycle(t *testing.T) {
 			if jobs, _ := f.cs.BatchV1().Jobs(testNS).List(context.Background(), metav1.ListOptions{}); len(jobs.Items) != 0 {
 				t.Errorf("%d Jobs left", len(jobs.Items))
 			}
-			if tc.name == "reattach" && !strings.Contains(log.String(), "re-attaching to running job") {
+			if strings.HasPrefix(tc.name, "reattach") && !strings.Contains(log.String(), "re-attaching to running job") {
 				t.Errorf("log does not say it re-attached:\n%s", log.String())
+			}
+			if tc.name == "reattach-lost-outputs" && !strings.Contains(log.String(), "ended without its outputs") {
+				t.Errorf("log does not say why it ran the job again:\n%s", log.String())
 			}
 			if tc.name == "stale" && !strings.Contains(log.String(), "removing stale job") {
 				t.Errorf("log does not say it removed the stale job:\n%s", log.String())
@@ -268,7 +286,7 @@ func TestConfigMapOwned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid, err := b.ensure(context.Background(), bt)
+	uid, _, err := b.ensure(context.Background(), bt)
 	if err != nil {
 		t.Fatal(err)
 	}
