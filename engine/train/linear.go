@@ -7,9 +7,14 @@ import (
 )
 
 // dropSeed derives the dropout stream of one projection in one micro-batch.
-func dropSeed(seed uint64, layer int, module model.Proj) *rand.Rand {
-	return rand.New(rand.NewPCG(seed, uint64(layer)<<8|uint64(module)+1))
+// It is read as rand.Rand.Float64 reads its source (uniform01), but from
+// the PCG itself: one call per activation, without the interface call.
+func dropSeed(seed uint64, layer int, module model.Proj) *rand.PCG {
+	return rand.NewPCG(seed, uint64(layer)<<8|uint64(module)+1)
 }
+
+// uniform01 is rand.New(p).Float64(): the next float64 in [0, 1).
+func uniform01(p *rand.PCG) float64 { return float64(p.Uint64()<<11>>11) / (1 << 53) }
 
 // linear computes out = x Wᵀ + b + scale·(drop(x) Aᵀ) Bᵀ for projection mi
 // of layer l (the bias b only where the model has one: Qwen2's q, k, v).
@@ -38,7 +43,7 @@ func (n *Net) linear(out, x []float32, N, l int, mi model.Proj, b *Batch, lt *li
 		noise = make([]float32, len(x))
 		xd = make([]float32, len(x))
 		for i := range x {
-			if rng.Float64() >= n.dropout {
+			if uniform01(rng) >= n.dropout {
 				noise[i] = keep
 				xd[i] = x[i] * keep
 			}
@@ -82,9 +87,12 @@ func (n *Net) linearBack(dx, dy []float32, N, l int, mi model.Proj, lt *linTape)
 	dxd := make([]float32, N*in)
 	n.pool.matAB(dxd, dz, p.A, N, r, in, false)
 	if lt.noise != nil {
-		for i := range dxd {
-			dxd[i] *= lt.noise[i]
+		// One pass: the product rounds to float32 first (the explicit
+		// conversion keeps a compiler from fusing it into the add).
+		for i, v := range dxd {
+			dx[i] += float32(v * lt.noise[i])
 		}
+		return
 	}
 	for i, v := range dxd {
 		dx[i] += v
