@@ -112,6 +112,8 @@ def torch_bench(shape, batch, seq, steps, warmup, threads, r=8):
     ids = torch.randint(0, V, (batch, seq))
     times = []
     for i in range(warmup + steps):
+        if i == warmup:
+            c0 = time.process_time()
         t0 = time.perf_counter()
         loss = m(ids, ids)
         loss.backward()
@@ -119,8 +121,10 @@ def torch_bench(shape, batch, seq, steps, warmup, threads, r=8):
         opt.zero_grad(set_to_none=True)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - c0
     med = statistics.median(times)
     return {"engine": "torch", "mode": "train", "torch": torch.__version__, "step_s": med, "tokens_per_s": batch * seq / med,
+            "tokens_per_cpu_s": batch * seq * steps / cpu,
             "loss": loss.item(), "blas": blas_name()}
 
 
@@ -170,13 +174,16 @@ def torch_forward(shape, batch, seq, steps, warmup, threads):
     times = []
     with torch.no_grad():
         for i in range(warmup + steps):
+            if i == warmup:
+                c0 = time.process_time()
             t0 = time.perf_counter()
             forward(ids)
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - c0
     med = statistics.median(times)
     return {"engine": "torch", "mode": "forward", "torch": torch.__version__, "step_s": med,
-            "tokens_per_s": batch * seq / med, "blas": blas_name()}
+            "tokens_per_s": batch * seq / med, "tokens_per_cpu_s": batch * seq * steps / cpu, "blas": blas_name()}
 
 
 def blas_name():
@@ -288,10 +295,14 @@ def main():
                     pt.append(torch_worker(mode, shape, batch, a.seq, a.steps, a.warmup, a.threads))
                 g = statistics.median(x["tokens_per_s"] for x in go)
                 t = statistics.median(x["tokens_per_s"] for x in pt)
+                gc = statistics.median(x["tokens_per_cpu_s"] for x in go)
+                tc = statistics.median(x["tokens_per_cpu_s"] for x in pt)
                 f = flops_per_token(mode, shape, a.seq)
                 rows.append({"shape": shape, "mode": mode, "batch": batch, "seq": a.seq, "threads": a.threads,
                              "crossin_tokens_per_s": round(g, 1), "torch_tokens_per_s": round(t, 1),
                              "ratio": round(g / t, 2),
+                             "crossin_tokens_per_cpu_s": round(gc, 1), "torch_tokens_per_cpu_s": round(tc, 1),
+                             "ratio_per_cpu_s": round(gc / tc, 2),
                              "crossin_gflops": round(g * f / 1e9, 1), "torch_gflops": round(t * f / 1e9, 1),
                              "crossin_pct_avx2_peak": round(100 * g * f / 1e9 / peak2, 1),
                              "crossin_pct_avx512_peak": round(100 * g * f / 1e9 / peak512, 1),
@@ -313,13 +324,14 @@ def main():
           % (r0["arithmetic"], r0["torch"], r0["blas"], a.threads))
     print("peaks at %.2f GHz: AVX2 %.0f GFLOP/s, AVX-512 %.0f GFLOP/s; medians of %d alternated rounds × %d steps"
           % (ghz, peak2, peak512, a.rounds, a.steps))
-    hdr = ("shape", "mode", "batch", "seq", "crossin tok/s", "torch tok/s", "ratio", "crossin GF/s", "%AVX2",
-           "%AVX512", "torch GF/s", "crossin RSS", "torch RSS")
-    fmt = "%-5s %-7s %5s %4s %13s %11s %6s %12s %6s %7s %10s %11s %9s"
+    hdr = ("shape", "mode", "batch", "seq", "crossin tok/s", "torch tok/s", "ratio", "ratio/CPU-s", "crossin GF/s",
+           "%AVX2", "%AVX512", "torch GF/s", "crossin RSS", "torch RSS")
+    fmt = "%-5s %-7s %5s %4s %13s %11s %6s %11s %12s %6s %7s %10s %11s %9s"
     print(fmt % hdr)
     for r in rows:
         print(fmt % (r["shape"], r["mode"], r["batch"], r["seq"], "%.1f" % r["crossin_tokens_per_s"],
-                     "%.1f" % r["torch_tokens_per_s"], "%.2f" % r["ratio"], "%.1f" % r["crossin_gflops"],
+                     "%.1f" % r["torch_tokens_per_s"], "%.2f" % r["ratio"], "%.2f" % r["ratio_per_cpu_s"],
+                     "%.1f" % r["crossin_gflops"],
                      "%.1f" % r["crossin_pct_avx2_peak"], "%.1f" % r["crossin_pct_avx512_peak"],
                      "%.1f" % r["torch_gflops"], "%d MiB" % r["crossin_rss_mib"], "%d MiB" % r["torch_rss_mib"]))
 
