@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -624,6 +625,13 @@ func (e *executor) execute(ctx context.Context, st *Stage, res *Result, threads 
 		fmt.Fprintf(logf, "== crossin: attempt %d failed: %v\n", earlier+attempt+1, runErr)
 	}
 	res.Duration = time.Since(t0)
+	if st.Heavy {
+		// A heavy stage leaves its model, activations and scratch buffers
+		// as garbage; hand them back now rather than when the heap next
+		// doubles, so that the stages running beside it and after it do
+		// not stack their memory on top of it.
+		debug.FreeOSMemory()
+	}
 	if runErr != nil {
 		res.Status = StatusFailed
 		if ctx.Err() != nil {
