@@ -4,7 +4,7 @@ package tensor
 
 import "sync"
 
-//go:generate sh -c "python3 outer512_gen.py > outer512_amd64.s"
+//go:generate go run gen_outer512.go
 
 // The AVX-512 path computes every product, whatever K and layout, as
 // outer-product tiles: one FMA chain per output element over k in order,
