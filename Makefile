@@ -41,9 +41,11 @@ bench:
 # and cached) in one run, alternated: the quickstart from a cold cache (CPU
 # time, wall time, peak RSS, the tables compared), a one-cell edit in watch
 # mode (save -> fresh table), and scripts/bench_torch (engine vs PyTorch).
-# ROUNDS=N, SKIP_TORCH=1, SKIP_BASELINE=1, BENCH_JSON=file; see the script.
+# ROUNDS=N, SKIP_TORCH=1, SKIP_BASELINE=1, BASELINE=commit, BENCH_JSON=file,
+# TORCH_SHAPES; see scripts/benchspeed (Go; only bench_torch's PyTorch half
+# is Python).
 bench-speed: build
-	BIN=$(BIN) python3 scripts/bench-speed.py
+	BIN=$(BIN) $(GO) run ./scripts/benchspeed
 
 # lint: gofmt, go vet, staticcheck and deadcode, all clean. The tools are
 # installed with `make lint-tools` (pinned versions; .ci/run does it).
