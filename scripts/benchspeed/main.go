@@ -169,6 +169,9 @@ func run() error {
 	timeoutS := flag.Int("timeout", 1800, "seconds to wait for one watch table")
 	flag.Parse()
 	timeout := time.Duration(*timeoutS) * time.Second
+	if *rounds < 1 {
+		return fmt.Errorf("ROUNDS=%d: want at least 1", *rounds)
+	}
 
 	top, err := git(".", "rev-parse", "--show-toplevel")
 	if err != nil {
