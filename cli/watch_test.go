@@ -7,29 +7,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/crossin-lab/crossin/internal/syncbuf"
 	"github.com/crossin-lab/crossin/runner"
 	"github.com/crossin-lab/crossin/watch"
 )
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // waitFor polls out until it contains want after offset, and returns the
 // offset just past the match.
-func waitFor(t *testing.T, out *lockedBuf, from int, want string, timeout time.Duration) int {
+func waitFor(t *testing.T, out *syncbuf.Buffer, from int, want string, timeout time.Duration) int {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -57,7 +45,7 @@ func TestWatchRerunsWhatAnEditMadeStale(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &lockedBuf{}
+	out := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"watch", specDir, "-o", filepath.Join(work, "out"), "--debounce", "50ms"},

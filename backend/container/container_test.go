@@ -14,6 +14,7 @@ import (
 
 	"github.com/crossin-lab/crossin/backend/container"
 	"github.com/crossin-lab/crossin/backend/container/containertest"
+	"github.com/crossin-lab/crossin/internal/syncbuf"
 	"github.com/crossin-lab/crossin/trainer"
 )
 
@@ -223,7 +224,7 @@ func TestPodman(t *testing.T) {
 
 	t.Run("cancel removes the container", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
-		var log syncBuilder
+		var log syncbuf.Buffer
 		tr2, _ := container.New(eng, image, container.WithLog(&log))
 		errc := make(chan error, 1)
 		before := ownContainers(eng)

@@ -36,6 +36,7 @@ import (
 	"github.com/crossin-lab/crossin/backend/container/containertest"
 	"github.com/crossin-lab/crossin/backend/kubernetes"
 	"github.com/crossin-lab/crossin/backend/slurm"
+	"github.com/crossin-lab/crossin/internal/syncbuf"
 	"github.com/crossin-lab/crossin/oci"
 	"github.com/crossin-lab/crossin/runner"
 	"github.com/crossin-lab/crossin/runner/cache"
@@ -856,9 +857,9 @@ experiments: mini: backend: "k8s"
 
 // start starts cmd with its output in a buffer; the channel is closed
 // when it has exited.
-func start(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, chan struct{}, *syncBuffer) {
+func start(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, chan struct{}, *syncbuf.Buffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -866,23 +867,6 @@ func start(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, chan struct{}, *syncBuffer) 
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	return cmd, exited, out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func waitPodRunning(t *testing.T, cl *cluster, ns, job string) {

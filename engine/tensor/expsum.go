@@ -11,7 +11,8 @@ import "math"
 //	for i, v := range src { e := ExpNeg(v - m); dst[i] = e; s += float64(e) }
 //
 // compute, bit for bit, but on amd64 with AVX2 the exponentials run eight
-// at a time (expsum_amd64.s, the same unfused float32 operations in the
+// at a time (expnegsum_amd64.s for ExpNegSum and MaxRow, expsum_amd64.s for
+// the softmax's ExpSum; the same unfused float32 operations in the
 // same order) and only the float64 sum stays a chain of scalar adds in
 // index order. So the bytes of a loss or a score do not depend on which
 // path ran, and nothing enters ArithmeticPath. (Where the Go compiler fuses

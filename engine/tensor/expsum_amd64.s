@@ -2,276 +2,270 @@
 
 #include "textflag.h"
 
-// The vector form of ExpNeg and of the max and sum around it (expsum.go).
-// Every lane does exactly the float32 operations of the Go code, unfused
-// and in its order (x*log2e, +0.5, floor, x-fn*c1, -fn*c2, the Horner
-// steps, p*r*r+r+1, ×2^fn), so each result has the Go code's bits; the
-// float64 sum stays one chain of scalar adds in index order.
+// The vector form of Exp for softmax rows (expsum.go): each lane does the
+// Go code's operations in its order and precision (x*log2e in float32,
+// +0.5 and floor in float64, the float32 Taylor polynomial, the two-step
+// scaling of subnormal results, the range checks), so every result has
+// Exp's bits; the float64 sum stays one chain of scalar adds in index
+// order.
 
-// Each constant is eight copies of one float32 (or int32), one YMM load.
+DATA xpLog2e<>+0(SB)/4, $0x3fb8aa3b
+DATA xpLog2e<>+4(SB)/4, $0x3fb8aa3b
+DATA xpLog2e<>+8(SB)/4, $0x3fb8aa3b
+DATA xpLog2e<>+12(SB)/4, $0x3fb8aa3b
+DATA xpLog2e<>+16(SB)/4, $0x3fb8aa3b
+DATA xpLog2e<>+20(SB)/4, $0x3fb8aa3b
+DATA xpLog2e<>+24(SB)/4, $0x3fb8aa3b
+DATA xpLog2e<>+28(SB)/4, $0x3fb8aa3b
+GLOBL xpLog2e<>(SB), RODATA|NOPTR, $32
 
-DATA expLog2e<>+0(SB)/4, $0x3fb8aa3b
-DATA expLog2e<>+4(SB)/4, $0x3fb8aa3b
-DATA expLog2e<>+8(SB)/4, $0x3fb8aa3b
-DATA expLog2e<>+12(SB)/4, $0x3fb8aa3b
-DATA expLog2e<>+16(SB)/4, $0x3fb8aa3b
-DATA expLog2e<>+20(SB)/4, $0x3fb8aa3b
-DATA expLog2e<>+24(SB)/4, $0x3fb8aa3b
-DATA expLog2e<>+28(SB)/4, $0x3fb8aa3b
-GLOBL expLog2e<>(SB), RODATA|NOPTR, $32
+DATA xpLn2hi<>+0(SB)/4, $0x3f317200
+DATA xpLn2hi<>+4(SB)/4, $0x3f317200
+DATA xpLn2hi<>+8(SB)/4, $0x3f317200
+DATA xpLn2hi<>+12(SB)/4, $0x3f317200
+DATA xpLn2hi<>+16(SB)/4, $0x3f317200
+DATA xpLn2hi<>+20(SB)/4, $0x3f317200
+DATA xpLn2hi<>+24(SB)/4, $0x3f317200
+DATA xpLn2hi<>+28(SB)/4, $0x3f317200
+GLOBL xpLn2hi<>(SB), RODATA|NOPTR, $32
 
-DATA expHalf<>+0(SB)/4, $0x3f000000
-DATA expHalf<>+4(SB)/4, $0x3f000000
-DATA expHalf<>+8(SB)/4, $0x3f000000
-DATA expHalf<>+12(SB)/4, $0x3f000000
-DATA expHalf<>+16(SB)/4, $0x3f000000
-DATA expHalf<>+20(SB)/4, $0x3f000000
-DATA expHalf<>+24(SB)/4, $0x3f000000
-DATA expHalf<>+28(SB)/4, $0x3f000000
-GLOBL expHalf<>(SB), RODATA|NOPTR, $32
+DATA xpLn2lo<>+0(SB)/4, $0x35bfbe8e
+DATA xpLn2lo<>+4(SB)/4, $0x35bfbe8e
+DATA xpLn2lo<>+8(SB)/4, $0x35bfbe8e
+DATA xpLn2lo<>+12(SB)/4, $0x35bfbe8e
+DATA xpLn2lo<>+16(SB)/4, $0x35bfbe8e
+DATA xpLn2lo<>+20(SB)/4, $0x35bfbe8e
+DATA xpLn2lo<>+24(SB)/4, $0x35bfbe8e
+DATA xpLn2lo<>+28(SB)/4, $0x35bfbe8e
+GLOBL xpLn2lo<>(SB), RODATA|NOPTR, $32
 
-DATA expC1<>+0(SB)/4, $0x3f318000
-DATA expC1<>+4(SB)/4, $0x3f318000
-DATA expC1<>+8(SB)/4, $0x3f318000
-DATA expC1<>+12(SB)/4, $0x3f318000
-DATA expC1<>+16(SB)/4, $0x3f318000
-DATA expC1<>+20(SB)/4, $0x3f318000
-DATA expC1<>+24(SB)/4, $0x3f318000
-DATA expC1<>+28(SB)/4, $0x3f318000
-GLOBL expC1<>(SB), RODATA|NOPTR, $32
+DATA xpC2<>+0(SB)/4, $0x3f000000
+DATA xpC2<>+4(SB)/4, $0x3f000000
+DATA xpC2<>+8(SB)/4, $0x3f000000
+DATA xpC2<>+12(SB)/4, $0x3f000000
+DATA xpC2<>+16(SB)/4, $0x3f000000
+DATA xpC2<>+20(SB)/4, $0x3f000000
+DATA xpC2<>+24(SB)/4, $0x3f000000
+DATA xpC2<>+28(SB)/4, $0x3f000000
+GLOBL xpC2<>(SB), RODATA|NOPTR, $32
 
-DATA expC2<>+0(SB)/4, $0xb95e8083
-DATA expC2<>+4(SB)/4, $0xb95e8083
-DATA expC2<>+8(SB)/4, $0xb95e8083
-DATA expC2<>+12(SB)/4, $0xb95e8083
-DATA expC2<>+16(SB)/4, $0xb95e8083
-DATA expC2<>+20(SB)/4, $0xb95e8083
-DATA expC2<>+24(SB)/4, $0xb95e8083
-DATA expC2<>+28(SB)/4, $0xb95e8083
-GLOBL expC2<>(SB), RODATA|NOPTR, $32
+DATA xpC6<>+0(SB)/4, $0x3e2aaaab
+DATA xpC6<>+4(SB)/4, $0x3e2aaaab
+DATA xpC6<>+8(SB)/4, $0x3e2aaaab
+DATA xpC6<>+12(SB)/4, $0x3e2aaaab
+DATA xpC6<>+16(SB)/4, $0x3e2aaaab
+DATA xpC6<>+20(SB)/4, $0x3e2aaaab
+DATA xpC6<>+24(SB)/4, $0x3e2aaaab
+DATA xpC6<>+28(SB)/4, $0x3e2aaaab
+GLOBL xpC6<>(SB), RODATA|NOPTR, $32
 
-DATA expP0<>+0(SB)/4, $0x39506967
-DATA expP0<>+4(SB)/4, $0x39506967
-DATA expP0<>+8(SB)/4, $0x39506967
-DATA expP0<>+12(SB)/4, $0x39506967
-DATA expP0<>+16(SB)/4, $0x39506967
-DATA expP0<>+20(SB)/4, $0x39506967
-DATA expP0<>+24(SB)/4, $0x39506967
-DATA expP0<>+28(SB)/4, $0x39506967
-GLOBL expP0<>(SB), RODATA|NOPTR, $32
+DATA xpC24<>+0(SB)/4, $0x3d2aaaab
+DATA xpC24<>+4(SB)/4, $0x3d2aaaab
+DATA xpC24<>+8(SB)/4, $0x3d2aaaab
+DATA xpC24<>+12(SB)/4, $0x3d2aaaab
+DATA xpC24<>+16(SB)/4, $0x3d2aaaab
+DATA xpC24<>+20(SB)/4, $0x3d2aaaab
+DATA xpC24<>+24(SB)/4, $0x3d2aaaab
+DATA xpC24<>+28(SB)/4, $0x3d2aaaab
+GLOBL xpC24<>(SB), RODATA|NOPTR, $32
 
-DATA expP1<>+0(SB)/4, $0x3ab743ce
-DATA expP1<>+4(SB)/4, $0x3ab743ce
-DATA expP1<>+8(SB)/4, $0x3ab743ce
-DATA expP1<>+12(SB)/4, $0x3ab743ce
-DATA expP1<>+16(SB)/4, $0x3ab743ce
-DATA expP1<>+20(SB)/4, $0x3ab743ce
-DATA expP1<>+24(SB)/4, $0x3ab743ce
-DATA expP1<>+28(SB)/4, $0x3ab743ce
-GLOBL expP1<>(SB), RODATA|NOPTR, $32
+DATA xpC120<>+0(SB)/4, $0x3c088889
+DATA xpC120<>+4(SB)/4, $0x3c088889
+DATA xpC120<>+8(SB)/4, $0x3c088889
+DATA xpC120<>+12(SB)/4, $0x3c088889
+DATA xpC120<>+16(SB)/4, $0x3c088889
+DATA xpC120<>+20(SB)/4, $0x3c088889
+DATA xpC120<>+24(SB)/4, $0x3c088889
+DATA xpC120<>+28(SB)/4, $0x3c088889
+GLOBL xpC120<>(SB), RODATA|NOPTR, $32
 
-DATA expP2<>+0(SB)/4, $0x3c088908
-DATA expP2<>+4(SB)/4, $0x3c088908
-DATA expP2<>+8(SB)/4, $0x3c088908
-DATA expP2<>+12(SB)/4, $0x3c088908
-DATA expP2<>+16(SB)/4, $0x3c088908
-DATA expP2<>+20(SB)/4, $0x3c088908
-DATA expP2<>+24(SB)/4, $0x3c088908
-DATA expP2<>+28(SB)/4, $0x3c088908
-GLOBL expP2<>(SB), RODATA|NOPTR, $32
+DATA xpC720<>+0(SB)/4, $0x3ab60b61
+DATA xpC720<>+4(SB)/4, $0x3ab60b61
+DATA xpC720<>+8(SB)/4, $0x3ab60b61
+DATA xpC720<>+12(SB)/4, $0x3ab60b61
+DATA xpC720<>+16(SB)/4, $0x3ab60b61
+DATA xpC720<>+20(SB)/4, $0x3ab60b61
+DATA xpC720<>+24(SB)/4, $0x3ab60b61
+DATA xpC720<>+28(SB)/4, $0x3ab60b61
+GLOBL xpC720<>(SB), RODATA|NOPTR, $32
 
-DATA expP3<>+0(SB)/4, $0x3d2aa9c1
-DATA expP3<>+4(SB)/4, $0x3d2aa9c1
-DATA expP3<>+8(SB)/4, $0x3d2aa9c1
-DATA expP3<>+12(SB)/4, $0x3d2aa9c1
-DATA expP3<>+16(SB)/4, $0x3d2aa9c1
-DATA expP3<>+20(SB)/4, $0x3d2aa9c1
-DATA expP3<>+24(SB)/4, $0x3d2aa9c1
-DATA expP3<>+28(SB)/4, $0x3d2aa9c1
-GLOBL expP3<>(SB), RODATA|NOPTR, $32
+DATA xpC5040<>+0(SB)/4, $0x39500d01
+DATA xpC5040<>+4(SB)/4, $0x39500d01
+DATA xpC5040<>+8(SB)/4, $0x39500d01
+DATA xpC5040<>+12(SB)/4, $0x39500d01
+DATA xpC5040<>+16(SB)/4, $0x39500d01
+DATA xpC5040<>+20(SB)/4, $0x39500d01
+DATA xpC5040<>+24(SB)/4, $0x39500d01
+DATA xpC5040<>+28(SB)/4, $0x39500d01
+GLOBL xpC5040<>(SB), RODATA|NOPTR, $32
 
-DATA expP4<>+0(SB)/4, $0x3e2aaaaa
-DATA expP4<>+4(SB)/4, $0x3e2aaaaa
-DATA expP4<>+8(SB)/4, $0x3e2aaaaa
-DATA expP4<>+12(SB)/4, $0x3e2aaaaa
-DATA expP4<>+16(SB)/4, $0x3e2aaaaa
-DATA expP4<>+20(SB)/4, $0x3e2aaaaa
-DATA expP4<>+24(SB)/4, $0x3e2aaaaa
-DATA expP4<>+28(SB)/4, $0x3e2aaaaa
-GLOBL expP4<>(SB), RODATA|NOPTR, $32
+DATA xpHi<>+0(SB)/4, $0x42b17217
+DATA xpHi<>+4(SB)/4, $0x42b17217
+DATA xpHi<>+8(SB)/4, $0x42b17217
+DATA xpHi<>+12(SB)/4, $0x42b17217
+DATA xpHi<>+16(SB)/4, $0x42b17217
+DATA xpHi<>+20(SB)/4, $0x42b17217
+DATA xpHi<>+24(SB)/4, $0x42b17217
+DATA xpHi<>+28(SB)/4, $0x42b17217
+GLOBL xpHi<>(SB), RODATA|NOPTR, $32
 
-DATA expP5<>+0(SB)/4, $0x3f000000
-DATA expP5<>+4(SB)/4, $0x3f000000
-DATA expP5<>+8(SB)/4, $0x3f000000
-DATA expP5<>+12(SB)/4, $0x3f000000
-DATA expP5<>+16(SB)/4, $0x3f000000
-DATA expP5<>+20(SB)/4, $0x3f000000
-DATA expP5<>+24(SB)/4, $0x3f000000
-DATA expP5<>+28(SB)/4, $0x3f000000
-GLOBL expP5<>(SB), RODATA|NOPTR, $32
+DATA xpLo<>+0(SB)/4, $0xc2cff0a4
+DATA xpLo<>+4(SB)/4, $0xc2cff0a4
+DATA xpLo<>+8(SB)/4, $0xc2cff0a4
+DATA xpLo<>+12(SB)/4, $0xc2cff0a4
+DATA xpLo<>+16(SB)/4, $0xc2cff0a4
+DATA xpLo<>+20(SB)/4, $0xc2cff0a4
+DATA xpLo<>+24(SB)/4, $0xc2cff0a4
+DATA xpLo<>+28(SB)/4, $0xc2cff0a4
+GLOBL xpLo<>(SB), RODATA|NOPTR, $32
 
-DATA expOne<>+0(SB)/4, $0x3f800000
-DATA expOne<>+4(SB)/4, $0x3f800000
-DATA expOne<>+8(SB)/4, $0x3f800000
-DATA expOne<>+12(SB)/4, $0x3f800000
-DATA expOne<>+16(SB)/4, $0x3f800000
-DATA expOne<>+20(SB)/4, $0x3f800000
-DATA expOne<>+24(SB)/4, $0x3f800000
-DATA expOne<>+28(SB)/4, $0x3f800000
-GLOBL expOne<>(SB), RODATA|NOPTR, $32
+DATA xpOne<>+0(SB)/4, $0x3f800000
+DATA xpOne<>+4(SB)/4, $0x3f800000
+DATA xpOne<>+8(SB)/4, $0x3f800000
+DATA xpOne<>+12(SB)/4, $0x3f800000
+DATA xpOne<>+16(SB)/4, $0x3f800000
+DATA xpOne<>+20(SB)/4, $0x3f800000
+DATA xpOne<>+24(SB)/4, $0x3f800000
+DATA xpOne<>+28(SB)/4, $0x3f800000
+GLOBL xpOne<>(SB), RODATA|NOPTR, $32
 
-DATA expM87<>+0(SB)/4, $0xc2ae0000
-DATA expM87<>+4(SB)/4, $0xc2ae0000
-DATA expM87<>+8(SB)/4, $0xc2ae0000
-DATA expM87<>+12(SB)/4, $0xc2ae0000
-DATA expM87<>+16(SB)/4, $0xc2ae0000
-DATA expM87<>+20(SB)/4, $0xc2ae0000
-DATA expM87<>+24(SB)/4, $0xc2ae0000
-DATA expM87<>+28(SB)/4, $0xc2ae0000
-GLOBL expM87<>(SB), RODATA|NOPTR, $32
+DATA xpInf<>+0(SB)/4, $0x7f800000
+DATA xpInf<>+4(SB)/4, $0x7f800000
+DATA xpInf<>+8(SB)/4, $0x7f800000
+DATA xpInf<>+12(SB)/4, $0x7f800000
+DATA xpInf<>+16(SB)/4, $0x7f800000
+DATA xpInf<>+20(SB)/4, $0x7f800000
+DATA xpInf<>+24(SB)/4, $0x7f800000
+DATA xpInf<>+28(SB)/4, $0x7f800000
+GLOBL xpInf<>(SB), RODATA|NOPTR, $32
 
-DATA exp127<>+0(SB)/4, $0x0000007f
-DATA exp127<>+4(SB)/4, $0x0000007f
-DATA exp127<>+8(SB)/4, $0x0000007f
-DATA exp127<>+12(SB)/4, $0x0000007f
-DATA exp127<>+16(SB)/4, $0x0000007f
-DATA exp127<>+20(SB)/4, $0x0000007f
-DATA exp127<>+24(SB)/4, $0x0000007f
-DATA exp127<>+28(SB)/4, $0x0000007f
-GLOBL exp127<>(SB), RODATA|NOPTR, $32
+DATA xp127<>+0(SB)/4, $0x0000007f
+DATA xp127<>+4(SB)/4, $0x0000007f
+DATA xp127<>+8(SB)/4, $0x0000007f
+DATA xp127<>+12(SB)/4, $0x0000007f
+DATA xp127<>+16(SB)/4, $0x0000007f
+DATA xp127<>+20(SB)/4, $0x0000007f
+DATA xp127<>+24(SB)/4, $0x0000007f
+DATA xp127<>+28(SB)/4, $0x0000007f
+GLOBL xp127<>(SB), RODATA|NOPTR, $32
 
-DATA expNegInf<>+0(SB)/4, $0xff800000
-DATA expNegInf<>+4(SB)/4, $0xff800000
-DATA expNegInf<>+8(SB)/4, $0xff800000
-DATA expNegInf<>+12(SB)/4, $0xff800000
-DATA expNegInf<>+16(SB)/4, $0xff800000
-DATA expNegInf<>+20(SB)/4, $0xff800000
-DATA expNegInf<>+24(SB)/4, $0xff800000
-DATA expNegInf<>+28(SB)/4, $0xff800000
-GLOBL expNegInf<>(SB), RODATA|NOPTR, $32
+DATA xp253<>+0(SB)/4, $0x000000fd
+DATA xp253<>+4(SB)/4, $0x000000fd
+DATA xp253<>+8(SB)/4, $0x000000fd
+DATA xp253<>+12(SB)/4, $0x000000fd
+DATA xp253<>+16(SB)/4, $0x000000fd
+DATA xp253<>+20(SB)/4, $0x000000fd
+DATA xp253<>+24(SB)/4, $0x000000fd
+DATA xp253<>+28(SB)/4, $0x000000fd
+GLOBL xp253<>(SB), RODATA|NOPTR, $32
 
-// Add the four float64 lanes of Y<d> to the scalar sum in X9, lane 0
-// first. Clobbers X8.
-#define SUM4(Y, X) \
-	VADDSD       X, X9, X9;  \
-	VPERMILPD    $1, X, X8;  \
-	VADDSD       X8, X9, X9; \
-	VEXTRACTF128 $1, Y, X8;  \
-	VADDSD       X8, X9, X9; \
-	VPERMILPD    $1, X8, X8; \
-	VADDSD       X8, X9, X9
+DATA xpM126<>+0(SB)/4, $0xffffff82
+DATA xpM126<>+4(SB)/4, $0xffffff82
+DATA xpM126<>+8(SB)/4, $0xffffff82
+DATA xpM126<>+12(SB)/4, $0xffffff82
+DATA xpM126<>+16(SB)/4, $0xffffff82
+DATA xpM126<>+20(SB)/4, $0xffffff82
+DATA xpM126<>+24(SB)/4, $0xffffff82
+DATA xpM126<>+28(SB)/4, $0xffffff82
+GLOBL xpM126<>(SB), RODATA|NOPTR, $32
 
-// func expNegSumAVX2(dst *float32, src *float32, n int, m float32, store int) float64
-// For i < n (a positive multiple of 8): e = ExpNeg(src[i]-m), stored to
-// dst[i] when store != 0, and returns 0 + e[0] + e[1] + ... in float64.
-TEXT ·expNegSumAVX2(SB), NOSPLIT, $0-48
+DATA xpTiny<>+0(SB)/4, $0x00800000
+DATA xpTiny<>+4(SB)/4, $0x00800000
+DATA xpTiny<>+8(SB)/4, $0x00800000
+DATA xpTiny<>+12(SB)/4, $0x00800000
+DATA xpTiny<>+16(SB)/4, $0x00800000
+DATA xpTiny<>+20(SB)/4, $0x00800000
+DATA xpTiny<>+24(SB)/4, $0x00800000
+DATA xpTiny<>+28(SB)/4, $0x00800000
+GLOBL xpTiny<>(SB), RODATA|NOPTR, $32
+
+DATA xpHalf64<>+0(SB)/8, $0x3fe0000000000000
+DATA xpHalf64<>+8(SB)/8, $0x3fe0000000000000
+DATA xpHalf64<>+16(SB)/8, $0x3fe0000000000000
+DATA xpHalf64<>+24(SB)/8, $0x3fe0000000000000
+GLOBL xpHalf64<>(SB), RODATA|NOPTR, $32
+
+// Add the four float64 lanes of Y<d> to the sum in X14, lane 0 first.
+// Clobbers X3.
+#define XSUM4(Y, X) \
+	VADDSD       X, X14, X14; \
+	VPERMILPD    $1, X, X3;   \
+	VADDSD       X3, X14, X14; \
+	VEXTRACTF128 $1, Y, X3;   \
+	VADDSD       X3, X14, X14; \
+	VPERMILPD    $1, X3, X3;  \
+	VADDSD       X3, X14, X14
+
+// func expSumAVX2(dst *float32, src *float32, n int, m float32) float64
+// For i < n (a positive multiple of 8): e = Exp(src[i]-m) stored to
+// dst[i]; returns 0 + e[0] + e[1] + ... in float64.
+TEXT ·expSumAVX2(SB), NOSPLIT, $0-40
 	MOVQ         dst+0(FP), DI
 	MOVQ         src+8(FP), SI
 	MOVQ         n+16(FP), CX
-	VBROADCASTSS m+24(FP), Y10
-	MOVQ         store+32(FP), DX
-	VMOVUPS      expM87<>(SB), Y11
-	VMOVUPS      expLog2e<>(SB), Y12
-	VMOVUPS      expHalf<>(SB), Y13
-	VMOVUPS      expC1<>(SB), Y14
-	VMOVUPS      expC2<>(SB), Y15
-	VXORPD       X9, X9, X9
+	VBROADCASTSS m+24(FP), Y15
+	VMOVUPS      xpM126<>(SB), Y13
+	VXORPD       X14, X14, X14
 	SHRQ         $3, CX
 
-expLoop:
-	VMOVUPS    (SI), Y0
-	VSUBPS     Y10, Y0, Y0       // x = v - m
-	VCMPPS     $1, Y11, Y0, Y1   // x < -87: the result is 0
-	VMULPS     Y12, Y0, Y2       // x*log2e
-	VADDPS     Y13, Y2, Y2       // + 0.5
-	VROUNDPS   $1, Y2, Y2        // fn = floor
-	VMULPS     Y14, Y2, Y5
-	VSUBPS     Y5, Y0, Y3        // r = x - fn*c1
-	VMULPS     Y15, Y2, Y5
-	VSUBPS     Y5, Y3, Y3        // r -= fn*c2
-	VMOVUPS    expP0<>(SB), Y4
-	VMULPS     Y3, Y4, Y4
-	VADDPS     expP1<>(SB), Y4, Y4
-	VMULPS     Y3, Y4, Y4
-	VADDPS     expP2<>(SB), Y4, Y4
-	VMULPS     Y3, Y4, Y4
-	VADDPS     expP3<>(SB), Y4, Y4
-	VMULPS     Y3, Y4, Y4
-	VADDPS     expP4<>(SB), Y4, Y4
-	VMULPS     Y3, Y4, Y4
-	VADDPS     expP5<>(SB), Y4, Y4
-	VMULPS     Y3, Y4, Y4        // p*r
-	VMULPS     Y3, Y4, Y4        // p*r*r
-	VADDPS     Y3, Y4, Y4        // + r
-	VADDPS     expOne<>(SB), Y4, Y4 // + 1
-	VCVTTPS2DQ Y2, Y6
-	VPADDD     exp127<>(SB), Y6, Y6
-	VPSLLD     $23, Y6, Y6       // 2^fn
-	VMULPS     Y6, Y4, Y4
-	VANDNPS    Y4, Y1, Y4
-	TESTQ      DX, DX
-	JZ         expNoStore
-	VMOVUPS    Y4, (DI)
-
-expNoStore:
-	VCVTPS2PD    X4, Y7
-	SUM4(Y7, X7)
-	VEXTRACTF128 $1, Y4, X4
-	VCVTPS2PD    X4, Y7
-	SUM4(Y7, X7)
+xpLoop:
+	VMOVUPS      (SI), Y0
+	VSUBPS       Y15, Y0, Y0             // x = v - m
+	VCMPPS       $0x1e, xpHi<>(SB), Y0, Y1 // x > hi: +Inf
+	VCMPPS       $0x11, xpLo<>(SB), Y0, Y2 // x < lo: 0
+	VMULPS       xpLog2e<>(SB), Y0, Y3   // t = x*log2e (float32)
+	VCVTPS2PD    X3, Y4                  // n = floor(float64(t)+0.5)
+	VADDPD       xpHalf64<>(SB), Y4, Y4
+	VROUNDPD     $1, Y4, Y4
+	VCVTPD2PSY   Y4, X4
+	VEXTRACTF128 $1, Y3, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       xpHalf64<>(SB), Y5, Y5
+	VROUNDPD     $1, Y5, Y5
+	VCVTPD2PSY   Y5, X5
+	VINSERTF128  $1, X5, Y4, Y4
+	VMULPS       xpLn2hi<>(SB), Y4, Y5
+	VSUBPS       Y5, Y0, Y6              // r = x - n*ln2hi
+	VMULPS       xpLn2lo<>(SB), Y4, Y5
+	VSUBPS       Y5, Y6, Y6              // r -= n*ln2lo
+	VMULPS       xpC5040<>(SB), Y6, Y7   // the Taylor polynomial, innermost first
+	VADDPS       xpC720<>(SB), Y7, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       xpC120<>(SB), Y7, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       xpC24<>(SB), Y7, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       xpC6<>(SB), Y7, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       xpC2<>(SB), Y7, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       xpOne<>(SB), Y7, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       xpOne<>(SB), Y7, Y7     // p
+	VCVTTPS2DQ   Y4, Y8                  // ni
+	VPADDD       xp127<>(SB), Y8, Y9
+	VPSLLD       $23, Y9, Y9
+	VMULPS       Y9, Y7, Y10             // p * 2^ni
+	VPADDD       xp253<>(SB), Y8, Y9
+	VPSLLD       $23, Y9, Y9
+	VMULPS       Y9, Y7, Y11
+	VMULPS       xpTiny<>(SB), Y11, Y11  // p * 2^(ni+126) * 2^-126
+	VPCMPGTD     Y8, Y13, Y12            // ni < -126
+	VBLENDVPS    Y12, Y11, Y10, Y10
+	VANDNPS      Y10, Y2, Y10
+	VBLENDVPS    Y1, xpInf<>(SB), Y10, Y10
+	VCMPPS       $3, Y0, Y0, Y12         // NaN: x itself
+	VBLENDVPS    Y12, Y0, Y10, Y10
+	VMOVUPS      Y10, (DI)
+	VCVTPS2PD    X10, Y5
+	XSUM4(Y5, X5)
+	VEXTRACTF128 $1, Y10, X10
+	VCVTPS2PD    X10, Y5
+	XSUM4(Y5, X5)
 	ADDQ         $32, SI
 	ADDQ         $32, DI
 	DECQ         CX
-	JNZ          expLoop
+	JNZ          xpLoop
 	VZEROUPPER
-	MOVSD        X9, ret+40(FP)
-	RET
-
-// func maxAVX2(src *float32, n int) (m float32, nan bool)
-// The maximum of src[:n] (n a positive multiple of 32) ignoring NaNs, and
-// whether there was a NaN.
-TEXT ·maxAVX2(SB), NOSPLIT, $0-21
-	MOVQ    src+0(FP), SI
-	MOVQ    n+8(FP), CX
-	SHRQ    $5, CX
-	VMOVUPS expNegInf<>(SB), Y0
-	VMOVUPS Y0, Y1
-	VMOVUPS Y0, Y2
-	VMOVUPS Y0, Y3
-	VXORPS  Y9, Y9, Y9
-
-maxLoop:
-	VMOVUPS (SI), Y4
-	VMOVUPS 32(SI), Y5
-	VMOVUPS 64(SI), Y6
-	VMOVUPS 96(SI), Y7
-	VCMPPS  $3, Y4, Y4, Y8
-	VORPS   Y8, Y9, Y9
-	VCMPPS  $3, Y5, Y5, Y8
-	VORPS   Y8, Y9, Y9
-	VCMPPS  $3, Y6, Y6, Y8
-	VORPS   Y8, Y9, Y9
-	VCMPPS  $3, Y7, Y7, Y8
-	VORPS   Y8, Y9, Y9
-	VMAXPS  Y4, Y0, Y0
-	VMAXPS  Y5, Y1, Y1
-	VMAXPS  Y6, Y2, Y2
-	VMAXPS  Y7, Y3, Y3
-	ADDQ    $128, SI
-	DECQ    CX
-	JNZ     maxLoop
-	VMAXPS       Y1, Y0, Y0
-	VMAXPS       Y3, Y2, Y2
-	VMAXPS       Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VMAXPS       X1, X0, X0
-	VPERMILPS    $0x4e, X0, X1
-	VMAXPS       X1, X0, X0
-	VPERMILPS    $0xb1, X0, X1
-	VMAXPS       X1, X0, X0
-	VMOVSS       X0, m+16(FP)
-	VMOVMSKPS    Y9, AX
-	TESTL        AX, AX
-	SETNE        nan+20(FP)
-	VZEROUPPER
+	MOVSD        X14, ret+32(FP)
 	RET
