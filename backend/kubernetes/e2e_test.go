@@ -824,7 +824,7 @@ experiments: mini: backend: "k8s"
 	want, got := outputs(t, embC), outputs(t, c)
 	for _, k := range []string{trainer.KindTrain, trainer.KindEval} {
 		if strings.Join(got[k], ",") != strings.Join(want[k], ",") {
-			t.Errorf("%s outputs after kill and re-run differ from the embedded run's:\n%v\n%v", k, got[k], want[k])
+			t.Errorf("%s outputs after kill and re-run differ from the embedded run's:\n%v\n%v\n%s", k, got[k], want[k], treeDiff(c, embC, k))
 		}
 	}
 
