@@ -56,6 +56,7 @@ type Stage struct {
 type StageContext struct {
 	Stage   *Stage
 	OutDir  string            // write outputs here; checkpoints/ inside it is kept across crashes
+	WorkDir string            // the stage's scratch beside OutDir (its trainer inputs); never an output
 	Inputs  map[string]string // dependency name -> its output directory (read-only)
 	Log     io.Writer         // the stage's log, kept with its outputs
 	Threads int               // CPU threads this stage may use
@@ -616,7 +617,7 @@ func (e *executor) execute(ctx context.Context, st *Stage, res *Result, threads 
 			runErr = err
 			break
 		}
-		sc := &StageContext{Stage: st, OutDir: out, Inputs: inputs, Log: logf, Threads: threads, action: action}
+		sc := &StageContext{Stage: st, OutDir: out, WorkDir: work, Inputs: inputs, Log: logf, Threads: threads, action: action}
 		sc.report = progressReporter(e.events, st, time.Now())
 		runErr = runSafely(ctx, st, sc)
 		if runErr == nil || ctx.Err() != nil {

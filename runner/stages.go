@@ -276,7 +276,12 @@ func runData(ctx context.Context, dp *plan.DataParams, sm *smoke.Options, sc *St
 
 // InputsDir holds a train or eval stage's tokenized trainer inputs
 // (package jobdata) while the trainer runs; it is removed afterwards and is
-// never an output.
+// never an output. It lies in the stage's work directory, beside (not in)
+// the output directory: a trainer's manifest hashes everything in the
+// output directory, so inputs there would be listed in it, and whether they
+// were depended on timing when a trainer ran across a re-run (a Kubernetes
+// Job re-attached to, whose pod wrote its manifest after the re-run's
+// runner had cleared the directory and before it wrote the inputs again).
 const InputsDir = "inputs"
 
 func modelRef(m *schema.Model, dir string) trainer.ModelRef {
@@ -332,7 +337,7 @@ func runTrain(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *Stage
 	tp := ps.Train.Train
 	// Contract v2: the trainer gets token ids in training order, written
 	// here from the mixture with the model's tokenizer and template.
-	inputs := filepath.Join(sc.OutDir, InputsDir)
+	inputs := filepath.Join(sc.WorkDir, InputsDir)
 	defer os.RemoveAll(inputs)
 	tokens, stats, err := jobdata.PrepareTrain(modelDir, template.Template(ps.Train.Model.Template),
 		[]string{filepath.Join(dataDir, MixtureFile)}, &tp, ps.Train.Seed, inputs)
@@ -364,7 +369,7 @@ func runEval(ctx context.Context, tr trainer.Trainer, ps *plan.Stage, sc *StageC
 	if ev.Benchmark == "" {
 		ev.Benchmark = ep.Benchmark.Task
 	}
-	inputs := filepath.Join(sc.OutDir, InputsDir)
+	inputs := filepath.Join(sc.WorkDir, InputsDir)
 	defer os.RemoveAll(inputs)
 	prep, err := jobdata.PrepareEval(modelDir, benchPath, &ev, template.Template(ep.Model.Template), inputs)
 	if err != nil {
