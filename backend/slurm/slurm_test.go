@@ -299,7 +299,11 @@ func TestSlurmContainer(t *testing.T) {
 		var name string
 		waitFor(t, 60*time.Second, func() bool {
 			for n := range containerNames(eng) {
-				if !before[n] {
+				// other packages' tests (the kubernetes backend's
+				// comparison with Slurm) start crossin-N containers on
+				// the same podman at the same time: only one that mounts
+				// this test's directory is ours
+				if !before[n] && mountsUnder(eng, n, dir) {
 					name = n
 					return true
 				}
@@ -319,6 +323,20 @@ func TestSlurmContainer(t *testing.T) {
 			t.Fatalf("container %s survived the cancel", name)
 		}
 	})
+}
+
+// mountsUnder reports whether container name mounts a path under dir.
+func mountsUnder(eng *container.Engine, name, dir string) bool {
+	out, err := exec.Command(eng.Path, "inspect", "--format", "{{range .Mounts}}{{.Source}}\n{{end}}", name).Output()
+	if err != nil {
+		return false
+	}
+	for _, src := range strings.Fields(string(out)) {
+		if src == dir || strings.HasPrefix(src, dir+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }
 
 func containerNames(eng *container.Engine) map[string]bool {
