@@ -270,11 +270,15 @@ func ownContainers(eng *container.Engine) map[string]bool {
 var ownName = regexp.MustCompile(`^crossin-p[0-9]+-[0-9a-f]{8}$`)
 
 // waitRunning waits for a container of ours that was not running before.
+// Ours: started by this process (NewName puts the PID in the name), since
+// other packages' tests (the kubernetes backend's comparison with the
+// container backend) start containers on the same podman at the same time.
 func waitRunning(t *testing.T, eng *container.Engine, before map[string]bool) string {
 	t.Helper()
+	mine := fmt.Sprintf("crossin-p%d-", os.Getpid())
 	for i := 0; i < 300; i++ {
 		for n := range ownContainers(eng) {
-			if !before[n] {
+			if !before[n] && strings.HasPrefix(n, mine) {
 				return n
 			}
 		}
