@@ -33,7 +33,6 @@ package tensor
 
 import (
 	"fmt"
-	"sync"
 )
 
 // Tile sizes of the parallel decomposition. They are constants so that the
@@ -151,7 +150,7 @@ func ntTile(c, a, b []float32, m, n, k, i0, i1, j0, j1 int, acc bool) {
 // runs 6×16 register tiles down the rows of A.
 func outerTile(c, a, b []float32, m, n, k, i0, i1, j0, j1 int, acc bool) {
 	np := (j1 - j0 + 15) / 16
-	bp := getScratch(np * 16 * k)
+	bp := scratch.Get(np * 16 * k)
 	clear(bp)
 	for j := j0; j < j1; j++ {
 		jj := j - j0
@@ -192,7 +191,7 @@ func outerTile(c, a, b []float32, m, n, k, i0, i1, j0, j1 int, acc bool) {
 			put(i, 1, q)
 		}
 	}
-	putScratch(bp)
+	scratch.Put(bp)
 }
 
 // outerGo1 is the portable one-row outer-product tile.
@@ -304,10 +303,10 @@ func (t Threads) MatMulNN(c, a, b []float32, m, n, k int, accumulate bool) {
 	if t.wide(c, m, n, k, operand{a, k, 1}, operand{b, 1, n}, accumulate) {
 		return
 	}
-	bt := getScratch(n * k)
+	bt := scratch.Get(n * k)
 	Transpose(bt, b, k, n)
 	t.MatMulNT(c, a, bt, m, n, k, accumulate)
-	putScratch(bt)
+	scratch.Put(bt)
 }
 
 // MatMulTN computes C[m×n] (+)= A[k×m]ᵀ·B[k×n] (the weight-gradient
@@ -326,13 +325,13 @@ func (t Threads) MatMulTN(c, a, b []float32, m, n, k int, accumulate bool) {
 	if t.wide(c, m, n, k, operand{a, 1, m}, operand{b, 1, n}, accumulate) {
 		return
 	}
-	at := getScratch(m * k)
-	bt := getScratch(n * k)
+	at := scratch.Get(m * k)
+	bt := scratch.Get(n * k)
 	Transpose(at, a, k, m)
 	Transpose(bt, b, k, n)
 	t.MatMulNT(c, at, bt, m, n, k, accumulate)
-	putScratch(at)
-	putScratch(bt)
+	scratch.Put(at)
+	scratch.Put(bt)
 }
 
 // Transpose writes the transpose of src[rows×cols] into dst[cols×rows].
@@ -352,16 +351,9 @@ func Transpose(dst, src []float32, rows, cols int) {
 	}
 }
 
-var scratch sync.Pool
-
-func getScratch(n int) []float32 {
-	if p, ok := scratch.Get().(*[]float32); ok && cap(*p) >= n {
-		return (*p)[:n]
-	}
-	return make([]float32, n)
-}
-
-func putScratch(s []float32) { scratch.Put(&s) }
+// scratch holds the package's own temporaries (packed panels, transposed
+// operands).
+var scratch Pool
 
 // checkLen panics on a programming error (a buffer shorter than its
 // declared shape): these are internal invariants, not input validation.
