@@ -320,27 +320,12 @@ func treeDiff(a, b *cache.Cache, kind string) string {
 	return strings.Join(diff, "\n")
 }
 
+// runMini runs the grid of specDir one stage at a time with a cache of
+// its own and returns the cache, the tables without provenance and the
+// wall time.
 func runMini(t *testing.T, ctx context.Context, specDir string, backends runner.Backends) (*cache.Cache, map[string]string, time.Duration) {
 	t.Helper()
-	spec, err := schema.Load(specDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.Open(filepath.Join(t.TempDir(), "cache"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	// one stage at a time: per-stage overheads compare cleanly
-	res, err := runner.Run(ctx, spec, runner.RunOptions{Cache: c, OutDir: filepath.Join(t.TempDir(), "results"), Jobs: 1, Backends: backends})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables := map[string]string{}
-	for _, r := range res.Reports {
-		tables[r.Experiment] = withoutProvenance(string(r.Table))
-	}
-	return c, tables, time.Since(t0)
+	return runMiniIn(t, ctx, specDir, t.TempDir(), backends)
 }
 
 // TestMiniGridByteIdentical runs the runner's miniature grid on the
