@@ -27,21 +27,28 @@ func tinyModel(t *testing.T) string {
 	return dir
 }
 
-// TestLogLikMatchesNLL checks the shared-prefix option scoring against an
-// independent computation: the model's per-token NLL of the whole
-// prompt+option sequence, summed over the option's tokens.
-func TestLogLikMatchesNLL(t *testing.T) {
+// tinyScorer returns a scorer of the tiny test model (closed when the
+// test ends) and the model's tokenizer.
+func tinyScorer(t *testing.T) (*scorer, *tokenizer.Tokenizer) {
+	t.Helper()
 	dir := tinyModel(t)
 	m, err := model.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
 	tok, err := tokenizer.LoadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scorer{m: m}
+	return &scorer{m: m}, tok
+}
+
+// TestLogLikMatchesNLL checks the shared-prefix option scoring against an
+// independent computation: the model's per-token NLL of the whole
+// prompt+option sequence, summed over the option's tokens.
+func TestLogLikMatchesNLL(t *testing.T) {
+	s, tok := tinyScorer(t)
 	tests := []struct {
 		prompt  string
 		options []string
@@ -66,7 +73,7 @@ func TestLogLikMatchesNLL(t *testing.T) {
 			for n < len(whole) && n < len(ctx) && whole[n] == ctx[n] {
 				n++
 			}
-			nll, err := m.NLL(whole)
+			nll, err := s.m.NLL(whole)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,17 +95,7 @@ func TestLogLikMatchesNLL(t *testing.T) {
 // (one batched step, rows of options that begin alike merged) gives every
 // option the bits it gets when scored alone.
 func TestLogLikSharedRowsExact(t *testing.T) {
-	dir := tinyModel(t)
-	m, err := model.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &scorer{m: m}
+	s, tok := tinyScorer(t)
 	for _, tt := range []struct {
 		prompt  string
 		options []string
