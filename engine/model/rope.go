@@ -2,6 +2,8 @@ package model
 
 import (
 	"math"
+	"sync"
+	"sync/atomic"
 )
 
 // Rope holds the rotary-embedding frequencies of a config, computed as
@@ -11,6 +13,21 @@ type Rope struct {
 	dim      int
 	invFreq  []float32 // dim/2
 	attScale float32   // cos/sin multiplier (yarn's attention factor; else 1)
+
+	// table caches the cos/sin of every position up to the largest seen,
+	// so a forward pass looks them up instead of calling math.Cos and
+	// math.Sin per row and frequency. Readers load it without locking;
+	// growth replaces it under mu. The zero value is an empty table.
+	table atomic.Pointer[ropeTable]
+	mu    sync.Mutex
+}
+
+// ropeTable holds, for positions 0..n-1, the rows cos[p·half+j] and
+// sin[p·half+j]: exactly the float32 values rotate used to compute per
+// call (float64 cos/sin of the float32 angle, rounded, times attScale).
+type ropeTable struct {
+	n        int
+	cos, sin []float32
 }
 
 // NewRope computes the inverse frequencies for c.
@@ -107,21 +124,28 @@ func yarn(c *Config) ([]float32, float32) {
 // the original context it raises the base as transformers'
 // dynamic_rope_update does (recomputed per call rather than kept as state).
 func (r *Rope) freqsFor(maxPos int) []float32 {
+	if !r.dynamicAt(maxPos) {
+		return r.invFreq
+	}
 	s := r.cfg.Rope
-	if s.Type != "dynamic" {
-		return r.invFreq
-	}
-	orig := s.OriginalMaxPositionEmbeddings
-	if orig == 0 {
-		orig = r.cfg.MaxPositionEmbeddings
-	}
 	seq := maxPos + 1
-	if seq <= orig {
-		return r.invFreq
-	}
 	d := float64(r.dim)
-	base := r.cfg.RopeTheta * math.Pow(s.Factor*float64(seq)/float64(orig)-(s.Factor-1), d/(d-2))
+	base := r.cfg.RopeTheta * math.Pow(s.Factor*float64(seq)/float64(r.originalContext())-(s.Factor-1), d/(d-2))
 	return baseInvFreq(base, r.dim)
+}
+
+// dynamicAt reports whether a pass reaching position maxPos needs
+// frequencies other than invFreq ("dynamic" scaling beyond the original
+// context).
+func (r *Rope) dynamicAt(maxPos int) bool {
+	return r.cfg.Rope.Type == "dynamic" && maxPos+1 > r.originalContext()
+}
+
+func (r *Rope) originalContext() int {
+	if o := r.cfg.Rope.OriginalMaxPositionEmbeddings; o != 0 {
+		return o
+	}
+	return r.cfg.MaxPositionEmbeddings
 }
 
 // Apply rotates rows of x in place: x is rows × (heads·headDim), row i at
@@ -136,33 +160,95 @@ func (r *Rope) ApplyInverse(x []float32, rows, heads int, pos []int) {
 }
 
 func (r *Rope) rotate(x []float32, rows, heads int, pos []int, inverse bool) {
-	hd := r.dim
-	half := hd / 2
+	half := r.dim / 2
 	maxPos := 0
 	for _, p := range pos[:rows] {
 		maxPos = max(maxPos, p)
 	}
-	inv := r.freqsFor(maxPos)
-	cos := make([]float32, half)
-	sin := make([]float32, half)
-	for i := 0; i < rows; i++ {
-		p := float32(pos[i])
-		for j := 0; j < half; j++ {
-			f := inv[j] * p
-			cos[j] = float32(math.Cos(float64(f))) * r.attScale
-			sin[j] = float32(math.Sin(float64(f))) * r.attScale
-			if inverse {
-				sin[j] = -sin[j]
-			}
+	if r.dynamicAt(maxPos) {
+		// Frequencies beyond the original context depend on maxPos, so
+		// only passes within it share the table.
+		inv := r.freqsFor(maxPos)
+		cos := make([]float32, half)
+		sin := make([]float32, half)
+		for i := 0; i < rows; i++ {
+			ropeAngles(cos, sin, inv, pos[i], r.attScale)
+			rotateRow(x[i*heads*r.dim:(i+1)*heads*r.dim], heads, r.dim, cos, sin, inverse)
 		}
-		row := x[i*heads*hd : (i+1)*heads*hd]
-		for h := 0; h < heads; h++ {
-			v := row[h*hd : (h+1)*hd]
-			for j := 0; j < half; j++ {
-				a, b := v[j], v[j+half]
-				v[j] = a*cos[j] - b*sin[j]
-				v[j+half] = b*cos[j] + a*sin[j]
+		return
+	}
+	t := r.tableFor(maxPos)
+	for i := 0; i < rows; i++ {
+		p := pos[i]
+		rotateRow(x[i*heads*r.dim:(i+1)*heads*r.dim], heads, r.dim, t.cos[p*half:(p+1)*half], t.sin[p*half:(p+1)*half], inverse)
+	}
+}
+
+// ropeAngles writes the cos and sin of position p for the frequencies inv,
+// scaled by att: the one definition of the values the table holds.
+func ropeAngles(cos, sin, inv []float32, p int, att float32) {
+	fp := float32(p)
+	for j, f := range inv {
+		a := f * fp
+		cos[j] = float32(math.Cos(float64(a))) * att
+		sin[j] = float32(math.Sin(float64(a))) * att
+	}
+}
+
+// rotateRow rotates the heads of one row: v·cos + rotate_half(v)·sin, or
+// by the opposite angles when inverse (sin negated, which is exact).
+func rotateRow(row []float32, heads, hd int, cos, sin []float32, inverse bool) {
+	half := hd / 2
+	cos, sin = cos[:half], sin[:half]
+	for h := 0; h < heads; h++ {
+		v := row[h*hd : (h+1)*hd]
+		a, b := v[:half], v[half:hd]
+		if inverse {
+			for j := range a {
+				c, s := cos[j], -sin[j]
+				x, y := a[j], b[j]
+				a[j] = x*c - y*s
+				b[j] = y*c + x*s
 			}
+			continue
+		}
+		for j := range a {
+			c, s := cos[j], sin[j]
+			x, y := a[j], b[j]
+			a[j] = x*c - y*s
+			b[j] = y*c + x*s
 		}
 	}
+}
+
+// tableFor returns a table covering positions 0..maxPos, growing the
+// shared one if needed (to at least twice its size, within the model's
+// context, so a stream of longer sequences does not regrow per call).
+func (r *Rope) tableFor(maxPos int) *ropeTable {
+	if t := r.table.Load(); t != nil && maxPos < t.n {
+		return t
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.table.Load()
+	if old != nil && maxPos < old.n {
+		return old
+	}
+	half := r.dim / 2
+	n := maxPos + 1
+	if old != nil {
+		n = max(n, min(2*old.n, r.cfg.MaxPositionEmbeddings))
+	}
+	t := &ropeTable{n: n, cos: make([]float32, n*half), sin: make([]float32, n*half)}
+	p0 := 0
+	if old != nil {
+		copy(t.cos, old.cos)
+		copy(t.sin, old.sin)
+		p0 = old.n
+	}
+	for p := p0; p < n; p++ {
+		ropeAngles(t.cos[p*half:(p+1)*half], t.sin[p*half:(p+1)*half], r.invFreq, p, r.attScale)
+	}
+	r.table.Store(t)
+	return t
 }
