@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/crossin-lab/crossin/engine/safetensors"
 	"github.com/crossin-lab/crossin/engine/tensor"
@@ -23,6 +24,7 @@ type Model struct {
 	set     *safetensors.Set // keeps the mapping alive while weights alias it
 	adapter Adapter
 	act     func(float32) float32
+	silu    bool           // act is Silu
 	threads tensor.Threads // bound on the goroutines of each product and loop
 }
 
@@ -108,7 +110,7 @@ func New(cfg *Config, w *Weights) (*Model, error) {
 	if len(w.Layers) != cfg.NumLayers {
 		return nil, fmt.Errorf("model: %d layers of weights for a config of %d", len(w.Layers), cfg.NumLayers)
 	}
-	return &Model{Config: cfg, Weights: w, rope: NewRope(cfg), act: Activation(cfg.HiddenAct)}, nil
+	return &Model{Config: cfg, Weights: w, rope: NewRope(cfg), act: Activation(cfg.HiddenAct), silu: gelu(cfg.HiddenAct) == nil}, nil
 }
 
 // Close releases the weights' memory mapping. The model must not be used
@@ -326,12 +328,7 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 		RMSNorm(xn, x, L.PostAttnNorm, rows, h, eps, cfg.NormPlusOne, nil)
 		m.Project(l, ProjGate, xn, rows, g)
 		m.Project(l, ProjUp, xn, rows, u)
-		act := m.act
-		m.threads.Parallel(len(g), 4096, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				g[i] = act(g[i]) * u[i]
-			}
-		})
+		m.gate(g, u)
 		m.Project(l, ProjDown, g, rows, tmp)
 		for i, d := range tmp {
 			x[i] += d
@@ -342,6 +339,26 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 	}
 	RMSNorm(xn, x, m.Weights.Norm, rows, h, eps, cfg.NormPlusOne, nil)
 	return xn, nil
+}
+
+// gate computes the gated MLP's g = act(g)·u in place, in parallel over
+// elements. SiLU, the common case, is called directly so that it inlines.
+func (m *Model) gate(g, u []float32) {
+	if m.silu {
+		m.threads.Parallel(len(g), 4096, func(lo, hi int) {
+			g, u := g[lo:hi], u[lo:hi]
+			for i, v := range g {
+				g[i] = Silu(v) * u[i]
+			}
+		})
+		return
+	}
+	act := m.act
+	m.threads.Parallel(len(g), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g[i] = act(g[i]) * u[i]
+		}
+	})
 }
 
 // attention computes causal (optionally sliding-window) grouped-query
@@ -359,6 +376,8 @@ func (m *Model) attention(l int, caches []*Cache, tokens [][]int, start, n0 []in
 	tasks := len(tokens) * nh
 	inner := m.threads.Split(tasks) // products inside the loop
 	m.threads.Parallel(tasks, 1, func(lo, hi int) {
+		sc := attnPool.Get().(*attnScratch)
+		defer attnPool.Put(sc)
 		for t := lo; t < hi; t++ {
 			s, head := t/nh, t%nh
 			ns := len(tokens[s])
@@ -366,24 +385,35 @@ func (m *Model) attention(l int, caches []*Cache, tokens [][]int, start, n0 []in
 				continue
 			}
 			c := caches[s]
-			segs := c.segments(l, head/group, n0[s]+ns, nil)
+			sc.segs = c.segments(l, head/group, n0[s]+ns, sc.segs[:0])
 			pos0 := c.pre + n0[s] // position of the first new row
 			for b0 := 0; b0 < ns; b0 += qBlock {
 				b1 := min(b0+qBlock, ns)
-				m.attendBlock(inner, segs, q, att, start[s]+b0, b1-b0, pos0+b0, head, hd, qd, scale, window)
+				m.attendBlock(inner, sc, q, att, start[s]+b0, b1-b0, pos0+b0, head, hd, qd, scale, window)
 			}
 		}
 	})
 }
 
+// attnScratch is one attention goroutine's temporaries, reused from block
+// to block and, through attnPool, from step to step (every buffer is
+// written before it is read). A sync.Pool lets the collector drop them
+// when the model is idle.
+type attnScratch struct {
+	qh, scores, out, part []float32
+	segs, vs              []segment
+}
+
+var attnPool = sync.Pool{New: func() any { return new(attnScratch) }}
+
 // attendBlock computes attention for nq consecutive query rows starting at
-// row r0 (position p0) of one head.
-func (m *Model) attendBlock(th tensor.Threads, segs []segment, q, att []float32, r0, nq, p0, head, hd, qd int, scale float32, window int) {
+// row r0 (position p0) of one head, over the cached positions sc.segs.
+func (m *Model) attendBlock(th tensor.Threads, sc *attnScratch, q, att []float32, r0, nq, p0, head, hd, qd int, scale float32, window int) {
 	visible := p0 + nq // keys 0..visible-1 can be seen by some row
 	// Trim the segments to the visible keys.
-	var vs []segment
+	vs := sc.vs[:0]
 	n := 0
-	for _, sg := range segs {
+	for _, sg := range sc.segs {
 		if n >= visible {
 			break
 		}
@@ -391,19 +421,22 @@ func (m *Model) attendBlock(th tensor.Threads, segs []segment, q, att []float32,
 		vs = append(vs, segment{k: sg.k[:k*hd], v: sg.v[:k*hd], n: k})
 		n += k
 	}
+	sc.vs = vs
 	total := n
-	qh := make([]float32, nq*hd)
+	sc.qh = grow32(sc.qh, nq*hd)
+	qh := sc.qh
 	for i := 0; i < nq; i++ {
 		copy(qh[i*hd:(i+1)*hd], q[(r0+i)*qd+head*hd:(r0+i)*qd+(head+1)*hd])
 	}
-	scores := make([]float32, nq*total)
-	var part []float32
+	sc.scores = grow32(sc.scores, nq*total)
+	scores := sc.scores
 	if len(vs) == 1 {
 		th.MatMulNT(scores, qh, vs[0].k, nq, total, hd, false)
 	} else {
 		col := 0
 		for _, sg := range vs {
-			part = grow32(part, nq*sg.n)
+			sc.part = grow32(sc.part, nq*sg.n)
+			part := sc.part
 			th.MatMulNT(part, qh, sg.k, nq, sg.n, hd, false)
 			for i := 0; i < nq; i++ {
 				copy(scores[i*total+col:i*total+col+sg.n], part[i*sg.n:(i+1)*sg.n])
@@ -411,7 +444,8 @@ func (m *Model) attendBlock(th tensor.Threads, segs []segment, q, att []float32,
 			col += sg.n
 		}
 	}
-	negInf := float32(math.Inf(-1))
+	// Row i sees keys lo..p: those are scaled and softmaxed, the masked
+	// rest weigh zero.
 	for i := 0; i < nq; i++ {
 		p := p0 + i
 		row := scores[i*total : (i+1)*total]
@@ -419,24 +453,23 @@ func (m *Model) attendBlock(th tensor.Threads, segs []segment, q, att []float32,
 		if window > 0 {
 			lo = max(0, p-window+1)
 		}
-		for j := range row {
-			if j > p || j < lo {
-				row[j] = negInf
-			} else {
-				row[j] *= scale
-			}
-		}
-		SoftmaxRow(row[lo : p+1])
 		clear(row[:lo])
+		live := row[lo : p+1]
+		for j := range live {
+			live[j] *= scale
+		}
+		SoftmaxRow(live)
 		clear(row[p+1:])
 	}
-	out := make([]float32, nq*hd)
+	sc.out = grow32(sc.out, nq*hd)
+	out := sc.out
 	if len(vs) == 1 {
 		th.MatMulNN(out, scores, vs[0].v, nq, hd, total, false)
 	} else {
 		col := 0
 		for si, sg := range vs {
-			part = grow32(part, nq*sg.n)
+			sc.part = grow32(sc.part, nq*sg.n)
+			part := sc.part
 			for i := 0; i < nq; i++ {
 				copy(part[i*sg.n:(i+1)*sg.n], scores[i*total+col:i*total+col+sg.n])
 			}

@@ -38,6 +38,15 @@ func RMSNorm(dst, x, w []float32, rows, dim int, eps float64, plusOne bool, inv 
 
 // Activation returns the gate activation named by hidden_act.
 func Activation(name string) func(float32) float32 {
+	if f := gelu(name); f != nil {
+		return f
+	}
+	return Silu
+}
+
+// gelu returns the GELU variant named by hidden_act, or nil for any other
+// name (SiLU).
+func gelu(name string) func(float32) float32 {
 	switch name {
 	case "gelu":
 		return func(x float32) float32 {
@@ -49,7 +58,7 @@ func Activation(name string) func(float32) float32 {
 			return float32(0.5 * v * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(v+0.044715*v*v*v))))
 		}
 	}
-	return Silu
+	return nil
 }
 
 // Silu is x·sigmoid(x) = x / (1 + e^−x), in float32 as PyTorch computes it.

@@ -152,11 +152,12 @@ type scorer struct {
 	hidden, logits []float32
 }
 
-// grow returns b resliced to n elements, reallocated if too small. The
-// contents are garbage: callers overwrite all n.
+// grow returns b resliced to n elements, reallocated if too small (with a
+// quarter more room, so prompts of slowly rising size do not reallocate
+// each time). The contents are garbage: callers overwrite all n.
 func grow(b []float32, n int) []float32 {
 	if cap(b) < n {
-		return make([]float32, n)
+		return make([]float32, n, n+n/4)
 	}
 	return b[:n]
 }

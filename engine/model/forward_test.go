@@ -1,0 +1,133 @@
+package model
+
+import (
+	"math"
+	"testing"
+)
+
+// TestStepScratchReuse checks that Step's reused temporaries (the
+// attention scratch, the pooled slab) never leak into results: the hidden
+// states of a sequence are the same bits whether it runs first, after
+// longer or shorter sequences, or inside a batch, and the same holds for
+// forked caches (attention over two segments). It covers full and
+// sliding-window attention, SiLU and GELU gates, and prefills longer than
+// one query block.
+func TestStepScratchReuse(t *testing.T) {
+	cases := []struct {
+		arch   string
+		window int
+	}{
+		{"llama", 0},
+		{"llama", 5},
+		{"gemma", 0},
+	}
+	for _, c := range cases {
+		dir := t.TempDir()
+		if err := Init(dir, InitConfig{Arch: c.arch, Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, Intermediate: 96, Vocab: 300, Seed: 7}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Config.SlidingWindow = c.window // (Init allows it for mistral only)
+		h := m.Config.HiddenSize
+		seqs := [][]int{mkSeq(7, 1), mkSeq(150, 2), mkSeq(3, 3), mkSeq(70, 4)}
+		run := func(batch [][]int) [][]float32 {
+			caches := make([]*Cache, len(batch))
+			for i := range caches {
+				caches[i] = m.NewCache()
+			}
+			hs, err := m.Step(caches, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := make([][]float32, len(batch))
+			r := 0
+			for i, s := range batch {
+				out[i] = hs[r*h : (r+len(s))*h]
+				r += len(s)
+			}
+			return out
+		}
+		want := make([][]float32, len(seqs))
+		for i, s := range seqs {
+			want[i] = run([][]int{s})[0]
+		}
+		name := c.arch + "/window " + string(rune('0'+c.window))
+		for i := len(seqs) - 1; i >= 0; i-- { // reverse order: scratch left by longer runs
+			sameBits(t, name+" alone", want[i], run([][]int{seqs[i]})[0])
+		}
+		got := run([][]int{seqs[2], seqs[0], seqs[3], seqs[1]})
+		for j, i := range []int{2, 0, 3, 1} {
+			sameBits(t, name+" batched", want[i], got[j])
+		}
+		// Forks of a shared prefix, continued in both orders.
+		fork := func(order []int) [][]float32 {
+			base := m.NewCache()
+			if _, err := m.Step([]*Cache{base}, [][]int{seqs[3][:40]}); err != nil {
+				t.Fatal(err)
+			}
+			var cs []*Cache
+			var toks [][]int
+			for _, i := range order {
+				cs = append(cs, base.Fork())
+				toks = append(toks, seqs[i])
+			}
+			hs, err := m.Step(cs, toks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[int][]float32{}
+			r := 0
+			for j, i := range order {
+				out[i] = hs[r*h : (r+len(toks[j]))*h]
+				r += len(toks[j])
+			}
+			return [][]float32{out[0], out[1]}
+		}
+		a, b := fork([]int{0, 1}), fork([]int{1, 0})
+		sameBits(t, name+" fork", a[0], b[0])
+		sameBits(t, name+" fork", a[1], b[1])
+		m.Close()
+	}
+}
+
+func mkSeq(n, seed int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = (seed*7919 + i*104729) % 300
+	}
+	return s
+}
+
+func sameBits(t *testing.T, what string, want, got []float32) {
+	t.Helper()
+	if len(want) != len(got) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+			t.Fatalf("%s: value %d = %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+// TestGate checks the gated MLP's elementwise pass, including the direct
+// SiLU loop, against act(g)·u computed through Activation, for every
+// activation name and a length that spans several parallel chunks.
+func TestGate(t *testing.T) {
+	for _, name := range []string{"silu", "", "gelu", "gelu_pytorch_tanh", "gelu_new", "gelu_fast"} {
+		m := &Model{act: Activation(name), silu: gelu(name) == nil, threads: 2}
+		n := 3*4096 + 17
+		g, u, want := make([]float32, n), make([]float32, n), make([]float32, n)
+		act := Activation(name)
+		for i := range g {
+			g[i] = float32(math.Sin(float64(i)*0.013)) * 12
+			u[i] = float32(math.Cos(float64(i) * 0.007))
+			want[i] = act(g[i]) * u[i]
+		}
+		m.gate(g, u)
+		sameBits(t, "gate "+name, want, g)
+	}
+}
