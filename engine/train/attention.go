@@ -20,29 +20,34 @@ func scatterHead(x, src []float32, r0, T, heads, h, D int) {
 
 // attention computes causal grouped-query attention with the padding mask
 // and, with Dims.SlidingWindow, Mistral's window (position i sees keys
-// i-W+1..i), writing out [N, Heads*D] and the probabilities p [B, Heads,
-// T, T]. Each (row, head) is three GEMMs: S = QKᵀ, softmax, O = PV. The
-// backward pass needs no window of its own: masked probabilities are 0.
-func (n *Net) attention(out, p, q, k, v []float32, b *Batch) {
+// i-W+1..i), over each batch row's packed positions, writing out [rows,
+// Heads*D] and the probabilities p (packed.probs). Each (row, head) is
+// three GEMMs: S = QKᵀ, softmax, O = PV. The backward pass needs no window
+// of its own: masked probabilities are 0.
+func (n *Net) attention(out, p, q, k, v []float32, pk *packed) {
 	d := n.Base.Dims
-	D, H, KV, T := d.HeadDim, d.Heads, d.KVHeads, b.T
+	D, H, KV := d.HeadDim, d.Heads, d.KVHeads
+	b := pk.b
 	group := H / KV
 	scale := float32(1 / math.Sqrt(float64(D)))
 	inner := n.pool.tensor().Split(b.B * H) // products inside the loop
 	n.pool.parallel(b.B*H, 1, func(lo, hi int) {
-		qh := make([]float32, T*D)
-		kh := make([]float32, T*D)
-		vh := make([]float32, T*D)
-		oh := make([]float32, T*D)
+		var qh, kh, vh, oh []float32
 		for bh := lo; bh < hi; bh++ {
 			bi, h := bh/H, bh%H
+			T, r0 := pk.rowLen(bi), pk.start[bi]
+			if T == 0 {
+				continue
+			}
+			qh, kh = grow(qh, T*D), grow(kh, T*D)
+			vh, oh = grow(vh, T*D), grow(oh, T*D)
 			kvh := h / group
-			gatherHead(qh, q, bi*T, T, H, h, D)
-			gatherHead(kh, k, bi*T, T, KV, kvh, D)
-			gatherHead(vh, v, bi*T, T, KV, kvh, D)
-			P := p[bh*T*T : (bh+1)*T*T]
+			gatherHead(qh, q, r0, T, H, h, D)
+			gatherHead(kh, k, r0, T, KV, kvh, D)
+			gatherHead(vh, v, r0, T, KV, kvh, D)
+			P := pk.probs(p, H, bi, h)
 			inner.MatMulNT(P, qh, kh, T, T, D, false)
-			mask := b.Mask[bi*T : bi*T+T]
+			mask := b.Mask[bi*b.T : bi*b.T+T]
 			for i := 0; i < T; i++ {
 				pi := P[i*T : i*T+T]
 				j0 := 0
@@ -79,40 +84,48 @@ func (n *Net) attention(out, p, q, k, v []float32, b *Batch) {
 				}
 				clear(pi[i+1:])
 			}
-			inner.MatMulNN(oh, P, vh, T, D, T, false)
-			scatterHead(out, oh, bi*T, T, H, h, D)
+			inner.MatMulNN(oh[:T*D], P, vh[:T*D], T, D, T, false)
+			scatterHead(out, oh, r0, T, H, h, D)
 		}
 	})
+}
+
+// grow returns buf with room for n values (its contents are stale).
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
 }
 
 // attentionBack turns dOut into dq, dk, dv (all set, not accumulated). Work
 // is split by (batch row, KV head) so each dk/dv element has one writer,
 // and the heads of a group are added in a fixed order.
-func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, b *Batch) {
+func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, pk *packed) {
 	d := n.Base.Dims
-	D, H, KV, T := d.HeadDim, d.Heads, d.KVHeads, b.T
+	D, H, KV := d.HeadDim, d.Heads, d.KVHeads
+	b := pk.b
 	group := H / KV
 	scale := float32(1 / math.Sqrt(float64(D)))
 	inner := n.pool.tensor().Split(b.B * KV) // products inside the loop
 	n.pool.parallel(b.B*KV, 1, func(lo, hi int) {
-		qh := make([]float32, T*D)
-		kh := make([]float32, T*D)
-		vh := make([]float32, T*D)
-		doh := make([]float32, T*D)
-		dqh := make([]float32, T*D)
-		dkh := make([]float32, T*D)
-		dvh := make([]float32, T*D)
-		dP := make([]float32, T*T)
+		var qh, kh, vh, doh, dqh, dkh, dvh, dP []float32
 		for bk := lo; bk < hi; bk++ {
 			bi, kvh := bk/KV, bk%KV
-			gatherHead(kh, k, bi*T, T, KV, kvh, D)
-			gatherHead(vh, v, bi*T, T, KV, kvh, D)
+			T, r0 := pk.rowLen(bi), pk.start[bi]
+			if T == 0 {
+				continue
+			}
+			qh, kh, vh, doh = grow(qh, T*D), grow(kh, T*D), grow(vh, T*D), grow(doh, T*D)
+			dqh, dkh, dvh, dP = grow(dqh, T*D), grow(dkh, T*D), grow(dvh, T*D), grow(dP, T*T)
+			gatherHead(kh, k, r0, T, KV, kvh, D)
+			gatherHead(vh, v, r0, T, KV, kvh, D)
 			clear(dkh)
 			clear(dvh)
 			for h := kvh * group; h < (kvh+1)*group; h++ {
-				P := p[(bi*H+h)*T*T : (bi*H+h+1)*T*T]
-				gatherHead(doh, dOut, bi*T, T, H, h, D)
-				gatherHead(qh, q, bi*T, T, H, h, D)
+				P := pk.probs(p, H, bi, h)
+				gatherHead(doh, dOut, r0, T, H, h, D)
+				gatherHead(qh, q, r0, T, H, h, D)
 				inner.MatMulTN(dvh, P, doh, T, D, T, true)
 				inner.MatMulNT(dP, doh, vh, T, T, D, false)
 				for i := 0; i < T; i++ {
@@ -128,11 +141,11 @@ func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, b *Batch) {
 					clear(di[i+1:])
 				}
 				inner.MatMulNN(dqh, dP, kh, T, D, T, false)
-				scatterHead(dq, dqh, bi*T, T, H, h, D)
+				scatterHead(dq, dqh, r0, T, H, h, D)
 				inner.MatMulTN(dkh, dP, qh, T, D, T, true)
 			}
-			scatterHead(dk, dkh, bi*T, T, KV, kvh, D)
-			scatterHead(dv, dvh, bi*T, T, KV, kvh, D)
+			scatterHead(dk, dkh, r0, T, KV, kvh, D)
+			scatterHead(dv, dvh, r0, T, KV, kvh, D)
 		}
 	})
 }

@@ -10,20 +10,19 @@ import (
 // for the GEMM to be efficient, few enough that the logits stay small.
 const headRows = 192
 
-// head computes, for every position with a label after the shift, the
-// cross-entropy of the next token. With dh, it also writes into dh the
-// gradient of Σ_r rowScale[r]·Σ_t CE_rt (r the batch row) with respect to
-// the final hidden states. It returns the per-position losses (zero where
-// ignored).
-func (n *Net) head(hN []float32, b *Batch, dh []float32, rowScale []float32) []float64 {
+// head computes, for every packed position with a label after the shift,
+// the cross-entropy of the next token. With dh, it also writes into dh
+// (packed rows, zero elsewhere) the gradient of Σ_r rowScale[r]·Σ_t CE_rt
+// (r the batch row) with respect to the final hidden states. It returns
+// the losses by padded position, [B·T] (zero where ignored).
+func (n *Net) head(hN []float32, pk *packed, dh []float32, rowScale []float32) []float64 {
 	d := n.Base.Dims
 	Hd, V := d.Hidden, d.Vocab
-	var rows []int
-	for r := 0; r < b.B; r++ {
-		for t := 0; t+1 < b.T; t++ {
-			if b.Labels[r*b.T+t+1] != IgnoreIndex {
-				rows = append(rows, r*b.T+t)
-			}
+	b := pk.b
+	var rows []int // packed rows scored, in order
+	for i, p := range pk.src {
+		if pk.pos[i]+1 < b.T && b.Labels[p+1] != IgnoreIndex {
+			rows = append(rows, i)
 		}
 	}
 	loss := make([]float64, b.B*b.T)
@@ -34,8 +33,8 @@ func (n *Net) head(hN []float32, b *Batch, dh []float32, rowScale []float32) []f
 		n.headBuf = make([]float32, headRows*V)
 	}
 	logits := n.headBuf[:min(headRows, len(rows))*V]
-	hs := make([]float32, min(headRows, len(rows))*Hd)
-	out := make([]float32, min(headRows, len(rows))*Hd)
+	hs := n.arena.get(min(headRows, len(rows)) * Hd)
+	out := n.arena.get(min(headRows, len(rows)) * Hd)
 	for c0 := 0; c0 < len(rows); c0 += headRows {
 		rs := rows[c0:min(len(rows), c0+headRows)]
 		R := len(rs)
@@ -45,7 +44,7 @@ func (n *Net) head(hN []float32, b *Batch, dh []float32, rowScale []float32) []f
 		n.pool.matABt(logits, hs, W, R, Hd, V, false)
 		n.pool.parallel(R, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				r := rs[i]
+				r := pk.src[rs[i]] // padded position
 				lg := logits[i*V : i*V+V]
 				label := int(b.Labels[r+1])
 				m := tensor.MaxRow(lg)

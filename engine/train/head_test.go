@@ -137,7 +137,7 @@ func TestHeadLabelledRowsOnly(t *testing.T) {
 						scale[r] = float32(0.5 + rng.Float64())
 					}
 					dh := make([]float32, N*d.Hidden)
-					loss := n.head(hN, b, dh, scale)
+					loss := n.head(hN, packAll(b), dh, scale)
 					wantLoss, wantDh, wantDW := fullHead(n, hN, b, scale)
 					for p := range loss {
 						if math.Float64bits(loss[p]) != math.Float64bits(wantLoss[p]) {

@@ -17,57 +17,88 @@ func dropSeed(seed uint64, layer int, module model.Proj) *rand.PCG {
 func uniform01(p *rand.PCG) float64 { return float64(p.Uint64()<<11>>11) / (1 << 53) }
 
 // linear computes out = x Wᵀ + b + scale·(drop(x) Aᵀ) Bᵀ for projection mi
-// of layer l (the bias b only where the model has one: Qwen2's q, k, v).
-func (n *Net) linear(out, x []float32, N, l int, mi model.Proj, b *Batch, lt *linTape, train bool) {
+// of layer l over the packed rows (the bias b only where the model has
+// one: Qwen2's q, k, v).
+func (n *Net) linear(out, x []float32, l int, mi model.Proj, pk *packed, lt *linTape, train bool) {
+	N := pk.n
 	in, o := n.Base.Shape(mi.String())
 	n.pool.matABt(out, x, n.Base.Layers[l].proj(mi), N, in, o, false)
 	if bias := n.Base.Layers[l].Bias[mi]; bias != nil {
-		for i := 0; i < N; i++ {
-			row := out[i*o : i*o+o]
-			for j, bv := range bias {
-				row[j] += bv
+		n.pool.parallel(N, 16, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				row := out[i*o : i*o+o]
+				for j, bv := range bias {
+					row[j] += bv
+				}
 			}
-		}
+		})
 	}
 	p := n.pairs[l][mi]
 	if p == nil {
 		return
 	}
 	r := n.Adapter.Config.R
+	a := &n.arena
 	xd := x
 	var noise []float32
 	if n.dropout > 0 && train {
-		// torch: noise = bernoulli(1-p) / (1-p); out = x * noise.
-		rng := dropSeed(b.DropSeed, l, mi)
-		keep := float32(1) / float32(1-n.dropout)
-		noise = make([]float32, len(x))
-		xd = make([]float32, len(x))
-		for i := range x {
-			if uniform01(rng) >= n.dropout {
-				noise[i] = keep
-				xd[i] = x[i] * keep
-			}
-		}
+		noise = a.get(N * in)
+		xd = a.get(N * in)
+		n.dropMask(noise, xd, x, in, l, mi, pk)
 	}
-	z := make([]float32, N*r)
+	z := a.get(N * r)
 	n.pool.matABt(z, xd, p.A, N, in, r, false)
-	tmp := make([]float32, N*o)
+	tmp := a.get(N * o)
 	n.pool.matABt(tmp, z, p.B, N, r, o, false)
-	for i, v := range tmp {
-		out[i] += v * n.scale
-	}
+	sc := n.scale
+	n.pool.parallel(len(tmp), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] += tmp[i] * sc
+		}
+	})
 	if lt != nil {
 		*lt = linTape{x: x, noise: noise, xd: xd, z: z}
 	}
 }
 
-// linearBack adds dy·W to dx and accumulates the LoRA gradients.
-func (n *Net) linearBack(dx, dy []float32, N, l int, mi model.Proj, lt *linTape) {
+// dropMask draws the dropout multipliers of projection mi (torch: noise =
+// bernoulli(1-p) / (1-p); out = x * noise) and sets xd = x·noise. The
+// stream runs over the padded layout, [B·T, in] in order, as it always
+// has: the values of dropped rows are drawn and discarded, so a kept row's
+// mask does not depend on the packing.
+func (n *Net) dropMask(noise, xd, x []float32, in, l int, mi model.Proj, pk *packed) {
+	rng := dropSeed(pk.b.DropSeed, l, mi)
+	keep := float32(1) / float32(1-n.dropout)
+	p := n.dropout
+	next := 0 // padded row the stream is at
+	for i, src := range pk.src {
+		for ; next < src; next++ {
+			for range in {
+				rng.Uint64()
+			}
+		}
+		nr, xr, dr := noise[i*in:i*in+in], x[i*in:i*in+in], xd[i*in:i*in+in]
+		for j := range nr {
+			if uniform01(rng) >= p {
+				nr[j] = keep
+				dr[j] = xr[j] * keep
+			} else {
+				nr[j], dr[j] = 0, 0
+			}
+		}
+		next++
+	}
+}
+
+// linearBack sets (acc: adds to) dx the input gradient dy·W and
+// accumulates the LoRA gradients.
+func (n *Net) linearBack(dx, dy []float32, l int, mi model.Proj, pk *packed, lt *linTape, acc bool) {
+	N := pk.n
 	in, o := n.Base.Shape(mi.String())
 	if n.wt != nil {
-		n.pool.matABt(dx, dy, n.wt[l][mi], N, o, in, true)
+		n.pool.matABt(dx, dy, n.wt[l][mi], N, o, in, acc)
 	} else {
-		n.pool.matAB(dx, dy, n.Base.Layers[l].proj(mi), N, o, in, true)
+		n.pool.matAB(dx, dy, n.Base.Layers[l].proj(mi), N, o, in, acc)
 	}
 	p := n.pairs[l][mi]
 	if p == nil {
@@ -76,25 +107,32 @@ func (n *Net) linearBack(dx, dy []float32, N, l int, mi model.Proj, lt *linTape)
 	r := n.Adapter.Config.R
 	gi := n.gradIdx[p]
 	gA, gB := n.Grads[gi], n.Grads[gi+1]
-	dys := make([]float32, len(dy))
-	for i, v := range dy {
-		dys[i] = v * n.scale
-	}
+	a := &n.arena
+	dys := a.get(len(dy[:N*o]))
+	sc := n.scale
+	n.pool.parallel(len(dys), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dys[i] = dy[i] * sc
+		}
+	})
 	n.pool.matAtB(gB, dys, lt.z, N, o, r, true)
-	dz := make([]float32, N*r)
+	dz := a.get(N * r)
 	n.pool.matAB(dz, dys, p.B, N, o, r, false)
 	n.pool.matAtB(gA, dz, lt.xd, N, r, in, true)
-	dxd := make([]float32, N*in)
+	dxd := a.get(N * in)
 	n.pool.matAB(dxd, dz, p.A, N, r, in, false)
-	if lt.noise != nil {
-		// One pass: the product rounds to float32 first (the explicit
-		// conversion keeps a compiler from fusing it into the add).
-		for i, v := range dxd {
-			dx[i] += float32(v * lt.noise[i])
+	noise := lt.noise
+	n.pool.parallel(len(dxd), 4096, func(lo, hi int) {
+		if noise != nil {
+			// The product rounds to float32 first (the explicit
+			// conversion keeps a compiler from fusing it into the add).
+			for i := lo; i < hi; i++ {
+				dx[i] += float32(dxd[i] * noise[i])
+			}
+			return
 		}
-		return
-	}
-	for i, v := range dxd {
-		dx[i] += v
-	}
+		for i := lo; i < hi; i++ {
+			dx[i] += dxd[i]
+		}
+	})
 }

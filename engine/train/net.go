@@ -42,6 +42,8 @@ type Net struct {
 	// headBuf holds one chunk of logits between passes (head.go); it is
 	// why a Net serves one pass at a time.
 	headBuf []float32
+	// arena holds one pass's activations and gradients (packed.go).
+	arena arena
 }
 
 func (n *Net) transposes() {

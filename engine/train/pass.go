@@ -22,29 +22,38 @@ type layerTape struct {
 }
 
 type tape struct {
-	b      *Batch
+	pk     *packed
 	layers []layerTape
 	xOut   []float32 // residual stream after the last layer
 	hN, rN []float32 // final norm output and its 1/rms
 }
 
-// forward runs the decoder over a batch and returns the tape (activations
-// for backward) ending at the final norm. train applies LoRA dropout
-// (module.train() in PyTorch); evaluation runs without it.
-func (n *Net) forward(b *Batch, train bool) *tape {
+// forward runs the decoder over the packed positions of a batch and
+// returns the tape (activations for backward) ending at the final norm.
+// train applies LoRA dropout (module.train() in PyTorch); evaluation runs
+// without it. Its buffers come from the Net's arena.
+func (n *Net) forward(pk *packed, train bool) *tape {
 	d := n.Base.Dims
-	N, Hd := b.B*b.T, d.Hidden
+	N, Hd := pk.n, d.Hidden
 	qd, kvd := d.Heads*d.HeadDim, d.KVHeads*d.HeadDim
-	x := make([]float32, N*Hd)
-	for i, id := range b.IDs {
-		copy(x[i*Hd:i*Hd+Hd], n.embedW()[int(id)*Hd:int(id)*Hd+Hd])
-	}
-	if s := d.EmbedScale; s != 0 {
-		for i := range x {
-			x[i] *= s
+	a := &n.arena
+	a.reset()
+	b := pk.b
+	x := a.get(N * Hd)
+	emb, s := n.embedW(), d.EmbedScale
+	n.pool.parallel(N, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			id := int(b.IDs[pk.src[i]])
+			row := x[i*Hd : i*Hd+Hd]
+			copy(row, emb[id*Hd:id*Hd+Hd])
+			if s != 0 {
+				for j := range row {
+					row[j] *= s
+				}
+			}
 		}
-	}
-	tp := &tape{b: b, layers: make([]layerTape, d.Layers)}
+	})
+	tp := &tape{pk: pk, layers: make([]layerTape, d.Layers)}
 	if n.Base.Rope == nil {
 		n.ropeTables(b.T)
 	}
@@ -52,44 +61,49 @@ func (n *Net) forward(b *Batch, train bool) *tape {
 		L := &n.Base.Layers[l]
 		lt := &tp.layers[l]
 		lt.xIn = x
-		lt.h1 = make([]float32, N*Hd)
+		lt.h1 = a.get(N * Hd)
 		lt.r1 = n.rmsNorm(lt.h1, x, L.AttnNorm, N)
-		lt.q = make([]float32, N*qd)
-		lt.k = make([]float32, N*kvd)
-		lt.v = make([]float32, N*kvd)
-		n.linear(lt.q, lt.h1, N, l, projQ, b, &lt.lin[projQ], train)
-		n.linear(lt.k, lt.h1, N, l, projK, b, &lt.lin[projK], train)
-		n.linear(lt.v, lt.h1, N, l, projV, b, &lt.lin[projV], train)
-		n.rope(lt.q, N, b.T, d.Heads, false)
-		n.rope(lt.k, N, b.T, d.KVHeads, false)
-		lt.att = make([]float32, N*qd)
-		lt.p = make([]float32, b.B*d.Heads*b.T*b.T)
-		n.attention(lt.att, lt.p, lt.q, lt.k, lt.v, b)
-		o := make([]float32, N*Hd)
-		n.linear(o, lt.att, N, l, projO, b, &lt.lin[projO], train)
-		lt.xMid = make([]float32, N*Hd)
-		for i := range o {
-			lt.xMid[i] = x[i] + o[i]
-		}
-		lt.h2 = make([]float32, N*Hd)
+		lt.q = a.get(N * qd)
+		lt.k = a.get(N * kvd)
+		lt.v = a.get(N * kvd)
+		n.linear(lt.q, lt.h1, l, projQ, pk, &lt.lin[projQ], train)
+		n.linear(lt.k, lt.h1, l, projK, pk, &lt.lin[projK], train)
+		n.linear(lt.v, lt.h1, l, projV, pk, &lt.lin[projV], train)
+		n.rope(lt.q, pk, d.Heads, false)
+		n.rope(lt.k, pk, d.KVHeads, false)
+		lt.att = a.get(N * qd)
+		lt.p = a.get(d.Heads * pk.squares())
+		n.attention(lt.att, lt.p, lt.q, lt.k, lt.v, pk)
+		o := a.get(N * Hd)
+		n.linear(o, lt.att, l, projO, pk, &lt.lin[projO], train)
+		lt.xMid = a.get(N * Hd)
+		n.add(lt.xMid, x, o)
+		lt.h2 = a.get(N * Hd)
 		lt.r2 = n.rmsNorm(lt.h2, lt.xMid, L.MLPNorm, N)
-		lt.g = make([]float32, N*d.Inter)
-		lt.u = make([]float32, N*d.Inter)
-		n.linear(lt.g, lt.h2, N, l, projGate, b, &lt.lin[projGate], train)
-		n.linear(lt.u, lt.h2, N, l, projUp, b, &lt.lin[projUp], train)
-		lt.a = make([]float32, N*d.Inter)
+		lt.g = a.get(N * d.Inter)
+		lt.u = a.get(N * d.Inter)
+		n.linear(lt.g, lt.h2, l, projGate, pk, &lt.lin[projGate], train)
+		n.linear(lt.u, lt.h2, l, projUp, pk, &lt.lin[projUp], train)
+		lt.a = a.get(N * d.Inter)
 		n.gateForward(lt.a, lt.g, lt.u)
-		dn := make([]float32, N*Hd)
-		n.linear(dn, lt.a, N, l, projDown, b, &lt.lin[projDown], train)
-		x = make([]float32, N*Hd)
-		for i := range dn {
-			x[i] = lt.xMid[i] + dn[i]
-		}
+		dn := a.get(N * Hd)
+		n.linear(dn, lt.a, l, projDown, pk, &lt.lin[projDown], train)
+		x = a.get(N * Hd)
+		n.add(x, lt.xMid, dn)
 	}
 	tp.xOut = x
-	tp.hN = make([]float32, N*Hd)
+	tp.hN = a.get(N * Hd)
 	tp.rN = n.rmsNorm(tp.hN, x, n.Base.FinalNorm, N)
 	return tp
+}
+
+// add sets dst = x + y, element by element.
+func (n *Net) add(dst, x, y []float32) {
+	n.pool.parallel(len(dst), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst[i] = x[i] + y[i]
+		}
+	})
 }
 
 // Loss returns the summed cross-entropy over the batch's labelled tokens and
@@ -98,8 +112,8 @@ func (n *Net) Loss(b *Batch) (sum float64, items int, err error) {
 	if err := b.Validate(n.Base.Vocab); err != nil {
 		return 0, 0, err
 	}
-	tp := n.forward(b, false)
-	for _, l := range n.head(tp.hN, b, nil, nil) {
+	tp := n.forward(packBatch(b), false)
+	for _, l := range n.head(tp.hN, tp.pk, nil, nil) {
 		sum += l
 	}
 	return sum, b.Items(), nil
@@ -111,7 +125,7 @@ func (n *Net) Logits(b *Batch) ([]float32, error) {
 	if err := b.Validate(n.Base.Vocab); err != nil {
 		return nil, err
 	}
-	tp := n.forward(b, false)
+	tp := n.forward(packAll(b), false)
 	N := b.B * b.T
 	out := make([]float32, N*n.Base.Vocab)
 	n.pool.matABt(out, tp.hN, n.headW(), N, n.Base.Hidden, n.Base.Vocab, false)
@@ -164,42 +178,51 @@ func (n *Net) backward(b *Batch, scale []float32) ([]float64, error) {
 	if err := b.Validate(n.Base.Vocab); err != nil {
 		return nil, err
 	}
+	return n.backwardPacked(packBatch(b), scale), nil
+}
+
+// backwardPacked is backward over the given positions of its batch.
+func (n *Net) backwardPacked(pk *packed, scale []float32) []float64 {
 	d := n.Base.Dims
-	N, Hd := b.B*b.T, d.Hidden
+	b := pk.b
+	N, Hd := pk.n, d.Hidden
 	qd, kvd := d.Heads*d.HeadDim, d.KVHeads*d.HeadDim
 	n.transposes()
-	tp := n.forward(b, true)
-	dhN := make([]float32, N*Hd)
-	losses := n.head(tp.hN, b, dhN, scale)
-	dx := make([]float32, N*Hd)
+	tp := n.forward(pk, true)
+	a := &n.arena
+	dhN := a.zero(N * Hd)
+	losses := n.head(tp.hN, pk, dhN, scale)
+	dx := a.zero(N * Hd)
 	n.rmsNormBack(dx, dhN, tp.xOut, n.Base.FinalNorm, tp.rN, N)
+	// Gradient buffers of one layer, reused by the next (set before read,
+	// or zeroed where they are sums).
+	da := a.get(N * d.Inter)
+	dg := a.get(N * d.Inter)
+	du := a.get(N * d.Inter)
+	dh2 := a.get(N * Hd)
+	datt := a.get(N * qd)
+	dq := a.get(N * qd)
+	dk := a.get(N * kvd)
+	dv := a.get(N * kvd)
+	dh1 := a.get(N * Hd)
 	for l := d.Layers - 1; l >= 0; l-- {
 		L := &n.Base.Layers[l]
 		lt := &tp.layers[l]
 		// MLP: x = xMid + down(act(g)*u).
-		da := make([]float32, N*d.Inter)
-		n.linearBack(da, dx, N, l, projDown, &lt.lin[projDown])
-		dg := make([]float32, N*d.Inter)
-		du := make([]float32, N*d.Inter)
+		n.linearBack(da, dx, l, projDown, pk, &lt.lin[projDown], false)
 		n.gateBack(dg, du, da, lt.g, lt.u)
-		dh2 := make([]float32, N*Hd)
-		n.linearBack(dh2, dg, N, l, projGate, &lt.lin[projGate])
-		n.linearBack(dh2, du, N, l, projUp, &lt.lin[projUp])
+		n.linearBack(dh2, dg, l, projGate, pk, &lt.lin[projGate], false)
+		n.linearBack(dh2, du, l, projUp, pk, &lt.lin[projUp], true)
 		// dx now is d xMid (residual) plus the norm's gradient.
 		n.rmsNormBack(dx, dh2, lt.xMid, L.MLPNorm, lt.r2, N)
 		// Attention: xMid = xIn + o_proj(att).
-		datt := make([]float32, N*qd)
-		n.linearBack(datt, dx, N, l, projO, &lt.lin[projO])
-		dq := make([]float32, N*qd)
-		dk := make([]float32, N*kvd)
-		dv := make([]float32, N*kvd)
-		n.attentionBack(dq, dk, dv, datt, lt.p, lt.q, lt.k, lt.v, b)
-		n.rope(dq, N, b.T, d.Heads, true)
-		n.rope(dk, N, b.T, d.KVHeads, true)
-		dh1 := make([]float32, N*Hd)
-		n.linearBack(dh1, dq, N, l, projQ, &lt.lin[projQ])
-		n.linearBack(dh1, dk, N, l, projK, &lt.lin[projK])
-		n.linearBack(dh1, dv, N, l, projV, &lt.lin[projV])
+		n.linearBack(datt, dx, l, projO, pk, &lt.lin[projO], false)
+		n.attentionBack(dq, dk, dv, datt, lt.p, lt.q, lt.k, lt.v, pk)
+		n.rope(dq, pk, d.Heads, true)
+		n.rope(dk, pk, d.KVHeads, true)
+		n.linearBack(dh1, dq, l, projQ, pk, &lt.lin[projQ], false)
+		n.linearBack(dh1, dk, l, projK, pk, &lt.lin[projK], true)
+		n.linearBack(dh1, dv, l, projV, pk, &lt.lin[projV], true)
 		n.rmsNormBack(dx, dh1, lt.xIn, L.AttnNorm, lt.r1, N)
 	}
 	if n.embedMod != nil {
@@ -207,7 +230,8 @@ func (n *Net) backward(b *Batch, scale []float32) ([]float64, error) {
 		// order (times the embedding scale, for Gemma).
 		g := n.savedGrad(n.embedMod)
 		s := d.EmbedScale
-		for i, id := range b.IDs {
+		for i, p := range pk.src {
+			id := b.IDs[p]
 			row := g[int(id)*Hd : int(id)*Hd+Hd]
 			for j, v := range dx[i*Hd : i*Hd+Hd] {
 				if s != 0 {
@@ -217,5 +241,5 @@ func (n *Net) backward(b *Batch, scale []float32) ([]float64, error) {
 			}
 		}
 	}
-	return losses, nil
+	return losses
 }

@@ -19,17 +19,15 @@ func (n *Net) ropeTables(T int) {
 	}
 }
 
-// rope rotates the heads of x ([N, heads*D]) in place, position t = row%T.
-func (n *Net) rope(x []float32, N, T, heads int, inverse bool) {
+// rope rotates the heads of x ([rows, heads*D]) in place, each packed row
+// at its position in its sequence.
+func (n *Net) rope(x []float32, pk *packed, heads int, inverse bool) {
+	N := pk.n
 	if r := n.Base.Rope; r != nil {
-		pos := make([]int, N)
-		for i := range pos {
-			pos[i] = i % T
-		}
 		if inverse {
-			r.ApplyInverse(x, N, heads, pos)
+			r.ApplyInverse(x, N, heads, pk.pos)
 		} else {
-			r.Apply(x, N, heads, pos)
+			r.Apply(x, N, heads, pk.pos)
 		}
 		return
 	}
@@ -37,7 +35,7 @@ func (n *Net) rope(x []float32, N, T, heads int, inverse bool) {
 	half := D / 2
 	n.pool.parallel(N, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			c, s := n.cos[i%T], n.sin[i%T]
+			c, s := n.cos[pk.pos[i]], n.sin[pk.pos[i]]
 			for h := 0; h < heads; h++ {
 				v := x[i*heads*D+h*D : i*heads*D+h*D+D]
 				for j := 0; j < half; j++ {

@@ -33,7 +33,7 @@ const Name = "crossin-embedded/v1"
 // job produce different bytes, so that stale outputs are never reused.
 // TestEngineFingerprint enforces it: outputs that change under the same
 // CodeVersion fail it (then bump, and record with -update).
-const CodeVersion = "crossin-embedded/6"
+const CodeVersion = "crossin-embedded/7"
 
 // Trainer is the embedded trainer.
 type Trainer struct {

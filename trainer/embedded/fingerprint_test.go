@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/crossin-lab/crossin/engine/model"
@@ -138,11 +139,14 @@ func engineFingerprint(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	fp := map[string]string{}
+	// Ragged lengths (right padding) and micro-batches of more than
+	// 160 positions, so that the reductions over positions (the LoRA
+	// weight gradients) reach the AVX2 path's long-K tiles.
 	data := filepath.Join(work, "mix.jsonl")
 	var lines []byte
 	for i := 0; i < 12; i++ {
 		rec, _ := json.Marshal(map[string]any{"id": fmt.Sprint(i), "mode": "x2x", "src_lang": "en", "tgt_lang": "zh",
-			"instruction": fmt.Sprintf("Translate the number %d.", i), "input": "", "output": fmt.Sprintf("数字 %d", i), "source_ids": []string{fmt.Sprint(i)}})
+			"instruction": fmt.Sprintf("Translate the number %d.", i), "input": "", "output": strings.Repeat(fmt.Sprintf("数字 %d ", i), 1+i%5), "source_ids": []string{fmt.Sprint(i)}})
 		lines = append(append(lines, rec...), '\n')
 	}
 	if err := os.WriteFile(data, lines, 0o666); err != nil {
@@ -150,7 +154,7 @@ func engineFingerprint(t *testing.T) map[string]string {
 	}
 	ctx := context.Background()
 	tp := &trainer.TrainParams{LoRA: trainer.LoRA{R: 4, Alpha: 8, Dropout: 0.1, TargetModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}},
-		LearningRate: 1e-2, MaxSteps: 4, BatchSize: 3, GradAccum: 2, MaxLength: 48, Scheduler: "cosine", WarmupRatio: 0.25, WeightDecay: 0.01, MaxGradNorm: 1}
+		LearningRate: 1e-2, MaxSteps: 4, BatchSize: 3, GradAccum: 2, MaxLength: 96, Scheduler: "cosine", WarmupRatio: 0.25, WeightDecay: 0.01, MaxGradNorm: 1}
 	tokens, _, err := jobdata.PrepareTrain(dir, "alpaca", []string{data}, tp, 5, filepath.Join(work, "inputs"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,130 @@
+package train
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/engine/tensor"
+)
+
+func TestPackBatch(t *testing.T) {
+	const I = IgnoreIndex
+	for _, c := range []struct {
+		name   string
+		mask   [][]uint8
+		labels [][]int32
+		want   []int // kept positions per row
+	}{
+		{"full rows", [][]uint8{{1, 1, 1}, {1, 1, 1}}, [][]int32{{I, 5, 6}, {I, I, 7}}, []int{3, 3}},
+		{"right padding dropped", [][]uint8{{1, 1, 1, 1}, {1, 1, 0, 0}}, [][]int32{{I, 5, 6, 7}, {I, 4, I, I}}, []int{4, 2}},
+		{"a padding position whose next label counts is kept", [][]uint8{{1, 0, 0, 0}}, [][]int32{{I, I, 3, I}}, []int{2}},
+		{"padding in the middle is kept", [][]uint8{{1, 0, 1, 0}}, [][]int32{{I, I, 3, I}}, []int{3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			B, T := len(c.mask), len(c.mask[0])
+			b := &Batch{B: B, T: T}
+			for r := range B {
+				for p := range T {
+					b.IDs, b.Labels, b.Mask = append(b.IDs, 1), append(b.Labels, c.labels[r][p]), append(b.Mask, c.mask[r][p])
+				}
+			}
+			pk := packBatch(b)
+			var got []int
+			for r := range B {
+				got = append(got, pk.rowLen(r))
+				for i := pk.start[r]; i < pk.start[r+1]; i++ {
+					if p := i - pk.start[r]; pk.pos[i] != p || pk.src[i] != r*T+p {
+						t.Fatalf("row %d: packed row %d has position %d, padded index %d", r, i, pk.pos[i], pk.src[i])
+					}
+				}
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("kept lengths %v, want %v", got, c.want)
+			}
+			all := packAll(b)
+			if all.n != B*T || all.squares() != B*T*T {
+				t.Errorf("packAll keeps %d rows (%d squares), want %d", all.n, all.squares(), B*T)
+			}
+		})
+	}
+}
+
+// TestPackedMatchesPadded: the training pass over the packed positions
+// gives the losses and gradients of the pass over the whole padded batch
+// (the layout before packing): bit for bit on the AVX-512 path, whose
+// products are one chain per element (the dropped positions only add
+// zeros), and to rounding on the paths whose reduction tree depends on K.
+// The shapes make the reductions over positions long enough (K ≥ 160) to
+// reach the AVX2 path's dot-product tiles, and the batch has dropout,
+// grouped heads, right padding of several lengths and trained embeddings.
+func TestPackedMatchesPadded(t *testing.T) {
+	defer tensor.UseKernels(tensor.UseKernels(tensor.Kernels()[0]))
+	d := Dims{Vocab: 97, Hidden: 24, Inter: 40, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 6, NormEps: 1e-5}
+	d.InvFreq = DefaultInvFreq(10000, d.HeadDim)
+	for _, kp := range tensor.Kernels() {
+		tensor.UseKernels(kp)
+		for _, saved := range [][]string{nil, {"embed_tokens", "lm_head"}} {
+			name := "lora"
+			if saved != nil {
+				name = "lora+embed+head"
+			}
+			t.Run(tensor.ArithmeticPath()+"/"+name, func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(3, 9))
+				b := randomBatch(rng, 5, 90, d.Vocab)
+				pk := packBatch(b)
+				if pk.n >= b.B*b.T || pk.n < 160 {
+					t.Fatalf("the batch keeps %d of %d positions: it tests nothing", pk.n, b.B*b.T)
+				}
+				run := func(pk *packed) ([]float64, [][]float32) {
+					base := RandomBase(d, 5)
+					ad := randomAdapter(t, d, 4, 8, 0.2, lora.Modules, 6)
+					for _, m := range saved {
+						ad.Config.ModulesToSave = append(ad.Config.ModulesToSave, m)
+						w := slices.Clone(base.Embed)
+						if m == "lm_head" {
+							w = slices.Clone(base.LMHead)
+						}
+						ad.Saved = append(ad.Saved, &lora.Full{Module: m, Rows: d.Vocab, Cols: d.Hidden, W: w})
+					}
+					n, err := NewNet(base, ad, 2)
+					if err != nil {
+						t.Fatal(err)
+					}
+					scale := make([]float32, b.B)
+					for r := range scale {
+						scale[r] = 1 / float32(1+r)
+					}
+					n.transposes()
+					losses := n.backwardPacked(pk, scale)
+					return losses, n.Grads
+				}
+				gotL, gotG := run(pk)
+				wantL, wantG := run(packAll(b))
+				exact := tensor.ArithmeticPath() == "amd64-avx512"
+				for p := range wantL {
+					if exact && math.Float64bits(gotL[p]) != math.Float64bits(wantL[p]) || math.Abs(gotL[p]-wantL[p]) > 1e-5*(1+math.Abs(wantL[p])) {
+						t.Fatalf("loss at position %d: packed %v, padded %v", p, gotL[p], wantL[p])
+					}
+				}
+				for g := range wantG {
+					worst := 0.0
+					for _, v := range wantG[g] {
+						worst = max(worst, math.Abs(float64(v)))
+					}
+					if worst == 0 {
+						t.Fatalf("gradient %d is zero: the case tests nothing", g)
+					}
+					for i, v := range wantG[g] {
+						w := gotG[g][i]
+						if exact && math.Float32bits(w) != math.Float32bits(v) || math.Abs(float64(w-v)) > 1e-4*worst {
+							t.Fatalf("gradient %d[%d]: packed %v, padded %v", g, i, w, v)
+						}
+					}
+				}
+			})
+		}
+	}
+}
