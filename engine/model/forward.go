@@ -342,15 +342,11 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 }
 
 // gate computes the gated MLP's g = act(g)·u in place, in parallel over
-// elements. SiLU, the common case, is called directly so that it inlines.
+// elements. SiLU, the common case, is tensor.SiluMul: Silu(g)·u with
+// Silu's bits, vectorised.
 func (m *Model) gate(g, u []float32) {
 	if m.silu {
-		m.threads.Parallel(len(g), 4096, func(lo, hi int) {
-			g, u := g[lo:hi], u[lo:hi]
-			for i, v := range g {
-				g[i] = Silu(v) * u[i]
-			}
-		})
+		m.threads.Parallel(len(g), 4096, func(lo, hi int) { tensor.SiluMul(g[lo:hi], u[lo:hi]) })
 		return
 	}
 	act := m.act

@@ -62,6 +62,8 @@ func gelu(name string) func(float32) float32 {
 }
 
 // Silu is x·sigmoid(x) = x / (1 + e^−x), in float32 as PyTorch computes it.
+// The forward pass's gate runs it as tensor.SiluMul, which has its bits
+// (TestGate).
 func Silu(x float32) float32 { return x / (1 + tensor.Exp(-x)) }
 
 // SoftmaxRow replaces a row of scores by their softmax (max-subtracted,

@@ -1,0 +1,5 @@
+//go:build !amd64 || noasm
+
+package tensor
+
+func siluMulAsm(g, u []float32) { panic("unreachable") }
