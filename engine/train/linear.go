@@ -1,20 +1,8 @@
 package train
 
 import (
-	"math/rand/v2"
-
 	"github.com/crossin-lab/crossin/engine/model"
 )
-
-// dropSeed derives the dropout stream of one projection in one micro-batch.
-// It is read as rand.Rand.Float64 reads its source (uniform01), but from
-// the PCG itself: one call per activation, without the interface call.
-func dropSeed(seed uint64, layer int, module model.Proj) *rand.PCG {
-	return rand.NewPCG(seed, uint64(layer)<<8|uint64(module)+1)
-}
-
-// uniform01 is rand.New(p).Float64(): the next float64 in [0, 1).
-func uniform01(p *rand.PCG) float64 { return float64(p.Uint64()<<11>>11) / (1 << 53) }
 
 // linear computes out = x Wᵀ + b + scale·(drop(x) Aᵀ) Bᵀ for projection mi
 // of layer l over the packed rows (the bias b only where the model has
@@ -58,35 +46,6 @@ func (n *Net) linear(out, x []float32, l int, mi model.Proj, pk *packed, lt *lin
 	})
 	if lt != nil {
 		*lt = linTape{x: x, noise: noise, xd: xd, z: z}
-	}
-}
-
-// dropMask draws the dropout multipliers of projection mi (torch: noise =
-// bernoulli(1-p) / (1-p); out = x * noise) and sets xd = x·noise. The
-// stream runs over the padded layout, [B·T, in] in order, as it always
-// has: the values of dropped rows are drawn and discarded, so a kept row's
-// mask does not depend on the packing.
-func (n *Net) dropMask(noise, xd, x []float32, in, l int, mi model.Proj, pk *packed) {
-	rng := dropSeed(pk.b.DropSeed, l, mi)
-	keep := float32(1) / float32(1-n.dropout)
-	p := n.dropout
-	next := 0 // padded row the stream is at
-	for i, src := range pk.src {
-		for ; next < src; next++ {
-			for range in {
-				rng.Uint64()
-			}
-		}
-		nr, xr, dr := noise[i*in:i*in+in], x[i*in:i*in+in], xd[i*in:i*in+in]
-		for j := range nr {
-			if uniform01(rng) >= p {
-				nr[j] = keep
-				dr[j] = xr[j] * keep
-			} else {
-				nr[j], dr[j] = 0, 0
-			}
-		}
-		next++
 	}
 }
 

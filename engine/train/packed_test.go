@@ -128,3 +128,35 @@ func TestPackedMatchesPadded(t *testing.T) {
 		}
 	}
 }
+
+// TestPCGMatchesMathRand: the dropout stream is math/rand/v2's PCG value
+// for value, and advance(n) lands where n draws do.
+func TestPCGMatchesMathRand(t *testing.T) {
+	for _, seed := range [][2]uint64{{0, 0}, {1, 2}, {0xdeadbeef, 7<<8 | 3}, {^uint64(0), ^uint64(0)}} {
+		ref := rand.NewPCG(seed[0], seed[1])
+		p := pcg{hi: seed[0], lo: seed[1]}
+		for i := range 1000 {
+			if got, want := p.uint64(), ref.Uint64(); got != want {
+				t.Fatalf("seed %v draw %d: %#x, math/rand %#x", seed, i, got, want)
+			}
+		}
+		ref2 := rand.New(rand.NewPCG(seed[0], seed[1]))
+		for _, n := range []uint64{0, 1, 2, 3, 7, 64, 1000, 123457} {
+			q := pcg{hi: seed[0], lo: seed[1]}
+			q.advance(n)
+			r := rand.NewPCG(seed[0], seed[1])
+			for range n {
+				r.Uint64()
+			}
+			if got, want := q.uint64(), r.Uint64(); got != want {
+				t.Fatalf("seed %v: advance(%d) then draw %#x, %d draws then draw %#x", seed, n, got, n, want)
+			}
+		}
+		q := pcg{hi: seed[0], lo: seed[1]}
+		for range 10 {
+			if got, want := q.uniform01(), ref2.Float64(); got != want {
+				t.Fatalf("uniform01 %v, rand.Float64 %v", got, want)
+			}
+		}
+	}
+}
