@@ -126,6 +126,52 @@ func TestLogLikSharedRowsExact(t *testing.T) {
 	}
 }
 
+// TestLogLikQueuedExact: prompts queued together and scored by one LM-head
+// product get the bits each gets when scored alone.
+func TestLogLikQueuedExact(t *testing.T) {
+	s, tok := tinyScorer(t)
+	var lines []jobdata.PromptLine
+	for _, tt := range []struct {
+		prompt  string
+		options []string
+	}{
+		{"Question: which colour is the sky?\nAnswer:", []string{" blue", " red"}},
+		{"Q: 2+2?\nA: (", []string{"A) four", "B) five", "C) six"}},
+		{"x", []string{"y", "yy y"}},
+		{"Question: which colour is the sky?\nAnswer:", []string{" blue", " green"}},
+	} {
+		pl, err := jobdata.OptionsLine(tok, tt.prompt, tt.options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, pl)
+	}
+	outs := make([]jobdata.OutputLine, len(lines))
+	for i, pl := range lines {
+		if err := s.add(pl, &outs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.rows <= len(lines[0].Options) {
+		t.Fatalf("%d rows queued: the case tests nothing", s.rows)
+	}
+	s.flush()
+	if s.rows != 0 || len(s.queue) != 0 {
+		t.Fatalf("flush left %d rows, %d prompts", s.rows, len(s.queue))
+	}
+	for i, pl := range lines {
+		want, wantN, err := s.logLik(pl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for o := range want {
+			if math.Float64bits(outs[i].LogLik[o]) != math.Float64bits(want[o]) || outs[i].NTokens[o] != wantN[o] {
+				t.Errorf("prompt %d option %d: queued %v (%d tokens), alone %v (%d tokens)", i, o, outs[i].LogLik[o], outs[i].NTokens[o], want[o], wantN[o])
+			}
+		}
+	}
+}
+
 // TestTrainEvalJobs runs a train job and loglik and generate eval jobs
 // in-process and checks their layouts with the conformance suite's checker,
 // and that a second train job is byte-identical.

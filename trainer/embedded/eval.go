@@ -97,11 +97,13 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 		}
 		if mode == "loglik" {
 			for k := i; k < j; k++ {
-				ll, nt, err := s.logLik(prompts[k])
-				if err != nil {
+				outs[k] = jobdata.OutputLine{ID: prompts[k].ID, Language: prompts[k].Language}
+				if err := s.add(prompts[k], &outs[k]); err != nil {
 					return nil, fmt.Errorf("prompt %s (%s): %w", prompts[k].ID, prompts[k].Language, err)
 				}
-				outs[k] = jobdata.OutputLine{ID: prompts[k].ID, Language: prompts[k].Language, LogLik: ll, NTokens: nt}
+			}
+			if s.rows >= headBatchRows || j == len(prompts) {
+				s.flush()
 			}
 		} else {
 			batch := make([][]int, 0, j-i)
@@ -147,10 +149,29 @@ func untilStop(ids []int, eos []int) []int32 {
 // scorer runs prompts through the model. It keeps its buffers for the
 // hidden states and logits of the scored rows from prompt to prompt (a
 // prompt's logits are megabytes), so it serves one goroutine.
+//
+// The LM head runs over the scored rows of several prompts at once (add
+// queues a prompt, flush scores the queue): a prompt has a few to a few
+// dozen scored rows, and a product that small spends more time reading
+// the 32k-row head than computing. Each row of a product is independent
+// of the others (engine/tensor), so batching changes no bit.
 type scorer struct {
 	m              *model.Model
 	hidden, logits []float32
+	rows           int // queued hidden-state rows
+	queue          []queued
 }
+
+// queued is a prompt whose hidden states wait for the LM head.
+type queued struct {
+	out                 *jobdata.OutputLine
+	ref, targets, owner []int // per option token: its queued row, target, option
+	nt                  []int
+}
+
+// headBatchRows is how many scored rows the scorer gathers before it runs
+// the LM head: the product's efficiency levels off there.
+const headBatchRows = 192
 
 // grow returns b resliced to n elements, reallocated if too small (with a
 // quarter more room, so prompts of slowly rising size do not reallocate
@@ -162,15 +183,15 @@ func grow(b []float32, n int) []float32 {
 	return b[:n]
 }
 
-// logLik returns, for each option of a prompt line, the summed natural-log
-// likelihood of its last ScoreTokens tokens given everything before them,
-// and that token count. The runner split each option from the prompt as
-// lm-evaluation-harness does (package jobdata), so the tokenization at the
+// add queues a prompt line for scoring: flush sets out's LogLik, for each
+// option, to the summed natural-log likelihood of its last ScoreTokens
+// tokens given everything before them, and its NTokens to that count. The
+// runner split each option from the prompt as lm-evaluation-harness does (package jobdata), so the tokenization at the
 // boundary is the one the model would see; the prompt's KV cache is
 // computed once and shared by all options.
-func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
+func (s *scorer) add(pl jobdata.PromptLine, out *jobdata.OutputLine) error {
 	if len(pl.PromptIDs) == 0 || len(pl.Options) == 0 || len(pl.ScoreTokens) != len(pl.Options) {
-		return nil, nil, fmt.Errorf("want prompt ids, options and a score_tokens entry per option")
+		return fmt.Errorf("want prompt ids, options and a score_tokens entry per option")
 	}
 	options := pl.Options
 	split := make([]int, len(options)) // where each option's scored tokens start in whole
@@ -186,17 +207,16 @@ func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
 		}
 		k := pl.ScoreTokens[i]
 		if k < 1 || k > len(o) {
-			return nil, nil, fmt.Errorf("option %d: score_tokens %d of %d tokens", i, k, len(o))
+			return fmt.Errorf("option %d: score_tokens %d of %d tokens", i, k, len(o))
 		}
 		wholes[i], split[i], conts[i] = whole, len(whole)-k, whole[len(whole)-k:]
 	}
 	shared := len(pl.PromptIDs)
-	V := s.m.Config.VocabSize
 	h := s.m.Config.HiddenSize
 	base := s.m.NewCache()
 	if shared > 1 {
 		if _, err := s.m.Step([]*model.Cache{base}, [][]int{wholes[0][:shared-1]}); err != nil {
-			return nil, nil, err
+			return err
 		}
 	}
 	// Each option continues from the shared prefix with the rest of its
@@ -211,7 +231,7 @@ func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
 	}
 	hs, err := s.m.Step(caches, toks)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	// Gather, for every option token, its hidden-state row and target.
 	// Options that begin alike share rows: the row predicting each
@@ -258,26 +278,62 @@ func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
 		nt[i] = len(conts[i])
 		row += n
 	}
-	s.hidden = grow(s.hidden, len(rowIdx)*h)
+	s.hidden = growKeep(s.hidden, (s.rows+len(rowIdx))*h)
 	for k, r := range rowIdx {
-		copy(s.hidden[k*h:(k+1)*h], hs[r*h:(r+1)*h])
+		copy(s.hidden[(s.rows+k)*h:(s.rows+k+1)*h], hs[r*h:(r+1)*h])
 	}
-	s.logits = grow(s.logits, len(rowIdx)*V)
-	logits := s.m.LogitsInto(s.logits, s.hidden, len(rowIdx))
-	lse := make([]float64, len(rowIdx))
-	s.m.Threads().Parallel(len(rowIdx), 8, func(lo, hi int) {
+	for k := range ref {
+		ref[k] += s.rows
+	}
+	s.rows += len(rowIdx)
+	s.queue = append(s.queue, queued{out: out, ref: ref, targets: targets, owner: owner, nt: nt})
+	return nil
+}
+
+// flush runs the LM head over the queued rows and completes the queued
+// prompts' output lines.
+func (s *scorer) flush() {
+	if s.rows == 0 {
+		s.queue = s.queue[:0]
+		return
+	}
+	V := s.m.Config.VocabSize
+	s.logits = grow(s.logits, s.rows*V)
+	logits := s.m.LogitsInto(s.logits, s.hidden[:s.rows*s.m.Config.HiddenSize], s.rows)
+	lse := make([]float64, s.rows)
+	s.m.Threads().Parallel(s.rows, 8, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
 			lse[k] = tensor.LogSumExp(logits[k*V : (k+1)*V])
 		}
 	})
-	lp := make([]float64, len(ref))
-	for k, u := range ref {
-		lp[k] = float64(logits[u*V+targets[k]]) - lse[u]
+	for _, q := range s.queue {
+		// Sum in token order per option: a fixed reduction order.
+		ll := make([]float64, len(q.nt))
+		for k, u := range q.ref {
+			ll[q.owner[k]] += float64(logits[u*V+q.targets[k]]) - lse[u]
+		}
+		q.out.LogLik, q.out.NTokens = ll, q.nt
 	}
-	// Sum in token order per option: a fixed reduction order.
-	ll := make([]float64, len(options))
-	for k, i := range owner {
-		ll[i] += lp[k]
+	s.rows, s.queue = 0, s.queue[:0]
+}
+
+// logLik scores one prompt line on its own (add, then flush).
+func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
+	var out jobdata.OutputLine
+	if err := s.add(pl, &out); err != nil {
+		return nil, nil, err
 	}
-	return ll, nt, nil
+	s.flush()
+	return out.LogLik, out.NTokens, nil
+}
+
+// growKeep returns b resliced to n elements, keeping its contents
+// (reallocated with room to spare when too small).
+func growKeep(b []float32, n int) []float32 {
+	if cap(b) < n {
+		nb := make([]float32, n, n+n/2)
+		copy(nb, b)
+		return nb
+	}
+	return b[:n]
 }
