@@ -451,9 +451,7 @@ func (m *Model) attendBlock(th tensor.Threads, sc *attnScratch, q, att []float32
 		}
 		clear(row[:lo])
 		live := row[lo : p+1]
-		for j := range live {
-			live[j] *= scale
-		}
+		tensor.Scale(live, scale)
 		SoftmaxRow(live)
 		clear(row[p+1:])
 	}

@@ -68,7 +68,8 @@ func Silu(x float32) float32 { return x / (1 + tensor.Exp(-x)) }
 
 // SoftmaxRow replaces a row of scores by their softmax (max-subtracted,
 // float32 exponentials as PyTorch's float32 softmax, summed in float64 in
-// index order; tensor.MaxRow and tensor.ExpSum vectorise the passes with
+// index order, then scaled by the sum's float32 reciprocal;
+// tensor.MaxRow, tensor.ExpSum and tensor.Scale vectorise the passes with
 // the scalar loops' bits).
 func SoftmaxRow(s []float32) {
 	mx := tensor.MaxRow(s)
@@ -77,8 +78,5 @@ func SoftmaxRow(s []float32) {
 		return
 	}
 	sum := tensor.ExpSum(s, s, mx)
-	inv := float32(1 / sum)
-	for i := range s {
-		s[i] *= inv
-	}
+	tensor.Scale(s, float32(1/sum))
 }

@@ -4,10 +4,18 @@
 
 // The vector form of Exp for softmax rows (expsum.go): each lane does the
 // Go code's operations in its order and precision (x*log2e in float32,
-// +0.5 and floor in float64, the float32 Taylor polynomial, the two-step
-// scaling of subnormal results, the range checks), so every result has
-// Exp's bits; the float64 sum stays one chain of scalar adds in index
-// order.
+// the float32 Taylor polynomial, the two-step scaling of subnormal
+// results, the range checks), so every result has Exp's bits; the float64
+// sum stays one chain of scalar adds in index order.
+//
+// Exp rounds n = floor(float64(t)+0.5), which is floor(t+0.5) exactly (no
+// float32 t lies within 2⁻⁵⁴ of a half-integer without being one). The
+// lanes get the same integer without leaving float32: fl = floor(t),
+// d = t - fl, n = fl + 1 where d ≥ 0.5, else fl + 0. d is exact by
+// Sterbenz's lemma except for -0.5 < t < 0, where t + 1 may round but
+// stays within [0.5, 1], so the comparison still holds; a zero n comes
+// out +0, as from floor. TestExpVectorAllArguments and TestExpHalfIntegers
+// check it (and the SiLU gate, silu_amd64.s, does the same).
 
 DATA xpLog2e<>+0(SB)/4, $0x3fb8aa3b
 DATA xpLog2e<>+4(SB)/4, $0x3fb8aa3b
@@ -179,12 +187,6 @@ DATA xpTiny<>+24(SB)/4, $0x00800000
 DATA xpTiny<>+28(SB)/4, $0x00800000
 GLOBL xpTiny<>(SB), RODATA|NOPTR, $32
 
-DATA xpHalf64<>+0(SB)/8, $0x3fe0000000000000
-DATA xpHalf64<>+8(SB)/8, $0x3fe0000000000000
-DATA xpHalf64<>+16(SB)/8, $0x3fe0000000000000
-DATA xpHalf64<>+24(SB)/8, $0x3fe0000000000000
-GLOBL xpHalf64<>(SB), RODATA|NOPTR, $32
-
 // Add the four float64 lanes of Y<d> to the sum in X14, lane 0 first.
 // Clobbers X3.
 #define XSUM4(Y, X) \
@@ -214,16 +216,11 @@ xpLoop:
 	VCMPPS       $0x1e, xpHi<>(SB), Y0, Y1 // x > hi: +Inf
 	VCMPPS       $0x11, xpLo<>(SB), Y0, Y2 // x < lo: 0
 	VMULPS       xpLog2e<>(SB), Y0, Y3   // t = x*log2e (float32)
-	VCVTPS2PD    X3, Y4                  // n = floor(float64(t)+0.5)
-	VADDPD       xpHalf64<>(SB), Y4, Y4
-	VROUNDPD     $1, Y4, Y4
-	VCVTPD2PSY   Y4, X4
-	VEXTRACTF128 $1, Y3, X5
-	VCVTPS2PD    X5, Y5
-	VADDPD       xpHalf64<>(SB), Y5, Y5
-	VROUNDPD     $1, Y5, Y5
-	VCVTPD2PSY   Y5, X5
-	VINSERTF128  $1, X5, Y4, Y4
+	VROUNDPS     $1, Y3, Y4              // n = floor(float64(t)+0.5), in float32
+	VSUBPS       Y4, Y3, Y5              // (see below): fl = floor(t), d = t - fl,
+	VCMPPS       $0x1d, xpC2<>(SB), Y5, Y5 // n = fl + (d >= 0.5 ? 1 : 0)
+	VANDPS       xpOne<>(SB), Y5, Y5
+	VADDPS       Y5, Y4, Y4
 	VMULPS       xpLn2hi<>(SB), Y4, Y5
 	VSUBPS       Y5, Y0, Y6              // r = x - n*ln2hi
 	VMULPS       xpLn2lo<>(SB), Y4, Y5

@@ -211,3 +211,56 @@ func TestExpVectorAllArguments(t *testing.T) {
 		}
 	}
 }
+
+// The vector Exp finds n = floor(t+0.5), t = x*log2e, in float32
+// (expsum_amd64.s): every x whose t lies within a few ulps of a
+// half-integer, over Exp's whole range, and every x with t in (-1, 0.5]
+// at a fine stride (where t - floor(t) can round), must give Exp's bits
+// on the vector paths (ExpSum and SiluMul).
+func TestExpHalfIntegers(t *testing.T) {
+	if !HasAssembly() || goLevel != "" {
+		t.Skip("no vector path in this build")
+	}
+	defer func(prev bool) { setExpAsm(prev) }(useExpAsm)
+	setExpAsm(true)
+	var src []float32
+	for k := -152; k <= 129; k++ {
+		x := float32((float64(k) + 0.5) / math.Log2E)
+		lo, hi := x, x
+		for i := 0; i < 48; i++ {
+			lo = math.Nextafter32(lo, float32(math.Inf(-1)))
+			hi = math.Nextafter32(hi, float32(math.Inf(1)))
+		}
+		for v := lo; v <= hi; v = math.Nextafter32(v, float32(math.Inf(1))) {
+			src = append(src, v)
+		}
+	}
+	for b := math.Float32bits(-0.7); b > 0x80000000; b -= 389 { // x in (-0.7, 0)
+		src = append(src, math.Float32frombits(b))
+	}
+	for b := uint32(0); b < math.Float32bits(0.35); b += 389 {
+		src = append(src, math.Float32frombits(b))
+	}
+	src = src[:len(src)&^7]
+	dst := make([]float32, len(src))
+	ExpSum(dst, src, 0)
+	for i, x := range src {
+		if want := Exp(x); !sameF32(dst[i], want) {
+			t.Fatalf("Exp(%v) = %v on the vector path, want %v", x, dst[i], want)
+		}
+	}
+	// SiluMul(g, 1) is g/(1+Exp(-g)): its lanes' Exp sees -src.
+	g := append([]float32(nil), src...)
+	one := make([]float32, len(g))
+	for i := range g {
+		g[i] = -g[i]
+		one[i] = 1
+	}
+	want := refSiluMul(g, one)
+	SiluMul(g, one)
+	for i := range g {
+		if !sameF32(g[i], want[i]) {
+			t.Fatalf("SiluMul(%v) = %v on the vector path, want %v", -src[i], g[i], want[i])
+		}
+	}
+}

@@ -3,11 +3,11 @@
 #include "textflag.h"
 
 // The vector SiLU gate of silu.go: g[i] = g[i] / (1 + Exp(-g[i])) · u[i].
-// Exp runs lane-wise exactly as in expsum_amd64.s (x*log2e in float32, +0.5
-// and floor in float64, the float32 Taylor polynomial, the two-step
-// scaling of subnormal results, the range checks), then the add, divide
-// and multiply are the scalar code's float32 operations in its order, so
-// every result has the Go loop's bits.
+// Exp runs lane-wise exactly as in expsum_amd64.s (x*log2e in float32,
+// floor(t+0.5) found in float32 as explained there, the float32 Taylor
+// polynomial, the two-step scaling of subnormal results, the range
+// checks), then the add, divide and multiply are the scalar code's float32
+// operations in its order, so every result has the Go loop's bits.
 
 DATA slLog2e<>+0(SB)/4, $0x3fb8aa3b
 DATA slLog2e<>+4(SB)/4, $0x3fb8aa3b
@@ -189,12 +189,6 @@ DATA slSign<>+24(SB)/4, $0x80000000
 DATA slSign<>+28(SB)/4, $0x80000000
 GLOBL slSign<>(SB), RODATA|NOPTR, $32
 
-DATA slHalf64<>+0(SB)/8, $0x3fe0000000000000
-DATA slHalf64<>+8(SB)/8, $0x3fe0000000000000
-DATA slHalf64<>+16(SB)/8, $0x3fe0000000000000
-DATA slHalf64<>+24(SB)/8, $0x3fe0000000000000
-GLOBL slHalf64<>(SB), RODATA|NOPTR, $32
-
 // func siluMulAVX2(gate *float32, up *float32, n int)
 // For i < n (a positive multiple of 8): g[i] = g[i]/(1+Exp(-g[i])) * u[i].
 TEXT ·siluMulAVX2(SB), NOSPLIT, $0-24
@@ -211,16 +205,11 @@ slLoop:
 	VCMPPS       $0x1e, slHi<>(SB), Y0, Y1 // x > hi: +Inf
 	VCMPPS       $0x11, slLo<>(SB), Y0, Y2 // x < lo: 0
 	VMULPS       slLog2e<>(SB), Y0, Y3   // t = x*log2e (float32)
-	VCVTPS2PD    X3, Y4                  // n = floor(float64(t)+0.5)
-	VADDPD       slHalf64<>(SB), Y4, Y4
-	VROUNDPD     $1, Y4, Y4
-	VCVTPD2PSY   Y4, X4
-	VEXTRACTF128 $1, Y3, X5
-	VCVTPS2PD    X5, Y5
-	VADDPD       slHalf64<>(SB), Y5, Y5
-	VROUNDPD     $1, Y5, Y5
-	VCVTPD2PSY   Y5, X5
-	VINSERTF128  $1, X5, Y4, Y4
+	VROUNDPS     $1, Y3, Y4              // n = floor(float64(t)+0.5), in float32:
+	VSUBPS       Y4, Y3, Y5              // fl = floor(t), d = t - fl,
+	VCMPPS       $0x1d, slC2<>(SB), Y5, Y5 // n = fl + (d >= 0.5 ? 1 : 0)
+	VANDPS       slOne<>(SB), Y5, Y5
+	VADDPS       Y5, Y4, Y4
 	VMULPS       slLn2hi<>(SB), Y4, Y5
 	VSUBPS       Y5, Y0, Y6              // r = x - n*ln2hi
 	VMULPS       slLn2lo<>(SB), Y4, Y5

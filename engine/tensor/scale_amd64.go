@@ -1,0 +1,9 @@
+//go:build !noasm
+
+package tensor
+
+//go:noescape
+func scaleAVX2(x *float32, n int, c float32)
+
+// scaleAsm runs the vector pass over x (len a positive multiple of 32).
+func scaleAsm(x []float32, c float32) { scaleAVX2(&x[0], len(x), c) }

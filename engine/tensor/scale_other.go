@@ -1,0 +1,5 @@
+//go:build !amd64 || noasm
+
+package tensor
+
+func scaleAsm(x []float32, c float32) { panic("unreachable") }
