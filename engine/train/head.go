@@ -41,12 +41,7 @@ func (n *Net) head(hN []float32, pk *packed, dh []float32, rowScale []float32) [
 		for i, r := range rs {
 			copy(hs[i*Hd:i*Hd+Hd], hN[r*Hd:r*Hd+Hd])
 		}
-		inPlace := tensor.InPlaceLayouts()
-		if inPlace && n.headT != nil {
-			n.pool.matAB(logits, hs, n.headT, R, Hd, V, false)
-		} else {
-			n.pool.matABt(logits, hs, W, R, Hd, V, false)
-		}
+		n.pool.matABt(logits, hs, W, R, Hd, V, false)
 		n.pool.parallel(R, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				r := pk.src[rs[i]] // padded position
@@ -75,7 +70,7 @@ func (n *Net) head(hN []float32, pk *packed, dh []float32, rowScale []float32) [
 				n.pool.matAtB(n.savedGrad(n.headMod), logits[:R*V], hs[:R*Hd], R, V, Hd, true)
 				n.pool.matAB(out, logits, W, R, V, Hd, false)
 			} else {
-				if n.headT != nil && !inPlace {
+				if n.headT != nil {
 					n.pool.matABt(out, logits, n.headT, R, V, Hd, false)
 				} else {
 					n.pool.matAB(out, logits, W, R, V, Hd, false)

@@ -52,7 +52,7 @@ func fullHead(n *Net, hN []float32, b *Batch, rowScale []float32) (loss []float6
 		dW = make([]float32, V*Hd)
 		n.pool.matAtB(dW, dl, hN, N, V, Hd, false)
 		n.pool.matAB(dh, dl, W, N, V, Hd, false)
-	case n.headT != nil: // the transposed copy: the same bits in the other layout
+	case n.headT != nil: // kernels that need the transposed copy
 		n.pool.matABt(dh, dl, n.headT, N, V, Hd, false)
 	default:
 		n.pool.matAB(dh, dl, W, N, V, Hd, false)

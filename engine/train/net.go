@@ -27,19 +27,12 @@ type Net struct {
 	gradIdx map[*lora.Pair]int
 	cos     [][]float32 // [position][HeadDim/2]
 	sin     [][]float32
-	// wt caches the transposes ([in, out]) of the frozen projections: the
-	// input gradient dx = dy·W then runs on the A·Bᵀ GEMM without
-	// transposing W on every call. It costs one extra copy of the weights,
-	// built lazily on the first backward pass, and only where the kernels
-	// would transpose W themselves (tensor.InPlaceLayouts): the bits are
-	// the same either way. nil when not built.
-	//
-	// headT is the frozen LM head's transpose, [Hidden, Vocab], built on
-	// every path: where the kernels transpose, the head's input gradient
-	// runs on it (as wt); where they read layouts in place, the logits do
-	// (hs·headT reads 32 consecutive logits' weights per k, with no packing
-	// of the 32k-row head for every chunk: a third faster on the AVX-512
-	// path, same bits).
+	// wt caches the transposes ([in, out]) of the frozen projections and
+	// the LM head: the input gradient dx = dy·W then runs on the A·Bᵀ GEMM
+	// without transposing W on every call. It costs one extra copy of the
+	// weights, built lazily on the first backward pass, and only where the
+	// kernels would transpose W themselves (tensor.InPlaceLayouts): the
+	// bits are the same either way. nil when not built.
 	wt     [][numProj][]float32
 	headT  []float32
 	wtOnce sync.Once
@@ -55,16 +48,14 @@ type Net struct {
 
 func (n *Net) transposes() {
 	n.wtOnce.Do(func() {
-		d := n.Base.Dims
-		tasks := d.Layers * int(numProj)
 		if tensor.InPlaceLayouts() {
-			tasks = 0
-		} else {
-			n.wt = make([][numProj][]float32, d.Layers)
+			return
 		}
-		n.pool.parallel(tasks+1, 1, func(lo, hi int) {
+		d := n.Base.Dims
+		n.wt = make([][numProj][]float32, d.Layers)
+		n.pool.parallel(d.Layers*int(numProj)+1, 1, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
-				if t == tasks {
+				if t == d.Layers*int(numProj) {
 					if n.headMod != nil {
 						continue // trained: it changes every step
 					}
