@@ -299,15 +299,14 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 		}
 	}
 	xn := make([]float32, rows*h)
-	eps := cfg.RMSNormEps
 	for l := range m.Weights.Layers {
 		L := &m.Weights.Layers[l]
-		RMSNorm(xn, x, L.InputNorm, rows, h, eps, cfg.NormPlusOne, nil)
+		m.norm(xn, x, L.InputNorm, rows)
 		m.Project(l, ProjQ, xn, rows, q)
 		m.Project(l, ProjK, xn, rows, k)
 		m.Project(l, ProjV, xn, rows, v)
-		m.rope.Apply(q, rows, nh, pos)
-		m.rope.Apply(k, rows, nkv, pos)
+		m.rope.rotate(m.threads, q, rows, nh, pos, false)
+		m.rope.rotate(m.threads, k, rows, nkv, pos, false)
 		for s, t := range tokens {
 			c := caches[s]
 			for i := range t {
@@ -322,23 +321,40 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 		}
 		m.attention(l, caches, tokens, start, n0, q, att)
 		m.Project(l, ProjO, att, rows, tmp)
-		for i, d := range tmp {
-			x[i] += d
-		}
-		RMSNorm(xn, x, L.PostAttnNorm, rows, h, eps, cfg.NormPlusOne, nil)
+		m.addTo(x, tmp)
+		m.norm(xn, x, L.PostAttnNorm, rows)
 		m.Project(l, ProjGate, xn, rows, g)
 		m.Project(l, ProjUp, xn, rows, u)
 		m.gate(g, u)
 		m.Project(l, ProjDown, g, rows, tmp)
-		for i, d := range tmp {
-			x[i] += d
-		}
+		m.addTo(x, tmp)
 	}
 	for s, t := range tokens {
 		caches[s].n = n0[s] + len(t)
 	}
-	RMSNorm(xn, x, m.Weights.Norm, rows, h, eps, cfg.NormPlusOne, nil)
+	m.norm(xn, x, m.Weights.Norm, rows)
 	return xn, nil
+}
+
+// norm is RMSNorm of the step's rows of x into dst, in parallel over row
+// ranges (rows are independent, so the bits are the serial loop's).
+func (m *Model) norm(dst, x, w []float32, rows int) {
+	cfg := m.Config
+	h := cfg.HiddenSize
+	m.threads.Parallel(rows, max(1, 8192/h), func(lo, hi int) {
+		RMSNorm(dst[lo*h:hi*h], x[lo*h:hi*h], w, hi-lo, h, cfg.RMSNormEps, cfg.NormPlusOne, nil)
+	})
+}
+
+// addTo adds d to x element by element (the residual connection), in
+// parallel.
+func (m *Model) addTo(x, d []float32) {
+	m.threads.Parallel(len(x), 8192, func(lo, hi int) {
+		x, d := x[lo:hi], d[lo:hi]
+		for i := range x {
+			x[i] += d[i]
+		}
+	})
 }
 
 // gate computes the gated MLP's g = act(g)·u in place, in parallel over

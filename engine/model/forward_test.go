@@ -6,8 +6,9 @@ import (
 )
 
 // TestStepScratchReuse checks that Step's reused temporaries (the
-// attention scratch, the pooled slab) never leak into results: the hidden
-// states of a sequence are the same bits whether it runs first, after
+// attention scratch, the pooled slab) never leak into results and that its
+// parallel loops do not change them: the hidden states of a sequence are
+// the same bits on one goroutine or several, whether it runs first, after
 // longer or shorter sequences, or inside a batch, and the same holds for
 // forked caches (attention over two segments). It covers full and
 // sliding-window attention, SiLU and GELU gates, and prefills longer than
@@ -50,10 +51,14 @@ func TestStepScratchReuse(t *testing.T) {
 			}
 			return out
 		}
+		// The reference runs on one goroutine; the rest split rows, heads
+		// and elements over several (Threads(4) even on fewer CPUs).
+		m.SetThreads(1)
 		want := make([][]float32, len(seqs))
 		for i, s := range seqs {
-			want[i] = run([][]int{s})[0]
+			want[i] = append([]float32(nil), run([][]int{s})[0]...)
 		}
+		m.SetThreads(4)
 		name := c.arch + "/window " + string(rune('0'+c.window))
 		for i := len(seqs) - 1; i >= 0; i-- { // reverse order: scratch left by longer runs
 			sameBits(t, name+" alone", want[i], run([][]int{seqs[i]})[0])

@@ -4,6 +4,8 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+
+	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
 // Rope holds the rotary-embedding frequencies of a config, computed as
@@ -151,16 +153,25 @@ func (r *Rope) originalContext() int {
 // Apply rotates rows of x in place: x is rows × (heads·headDim), row i at
 // position pos[i]. It computes q·cos + rotate_half(q)·sin with
 // rotate_half(x) = (−x₂, x₁), as Llama does.
-func (r *Rope) Apply(x []float32, rows, heads int, pos []int) { r.rotate(x, rows, heads, pos, false) }
+func (r *Rope) Apply(x []float32, rows, heads int, pos []int) {
+	r.rotate(1, x, rows, heads, pos, false)
+}
 
 // ApplyInverse rotates by the opposite angles: it is the transpose of Apply
 // (rotations are orthogonal), which a backward pass applies to gradients.
 func (r *Rope) ApplyInverse(x []float32, rows, heads int, pos []int) {
-	r.rotate(x, rows, heads, pos, true)
+	r.rotate(1, x, rows, heads, pos, true)
 }
 
-func (r *Rope) rotate(x []float32, rows, heads int, pos []int, inverse bool) {
+// ropeGrain is the rows per goroutine of a parallel rotation.
+const ropeGrain = 64
+
+// rotate is Apply (or ApplyInverse) with the rows split over th's
+// goroutines: every row's rotation is independent, and the frequencies are
+// chosen from all of pos first, so the bits do not depend on the split.
+func (r *Rope) rotate(th tensor.Threads, x []float32, rows, heads int, pos []int, inverse bool) {
 	half := r.dim / 2
+	w := heads * r.dim // floats per row
 	maxPos := 0
 	for _, p := range pos[:rows] {
 		maxPos = max(maxPos, p)
@@ -169,19 +180,23 @@ func (r *Rope) rotate(x []float32, rows, heads int, pos []int, inverse bool) {
 		// Frequencies beyond the original context depend on maxPos, so
 		// only passes within it share the table.
 		inv := r.freqsFor(maxPos)
-		cos := make([]float32, half)
-		sin := make([]float32, half)
-		for i := 0; i < rows; i++ {
-			ropeAngles(cos, sin, inv, pos[i], r.attScale)
-			rotateRow(x[i*heads*r.dim:(i+1)*heads*r.dim], heads, r.dim, cos, sin, inverse)
-		}
+		th.Parallel(rows, ropeGrain, func(lo, hi int) {
+			cos := make([]float32, half)
+			sin := make([]float32, half)
+			for i := lo; i < hi; i++ {
+				ropeAngles(cos, sin, inv, pos[i], r.attScale)
+				rotateRow(x[i*w:(i+1)*w], heads, r.dim, cos, sin, inverse)
+			}
+		})
 		return
 	}
 	t := r.tableFor(maxPos)
-	for i := 0; i < rows; i++ {
-		p := pos[i]
-		rotateRow(x[i*heads*r.dim:(i+1)*heads*r.dim], heads, r.dim, t.cos[p*half:(p+1)*half], t.sin[p*half:(p+1)*half], inverse)
-	}
+	th.Parallel(rows, ropeGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p := pos[i]
+			rotateRow(x[i*w:(i+1)*w], heads, r.dim, t.cos[p*half:(p+1)*half], t.sin[p*half:(p+1)*half], inverse)
+		}
+	})
 }
 
 // ropeAngles writes the cos and sin of position p for the frequencies inv,

@@ -58,12 +58,14 @@ func TestRopeTableBits(t *testing.T) {
 	}
 	posSets := map[string][]int{
 		"prefix":    seq(0, 17),
-		"later":     seq(17, 90), // grows the table
+		"later":     seq(17, 90),   // grows the table
+		"long":      seq(0, 300),   // several parallel chunks
+		"longpast":  seq(450, 700), // and past dynamic scaling's context
 		"scattered": {5, 700, 0, 33, 255, 256, 1023, 2, 511},
 		"beyond":    {100, 3000, 4095}, // past max_position_embeddings (and dynamic's context)
 		"single":    {4096},
 	}
-	order := []string{"prefix", "later", "scattered", "beyond", "single"}
+	order := []string{"prefix", "later", "long", "longpast", "scattered", "beyond", "single"}
 	for _, v := range variants {
 		c, err := ParseConfig([]byte(`{"model_type":"llama","vocab_size":10,"hidden_size":96,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":3,"max_position_embeddings":512`+v.extra+`}`), "c")
 		if err != nil {
@@ -80,14 +82,17 @@ func TestRopeTableBits(t *testing.T) {
 				}
 				want := append([]float32(nil), x...)
 				rotateRecomputed(r, want, rows, heads, pos, inverse)
+				// The parallel rotation (Step's) must agree too.
+				par := append([]float32(nil), x...)
+				r.rotate(4, par, rows, heads, pos, inverse)
 				if inverse {
 					r.ApplyInverse(x, rows, heads, pos)
 				} else {
 					r.Apply(x, rows, heads, pos)
 				}
 				for i := range x {
-					if math.Float32bits(x[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s, %s positions, inverse %v: element %d = %v, recomputed %v", v.name, name, inverse, i, x[i], want[i])
+					if math.Float32bits(x[i]) != math.Float32bits(want[i]) || math.Float32bits(par[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s, %s positions, inverse %v: element %d = %v (parallel %v), recomputed %v", v.name, name, inverse, i, x[i], par[i], want[i])
 					}
 				}
 			}
