@@ -116,9 +116,7 @@ func (h *Hook) AddDelta(layer int, p model.Proj, x []float32, n int, y []float32
 	th := h.m.Threads()
 	th.MatMulNT(z, x[:n*pr.In], pr.A, n, r, pr.In, false)
 	th.MatMulNT(t, z, pr.B, n, pr.Out, r, false)
-	for i, v := range t {
-		y[i] += v * h.scale
-	}
+	tensor.AddScaled(y[:len(t)], t, h.scale)
 }
 
 // deltaPool holds AddDelta's temporaries (x·Aᵀ and its product with Bᵀ).
