@@ -185,16 +185,28 @@ func (r *Rope) rotate(th tensor.Threads, x []float32, rows, heads int, pos []int
 			sin := make([]float32, half)
 			for i := lo; i < hi; i++ {
 				ropeAngles(cos, sin, inv, pos[i], r.attScale)
-				rotateRow(x[i*w:(i+1)*w], heads, r.dim, cos, sin, inverse)
+				if inverse {
+					negate(sin, sin)
+				}
+				rotateRow(x[i*w:(i+1)*w], heads, r.dim, cos, sin)
 			}
 		})
 		return
 	}
 	t := r.tableFor(maxPos)
 	th.Parallel(rows, ropeGrain, func(lo, hi int) {
+		var neg []float32
+		if inverse {
+			neg = make([]float32, half)
+		}
 		for i := lo; i < hi; i++ {
 			p := pos[i]
-			rotateRow(x[i*w:(i+1)*w], heads, r.dim, t.cos[p*half:(p+1)*half], t.sin[p*half:(p+1)*half], inverse)
+			sin := t.sin[p*half : (p+1)*half]
+			if inverse {
+				negate(neg, sin)
+				sin = neg
+			}
+			rotateRow(x[i*w:(i+1)*w], heads, r.dim, t.cos[p*half:(p+1)*half], sin)
 		}
 	})
 }
@@ -210,28 +222,26 @@ func ropeAngles(cos, sin, inv []float32, p int, att float32) {
 	}
 }
 
-// rotateRow rotates the heads of one row: v·cos + rotate_half(v)·sin, or
-// by the opposite angles when inverse (sin negated, which is exact).
-func rotateRow(row []float32, heads, hd int, cos, sin []float32, inverse bool) {
+// negate sets dst to -src: the inverse rotation's sines. They are stored
+// and then read by rotateRow, as the rotation always did, so that where the
+// compiler fuses multiply-adds (GOAMD64=v3) it fuses the same expressions.
+func negate(dst, src []float32) {
+	for j, v := range src[:len(dst)] {
+		dst[j] = -v
+	}
+}
+
+// rotateRow rotates the heads of one row: v·cos + rotate_half(v)·sin.
+func rotateRow(row []float32, heads, hd int, cos, sin []float32) {
 	half := hd / 2
 	cos, sin = cos[:half], sin[:half]
 	for h := 0; h < heads; h++ {
 		v := row[h*hd : (h+1)*hd]
 		a, b := v[:half], v[half:hd]
-		if inverse {
-			for j := range a {
-				c, s := cos[j], -sin[j]
-				x, y := a[j], b[j]
-				a[j] = x*c - y*s
-				b[j] = y*c + x*s
-			}
-			continue
-		}
 		for j := range a {
-			c, s := cos[j], sin[j]
 			x, y := a[j], b[j]
-			a[j] = x*c - y*s
-			b[j] = y*c + x*s
+			a[j] = x*cos[j] - y*sin[j]
+			b[j] = y*cos[j] + x*sin[j]
 		}
 	}
 }
