@@ -76,11 +76,14 @@ type arena struct {
 	more int // floats allocated outside the slab in this pass
 }
 
-// reset starts a pass: the slab grows to the largest pass seen.
+// reset starts a pass: the slab grows to the largest pass seen, with a
+// quarter to spare so that slowly longer batches do not reallocate it
+// each time (the old slab is dropped first, for the collector).
 func (a *arena) reset() {
 	a.need = max(a.need, a.off+a.more)
 	if len(a.slab) < a.need {
-		a.slab = make([]float32, a.need)
+		a.slab = nil
+		a.slab = make([]float32, a.need+a.need/4)
 	}
 	a.off, a.more = 0, 0
 }

@@ -160,3 +160,45 @@ func TestPCGMatchesMathRand(t *testing.T) {
 		}
 	}
 }
+
+// TestArena: a pass's buffers come from one slab once the largest pass is
+// known, zero gives zeros over a previous pass's data, and buffers of one
+// pass never overlap.
+func TestArena(t *testing.T) {
+	var a arena
+	sizes := []int{10, 300, 7, 64}
+	for pass := range 4 {
+		a.reset()
+		var bufs [][]float32
+		for i, n := range sizes {
+			var b []float32
+			if i%2 == 0 {
+				b = a.zero(n)
+				for _, v := range b {
+					if v != 0 {
+						t.Fatalf("pass %d: zero(%d) holds %v", pass, n, v)
+					}
+				}
+			} else {
+				b = a.get(n)
+			}
+			if len(b) != n || cap(b) != n {
+				t.Fatalf("pass %d: buffer of len %d cap %d, want %d", pass, len(b), cap(b), n)
+			}
+			for j := range b {
+				b[j] = float32(i + 1)
+			}
+			bufs = append(bufs, b)
+		}
+		for i, b := range bufs {
+			for _, v := range b {
+				if v != float32(i+1) {
+					t.Fatalf("pass %d: buffer %d was overwritten by another (%v)", pass, i, v)
+				}
+			}
+		}
+		if fromSlab := a.more == 0; fromSlab != (pass > 0) {
+			t.Errorf("pass %d: %d values outside the slab", pass, a.more)
+		}
+	}
+}
