@@ -30,34 +30,40 @@ func gateFor(act string) (gate, error) {
 	return gate{}, fmt.Errorf("train: hidden_act %q has no backward pass (supported: silu, gelu, gelu_pytorch_tanh)", act)
 }
 
-// gateForward sets a = act(g)·u.
+// gateForward sets a = act(g)·u, element by element (in parallel: each
+// element is its own output).
 func (n *Net) gateForward(a, g, u []float32) {
-	if n.act.f == nil {
-		// SwiGLU inline: the loop the training forward always ran.
-		for i, gv := range g {
-			a[i] = silu(gv) * u[i]
+	n.pool.parallel(len(g), 2048, func(lo, hi int) {
+		if n.act.f == nil {
+			// SwiGLU inline: the loop the training forward always ran.
+			for i := lo; i < hi; i++ {
+				a[i] = silu(g[i]) * u[i]
+			}
+			return
 		}
-		return
-	}
-	for i, gv := range g {
-		a[i] = n.act.f(gv) * u[i]
-	}
+		for i := lo; i < hi; i++ {
+			a[i] = n.act.f(g[i]) * u[i]
+		}
+	})
 }
 
 // gateBack sets dg and du from da for a = act(g)·u.
 func (n *Net) gateBack(dg, du, da, g, u []float32) {
-	if n.act.f == nil {
-		for i, gv := range g {
-			sg := 1 / (1 + float32(math.Exp(float64(-gv))))
-			du[i] = da[i] * gv * sg
-			dg[i] = da[i] * u[i] * sg * (1 + gv*(1-sg))
+	n.pool.parallel(len(g), 2048, func(lo, hi int) {
+		if n.act.f == nil {
+			for i := lo; i < hi; i++ {
+				gv := g[i]
+				sg := 1 / (1 + float32(math.Exp(float64(-gv))))
+				du[i] = da[i] * gv * sg
+				dg[i] = da[i] * u[i] * sg * (1 + gv*(1-sg))
+			}
+			return
 		}
-		return
-	}
-	for i, gv := range g {
-		du[i] = da[i] * n.act.f(gv)
-		dg[i] = da[i] * u[i] * n.act.df(gv)
-	}
+		for i := lo; i < hi; i++ {
+			du[i] = da[i] * n.act.f(g[i])
+			dg[i] = da[i] * u[i] * n.act.df(g[i])
+		}
+	})
 }
 
 // silu is x·sigmoid(x) in float32, as torch computes it (x / (1 + exp(-x))).
