@@ -9,30 +9,21 @@ import (
 // RMSNorm writes rows of x normalised by their root mean square and scaled
 // by w (or by 1+w when plusOne, Gemma's variant) into dst:
 // dst = x · rsqrt(mean(x²) + eps) · w, computed in float32 like
-// transformers' LlamaRMSNorm, with the mean accumulated in float64.
+// transformers' LlamaRMSNorm, with the mean accumulated in float64
+// (tensor.SumSquares and tensor.NormScale vectorise the two passes with
+// the scalar loops' bits).
 // It returns nothing; inv (if non-nil, length rows) receives each row's
 // rsqrt factor, which a backward pass needs.
 func RMSNorm(dst, x, w []float32, rows, dim int, eps float64, plusOne bool, inv []float32) {
 	for i := 0; i < rows; i++ {
 		xr := x[i*dim : (i+1)*dim]
 		dr := dst[i*dim : (i+1)*dim]
-		var ss float64
-		for _, v := range xr {
-			ss += float64(v) * float64(v)
-		}
+		ss := tensor.SumSquares(xr)
 		r := float32(1 / math.Sqrt(float64(float32(ss/float64(dim)))+eps))
 		if inv != nil {
 			inv[i] = r
 		}
-		if plusOne {
-			for j, v := range xr {
-				dr[j] = (v * r) * (1 + w[j])
-			}
-		} else {
-			for j, v := range xr {
-				dr[j] = w[j] * (v * r)
-			}
-		}
+		tensor.NormScale(dr, xr, w, r, plusOne)
 	}
 }
 

@@ -231,18 +231,17 @@ func negate(dst, src []float32) {
 	}
 }
 
-// rotateRow rotates the heads of one row: v·cos + rotate_half(v)·sin.
+// rotateRow rotates the heads of one row: v·cos + rotate_half(v)·sin, by
+// tensor.RotateHalves (vectorised with the scalar loop's bits).
 func rotateRow(row []float32, heads, hd int, cos, sin []float32) {
 	half := hd / 2
 	cos, sin = cos[:half], sin[:half]
-	for h := 0; h < heads; h++ {
-		v := row[h*hd : (h+1)*hd]
-		a, b := v[:half], v[half:hd]
-		for j := range a {
-			x, y := a[j], b[j]
-			a[j] = x*cos[j] - y*sin[j]
-			b[j] = y*cos[j] + x*sin[j]
-		}
+	if hd == 2*half {
+		tensor.RotateHalves(row[:heads*hd], cos, sin)
+		return
+	}
+	for h := 0; h < heads; h++ { // an odd head size: its last element stays
+		tensor.RotateHalves(row[h*hd:h*hd+2*half], cos, sin)
 	}
 }
 
