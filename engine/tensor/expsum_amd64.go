@@ -2,9 +2,10 @@
 
 package tensor
 
-// useExpAsm selects the vector log-sum-exp passes: AVX2, and Go code that
-// rounds every multiply and add (see expsum.go). Tests switch it to
-// compare both paths.
+// useExpAsm selects the vector log-sum-exp passes and the other float32
+// element-wise passes written the same way (SiluMul, Scale, AddScaled,
+// RotateHalves, SumSquares, NormScale): AVX2, and Go code that rounds every
+// multiply and add (see expsum.go). Tests switch it to compare both paths.
 var useExpAsm = hasAVX2 && goLevel == ""
 
 //go:noescape

@@ -157,15 +157,15 @@ DATA xp127<>+24(SB)/4, $0x0000007f
 DATA xp127<>+28(SB)/4, $0x0000007f
 GLOBL xp127<>(SB), RODATA|NOPTR, $32
 
-DATA xp253<>+0(SB)/4, $0x000000fd
-DATA xp253<>+4(SB)/4, $0x000000fd
-DATA xp253<>+8(SB)/4, $0x000000fd
-DATA xp253<>+12(SB)/4, $0x000000fd
-DATA xp253<>+16(SB)/4, $0x000000fd
-DATA xp253<>+20(SB)/4, $0x000000fd
-DATA xp253<>+24(SB)/4, $0x000000fd
-DATA xp253<>+28(SB)/4, $0x000000fd
-GLOBL xp253<>(SB), RODATA|NOPTR, $32
+DATA xp126<>+0(SB)/4, $0x0000007e
+DATA xp126<>+4(SB)/4, $0x0000007e
+DATA xp126<>+8(SB)/4, $0x0000007e
+DATA xp126<>+12(SB)/4, $0x0000007e
+DATA xp126<>+16(SB)/4, $0x0000007e
+DATA xp126<>+20(SB)/4, $0x0000007e
+DATA xp126<>+24(SB)/4, $0x0000007e
+DATA xp126<>+28(SB)/4, $0x0000007e
+GLOBL xp126<>(SB), RODATA|NOPTR, $32
 
 DATA xpM126<>+0(SB)/4, $0xffffff82
 DATA xpM126<>+4(SB)/4, $0xffffff82
@@ -240,15 +240,15 @@ xpLoop:
 	VMULPS       Y6, Y7, Y7
 	VADDPS       xpOne<>(SB), Y7, Y7     // p
 	VCVTTPS2DQ   Y4, Y8                  // ni
-	VPADDD       xp127<>(SB), Y8, Y9
+	VPCMPGTD     Y8, Y13, Y12            // ni < -126: a subnormal result,
+	VPAND        xp126<>(SB), Y12, Y9    // scaled in two steps:
+	VPADDD       Y9, Y8, Y9              // e = ni, or ni+126 there
+	VPADDD       xp127<>(SB), Y9, Y9
 	VPSLLD       $23, Y9, Y9
-	VMULPS       Y9, Y7, Y10             // p * 2^ni
-	VPADDD       xp253<>(SB), Y8, Y9
-	VPSLLD       $23, Y9, Y9
-	VMULPS       Y9, Y7, Y11
-	VMULPS       xpTiny<>(SB), Y11, Y11  // p * 2^(ni+126) * 2^-126
-	VPCMPGTD     Y8, Y13, Y12            // ni < -126
-	VBLENDVPS    Y12, Y11, Y10, Y10
+	VMULPS       Y9, Y7, Y10             // p * 2^e
+	VMOVUPS      xpOne<>(SB), Y11
+	VBLENDVPS    Y12, xpTiny<>(SB), Y11, Y11
+	VMULPS       Y11, Y10, Y10           // * 1 (exact), or * 2^-126 there
 	VANDNPS      Y10, Y2, Y10
 	VBLENDVPS    Y1, xpInf<>(SB), Y10, Y10
 	VCMPPS       $3, Y0, Y0, Y12         // NaN: x itself

@@ -149,15 +149,15 @@ DATA sl127<>+24(SB)/4, $0x0000007f
 DATA sl127<>+28(SB)/4, $0x0000007f
 GLOBL sl127<>(SB), RODATA|NOPTR, $32
 
-DATA sl253<>+0(SB)/4, $0x000000fd
-DATA sl253<>+4(SB)/4, $0x000000fd
-DATA sl253<>+8(SB)/4, $0x000000fd
-DATA sl253<>+12(SB)/4, $0x000000fd
-DATA sl253<>+16(SB)/4, $0x000000fd
-DATA sl253<>+20(SB)/4, $0x000000fd
-DATA sl253<>+24(SB)/4, $0x000000fd
-DATA sl253<>+28(SB)/4, $0x000000fd
-GLOBL sl253<>(SB), RODATA|NOPTR, $32
+DATA sl126<>+0(SB)/4, $0x0000007e
+DATA sl126<>+4(SB)/4, $0x0000007e
+DATA sl126<>+8(SB)/4, $0x0000007e
+DATA sl126<>+12(SB)/4, $0x0000007e
+DATA sl126<>+16(SB)/4, $0x0000007e
+DATA sl126<>+20(SB)/4, $0x0000007e
+DATA sl126<>+24(SB)/4, $0x0000007e
+DATA sl126<>+28(SB)/4, $0x0000007e
+GLOBL sl126<>(SB), RODATA|NOPTR, $32
 
 DATA slM126<>+0(SB)/4, $0xffffff82
 DATA slM126<>+4(SB)/4, $0xffffff82
@@ -229,15 +229,15 @@ slLoop:
 	VMULPS       Y6, Y7, Y7
 	VADDPS       slOne<>(SB), Y7, Y7     // p
 	VCVTTPS2DQ   Y4, Y8                  // ni
-	VPADDD       sl127<>(SB), Y8, Y9
+	VPCMPGTD     Y8, Y13, Y12            // ni < -126: a subnormal result,
+	VPAND        sl126<>(SB), Y12, Y9    // scaled in two steps:
+	VPADDD       Y9, Y8, Y9              // e = ni, or ni+126 there
+	VPADDD       sl127<>(SB), Y9, Y9
 	VPSLLD       $23, Y9, Y9
-	VMULPS       Y9, Y7, Y10             // p * 2^ni
-	VPADDD       sl253<>(SB), Y8, Y9
-	VPSLLD       $23, Y9, Y9
-	VMULPS       Y9, Y7, Y11
-	VMULPS       slTiny<>(SB), Y11, Y11  // p * 2^(ni+126) * 2^-126
-	VPCMPGTD     Y8, Y13, Y12            // ni < -126
-	VBLENDVPS    Y12, Y11, Y10, Y10
+	VMULPS       Y9, Y7, Y10             // p * 2^e
+	VMOVUPS      slOne<>(SB), Y11
+	VBLENDVPS    Y12, slTiny<>(SB), Y11, Y11
+	VMULPS       Y11, Y10, Y10           // * 1 (exact), or * 2^-126 there
 	VANDNPS      Y10, Y2, Y10
 	VBLENDVPS    Y1, slInf<>(SB), Y10, Y10
 	VCMPPS       $3, Y0, Y0, Y12         // NaN: x itself
