@@ -56,10 +56,7 @@ func (n *Net) head(hN []float32, pk *packed, dh []float32, rowScale []float32) [
 				loss[r] = lse - float64(target)
 				if dh != nil {
 					gscale := rowScale[r/b.T]
-					f := gscale / float32(s)
-					for j := range lg {
-						lg[j] *= f
-					}
+					tensor.Scale(lg, gscale/float32(s))
 					lg[label] -= gscale
 				}
 			}

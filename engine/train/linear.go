@@ -2,6 +2,7 @@ package train
 
 import (
 	"github.com/crossin-lab/crossin/engine/model"
+	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
 // linear computes out = x Wᵀ + b + scale·(drop(x) Aᵀ) Bᵀ for projection mi
@@ -38,11 +39,8 @@ func (n *Net) linear(out, x []float32, l int, mi model.Proj, pk *packed, lt *lin
 	n.pool.matABt(z, xd, p.A, N, in, r, false)
 	tmp := a.get(N * o)
 	n.pool.matABt(tmp, z, p.B, N, r, o, false)
-	sc := n.scale
 	n.pool.parallel(len(tmp), 4096, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			out[i] += tmp[i] * sc
-		}
+		tensor.AddScaled(out[lo:hi], tmp[lo:hi], n.scale)
 	})
 	if lt != nil {
 		*lt = linTape{x: x, noise: noise, xd: xd, z: z}
