@@ -2,11 +2,11 @@ package tensor
 
 import (
 	"runtime"
-	"sync"
 	"sync/atomic"
 )
 
-// This file is the one home of the engine's parallel loop. Callers split
+// This file and hot.go (its pool of workers) are the one home of the
+// engine's parallel loop. Callers split
 // work so that each index writes only its own outputs; the chunking then
 // decides who computes a value, never the order of the additions that
 // produce it, so results do not depend on the number of goroutines.
@@ -63,7 +63,10 @@ func (t Threads) Parallel(n, grain int, fn func(lo, hi int)) {
 }
 
 // forEach calls fn(i) for every i in [0, tasks) on min(workers, tasks)
-// goroutines, the caller's included, each taking the next index.
+// goroutines, the caller's included, each taking the next index. The
+// helpers come from the process's pool of hot workers (hot.go); when none
+// is free the caller runs the tasks itself, which changes who computes an
+// index, never what.
 func forEach(workers, tasks int, fn func(int)) {
 	w := min(workers, tasks)
 	notePeak(w)
@@ -73,23 +76,10 @@ func forEach(workers, tasks int, fn func(int)) {
 		}
 		return
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(w - 1)
-	body := func() {
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= tasks {
-				return
-			}
-			fn(i)
-		}
-	}
-	for i := 0; i < w-1; i++ {
-		go func() { defer wg.Done(); body() }()
-	}
-	body()
-	wg.Wait()
+	r := &region{fn: fn, tasks: int64(tasks)}
+	hotPool.lend(r, w-1)
+	r.run()
+	r.wait()
 }
 
 // peak is the most goroutines one product or loop has used since the last
