@@ -37,7 +37,8 @@ func (n *Net) linear(out, x []float32, l int, mi model.Proj, pk *packed, lt *lin
 	}
 	z := a.get(N * r)
 	n.pool.matABt(z, xd, p.A, N, in, r, false)
-	tmp := a.get(N * o)
+	n.scr[0] = grow(n.scr[0], N*o)
+	tmp := n.scr[0]
 	n.pool.matABt(tmp, z, p.B, N, r, o, false)
 	n.pool.parallel(len(tmp), 4096, func(lo, hi int) {
 		tensor.AddScaled(out[lo:hi], tmp[lo:hi], n.scale)
@@ -64,8 +65,8 @@ func (n *Net) linearBack(dx, dy []float32, l int, mi model.Proj, pk *packed, lt 
 	r := n.Adapter.Config.R
 	gi := n.gradIdx[p]
 	gA, gB := n.Grads[gi], n.Grads[gi+1]
-	a := &n.arena
-	dys := a.get(len(dy[:N*o]))
+	n.scr[0], n.scr[1], n.scr[2] = grow(n.scr[0], N*o), grow(n.scr[1], N*r), grow(n.scr[2], N*in)
+	dys, dz, dxd := n.scr[0], n.scr[1], n.scr[2]
 	sc := n.scale
 	n.pool.parallel(len(dys), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -73,10 +74,8 @@ func (n *Net) linearBack(dx, dy []float32, l int, mi model.Proj, pk *packed, lt 
 		}
 	})
 	n.pool.matAtB(gB, dys, lt.z, N, o, r, true)
-	dz := a.get(N * r)
 	n.pool.matAB(dz, dys, p.B, N, o, r, false)
 	n.pool.matAtB(gA, dz, lt.xd, N, r, in, true)
-	dxd := a.get(N * in)
 	n.pool.matAB(dxd, dz, p.A, N, r, in, false)
 	noise := lt.noise
 	n.pool.parallel(len(dxd), 4096, func(lo, hi int) {

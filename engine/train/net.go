@@ -42,8 +42,12 @@ type Net struct {
 	// headBuf holds one chunk of logits between passes (head.go); it is
 	// why a Net serves one pass at a time.
 	headBuf []float32
-	// arena holds one pass's activations and gradients (packed.go).
+	// arena holds one pass's activations and gradients (packed.go); scr
+	// the temporaries of one projection's forward or backward, which die
+	// with the call (in the arena they would add up over a pass: 0.8 GB
+	// for SmolLM2).
 	arena arena
+	scr   [3][]float32
 }
 
 func (n *Net) transposes() {
