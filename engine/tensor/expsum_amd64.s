@@ -15,7 +15,7 @@
 // Sterbenz's lemma except for -0.5 < t < 0, where t + 1 may round but
 // stays within [0.5, 1], so the comparison still holds; a zero n comes
 // out +0, as from floor. TestExpVectorAllArguments and TestExpHalfIntegers
-// check it (and the SiLU gate, silu_amd64.s, does the same).
+// check it (the SiLU gate below shares the lanes: EXP8).
 
 DATA xpLog2e<>+0(SB)/4, $0x3fb8aa3b
 DATA xpLog2e<>+4(SB)/4, $0x3fb8aa3b
@@ -187,6 +187,62 @@ DATA xpTiny<>+24(SB)/4, $0x00800000
 DATA xpTiny<>+28(SB)/4, $0x00800000
 GLOBL xpTiny<>(SB), RODATA|NOPTR, $32
 
+DATA xpSign<>+0(SB)/4, $0x80000000
+DATA xpSign<>+4(SB)/4, $0x80000000
+DATA xpSign<>+8(SB)/4, $0x80000000
+DATA xpSign<>+12(SB)/4, $0x80000000
+DATA xpSign<>+16(SB)/4, $0x80000000
+DATA xpSign<>+20(SB)/4, $0x80000000
+DATA xpSign<>+24(SB)/4, $0x80000000
+DATA xpSign<>+28(SB)/4, $0x80000000
+GLOBL xpSign<>(SB), RODATA|NOPTR, $32
+
+// EXP8 is Exp on the eight lanes of Y0 into Y10, as the comment at the top
+// of this file explains: Y1 (x > hi) and Y2 (x < lo) are the range masks,
+// Y3-Y9, Y11 and Y12 scratch; Y13 must hold xpM126. The softmax pass and
+// the SiLU gate share it.
+#define EXP8 \
+	VCMPPS       $0x1e, xpHi<>(SB), Y0, Y1; \
+	VCMPPS       $0x11, xpLo<>(SB), Y0, Y2; \
+	VMULPS       xpLog2e<>(SB), Y0, Y3; \
+	VROUNDPS     $1, Y3, Y4; \
+	VSUBPS       Y4, Y3, Y5; \
+	VCMPPS       $0x1d, xpC2<>(SB), Y5, Y5; \
+	VANDPS       xpOne<>(SB), Y5, Y5; \
+	VADDPS       Y5, Y4, Y4; \
+	VMULPS       xpLn2hi<>(SB), Y4, Y5; \
+	VSUBPS       Y5, Y0, Y6; \
+	VMULPS       xpLn2lo<>(SB), Y4, Y5; \
+	VSUBPS       Y5, Y6, Y6; \
+	VMULPS       xpC5040<>(SB), Y6, Y7; \
+	VADDPS       xpC720<>(SB), Y7, Y7; \
+	VMULPS       Y6, Y7, Y7; \
+	VADDPS       xpC120<>(SB), Y7, Y7; \
+	VMULPS       Y6, Y7, Y7; \
+	VADDPS       xpC24<>(SB), Y7, Y7; \
+	VMULPS       Y6, Y7, Y7; \
+	VADDPS       xpC6<>(SB), Y7, Y7; \
+	VMULPS       Y6, Y7, Y7; \
+	VADDPS       xpC2<>(SB), Y7, Y7; \
+	VMULPS       Y6, Y7, Y7; \
+	VADDPS       xpOne<>(SB), Y7, Y7; \
+	VMULPS       Y6, Y7, Y7; \
+	VADDPS       xpOne<>(SB), Y7, Y7; \
+	VCVTTPS2DQ   Y4, Y8; \
+	VPCMPGTD     Y8, Y13, Y12; \
+	VPAND        xp126<>(SB), Y12, Y9; \
+	VPADDD       Y9, Y8, Y9; \
+	VPADDD       xp127<>(SB), Y9, Y9; \
+	VPSLLD       $23, Y9, Y9; \
+	VMULPS       Y9, Y7, Y10; \
+	VMOVUPS      xpOne<>(SB), Y11; \
+	VBLENDVPS    Y12, xpTiny<>(SB), Y11, Y11; \
+	VMULPS       Y11, Y10, Y10; \
+	VANDNPS      Y10, Y2, Y10; \
+	VBLENDVPS    Y1, xpInf<>(SB), Y10, Y10; \
+	VCMPPS       $3, Y0, Y0, Y12; \
+	VBLENDVPS    Y12, Y0, Y10, Y10
+
 // Add the four float64 lanes of Y<d> to the sum in X14, lane 0 first.
 // Clobbers X3.
 #define XSUM4(Y, X) \
@@ -213,46 +269,7 @@ TEXT ·expSumAVX2(SB), NOSPLIT, $0-40
 xpLoop:
 	VMOVUPS      (SI), Y0
 	VSUBPS       Y15, Y0, Y0             // x = v - m
-	VCMPPS       $0x1e, xpHi<>(SB), Y0, Y1 // x > hi: +Inf
-	VCMPPS       $0x11, xpLo<>(SB), Y0, Y2 // x < lo: 0
-	VMULPS       xpLog2e<>(SB), Y0, Y3   // t = x*log2e (float32)
-	VROUNDPS     $1, Y3, Y4              // n = floor(float64(t)+0.5), in float32
-	VSUBPS       Y4, Y3, Y5              // (see below): fl = floor(t), d = t - fl,
-	VCMPPS       $0x1d, xpC2<>(SB), Y5, Y5 // n = fl + (d >= 0.5 ? 1 : 0)
-	VANDPS       xpOne<>(SB), Y5, Y5
-	VADDPS       Y5, Y4, Y4
-	VMULPS       xpLn2hi<>(SB), Y4, Y5
-	VSUBPS       Y5, Y0, Y6              // r = x - n*ln2hi
-	VMULPS       xpLn2lo<>(SB), Y4, Y5
-	VSUBPS       Y5, Y6, Y6              // r -= n*ln2lo
-	VMULPS       xpC5040<>(SB), Y6, Y7   // the Taylor polynomial, innermost first
-	VADDPS       xpC720<>(SB), Y7, Y7
-	VMULPS       Y6, Y7, Y7
-	VADDPS       xpC120<>(SB), Y7, Y7
-	VMULPS       Y6, Y7, Y7
-	VADDPS       xpC24<>(SB), Y7, Y7
-	VMULPS       Y6, Y7, Y7
-	VADDPS       xpC6<>(SB), Y7, Y7
-	VMULPS       Y6, Y7, Y7
-	VADDPS       xpC2<>(SB), Y7, Y7
-	VMULPS       Y6, Y7, Y7
-	VADDPS       xpOne<>(SB), Y7, Y7
-	VMULPS       Y6, Y7, Y7
-	VADDPS       xpOne<>(SB), Y7, Y7     // p
-	VCVTTPS2DQ   Y4, Y8                  // ni
-	VPCMPGTD     Y8, Y13, Y12            // ni < -126: a subnormal result,
-	VPAND        xp126<>(SB), Y12, Y9    // scaled in two steps:
-	VPADDD       Y9, Y8, Y9              // e = ni, or ni+126 there
-	VPADDD       xp127<>(SB), Y9, Y9
-	VPSLLD       $23, Y9, Y9
-	VMULPS       Y9, Y7, Y10             // p * 2^e
-	VMOVUPS      xpOne<>(SB), Y11
-	VBLENDVPS    Y12, xpTiny<>(SB), Y11, Y11
-	VMULPS       Y11, Y10, Y10           // * 1 (exact), or * 2^-126 there
-	VANDNPS      Y10, Y2, Y10
-	VBLENDVPS    Y1, xpInf<>(SB), Y10, Y10
-	VCMPPS       $3, Y0, Y0, Y12         // NaN: x itself
-	VBLENDVPS    Y12, Y0, Y10, Y10
+	EXP8
 	VMOVUPS      Y10, (DI)
 	VCVTPS2PD    X10, Y5
 	XSUM4(Y5, X5)
@@ -265,4 +282,32 @@ xpLoop:
 	JNZ          xpLoop
 	VZEROUPPER
 	MOVSD        X14, ret+32(FP)
+	RET
+
+// func siluMulAVX2(gate *float32, up *float32, n int)
+// The vector SiLU gate of silu.go: for i < n (a positive multiple of 8),
+// g[i] = g[i]/(1+Exp(-g[i])) * u[i]. Exp runs lane-wise as in expSumAVX2
+// (EXP8), then the add, divide and multiply are the scalar code's float32
+// operations in its order, so every result has the Go loop's bits.
+TEXT ·siluMulAVX2(SB), NOSPLIT, $0-24
+	MOVQ    gate+0(FP), DI
+	MOVQ    up+8(FP), SI
+	MOVQ    n+16(FP), CX
+	VMOVUPS xpM126<>(SB), Y13
+	VMOVUPS xpSign<>(SB), Y15
+	SHRQ    $3, CX
+
+slLoop:
+	VMOVUPS (DI), Y14               // v
+	VXORPS  Y15, Y14, Y0            // x = -v
+	EXP8                            // e = Exp(-v)
+	VADDPS  xpOne<>(SB), Y10, Y10   // 1 + e
+	VDIVPS  Y10, Y14, Y10           // v / (1 + e)
+	VMULPS  (SI), Y10, Y10          // · u
+	VMOVUPS Y10, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     slLoop
+	VZEROUPPER
 	RET

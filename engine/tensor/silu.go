@@ -6,7 +6,8 @@ package tensor
 //
 //	for i, x := range g { g[i] = x / (1 + Exp(-x)) * u[i] }
 //
-// On amd64 with AVX2 eight elements run at a time (silu_amd64.s, the same
+// On amd64 with AVX2 eight elements run at a time (siluMulAVX2 in
+// expsum_amd64.s, whose Exp lanes it shares with ExpSum; the same
 // unfused operations in the same order as the Go code, off where the Go
 // compiler fuses multiply-adds, as for ExpSum). u must be at least as long
 // as g.
