@@ -1,6 +1,7 @@
 //go:build !noasm
 
 #include "textflag.h"
+#include "sum4_amd64.h"
 
 // The vector form of ExpNeg and of the max and sum around it (expsum.go).
 // Every lane does exactly the float32 operations of the Go code, unfused
@@ -150,17 +151,6 @@ DATA expNegInf<>+24(SB)/4, $0xff800000
 DATA expNegInf<>+28(SB)/4, $0xff800000
 GLOBL expNegInf<>(SB), RODATA|NOPTR, $32
 
-// Add the four float64 lanes of Y<d> to the scalar sum in X9, lane 0
-// first. Clobbers X8.
-#define SUM4(Y, X) \
-	VADDSD       X, X9, X9;  \
-	VPERMILPD    $1, X, X8;  \
-	VADDSD       X8, X9, X9; \
-	VEXTRACTF128 $1, Y, X8;  \
-	VADDSD       X8, X9, X9; \
-	VPERMILPD    $1, X8, X8; \
-	VADDSD       X8, X9, X9
-
 // func expNegSumAVX2(dst *float32, src *float32, n int, m float32, store int) float64
 // For i < n (a positive multiple of 8): e = ExpNeg(src[i]-m), stored to
 // dst[i] when store != 0, and returns 0 + e[0] + e[1] + ... in float64.
@@ -215,10 +205,10 @@ expLoop:
 
 expNoStore:
 	VCVTPS2PD    X4, Y7
-	SUM4(Y7, X7)
+	SUM4(Y7, X7, X9, X8)
 	VEXTRACTF128 $1, Y4, X4
 	VCVTPS2PD    X4, Y7
-	SUM4(Y7, X7)
+	SUM4(Y7, X7, X9, X8)
 	ADDQ         $32, SI
 	ADDQ         $32, DI
 	DECQ         CX

@@ -1,6 +1,7 @@
 //go:build !noasm
 
 #include "textflag.h"
+#include "sum4_amd64.h"
 
 // The vector form of Exp for softmax rows (expsum.go): each lane does the
 // Go code's operations in its order and precision (x*log2e in float32,
@@ -243,17 +244,6 @@ GLOBL xpSign<>(SB), RODATA|NOPTR, $32
 	VCMPPS       $3, Y0, Y0, Y12; \
 	VBLENDVPS    Y12, Y0, Y10, Y10
 
-// Add the four float64 lanes of Y<d> to the sum in X14, lane 0 first.
-// Clobbers X3.
-#define XSUM4(Y, X) \
-	VADDSD       X, X14, X14; \
-	VPERMILPD    $1, X, X3;   \
-	VADDSD       X3, X14, X14; \
-	VEXTRACTF128 $1, Y, X3;   \
-	VADDSD       X3, X14, X14; \
-	VPERMILPD    $1, X3, X3;  \
-	VADDSD       X3, X14, X14
-
 // func expSumAVX2(dst *float32, src *float32, n int, m float32) float64
 // For i < n (a positive multiple of 8): e = Exp(src[i]-m) stored to
 // dst[i]; returns 0 + e[0] + e[1] + ... in float64.
@@ -272,10 +262,10 @@ xpLoop:
 	EXP8
 	VMOVUPS      Y10, (DI)
 	VCVTPS2PD    X10, Y5
-	XSUM4(Y5, X5)
+	SUM4(Y5, X5, X14, X3)
 	VEXTRACTF128 $1, Y10, X10
 	VCVTPS2PD    X10, Y5
-	XSUM4(Y5, X5)
+	SUM4(Y5, X5, X14, X3)
 	ADDQ         $32, SI
 	ADDQ         $32, DI
 	DECQ         CX

@@ -1,20 +1,10 @@
 //go:build !noasm
 
 #include "textflag.h"
+#include "sum4_amd64.h"
 
 DATA nsOne<>+0(SB)/4, $0x3f800000
 GLOBL nsOne<>(SB), RODATA|NOPTR, $4
-
-// Add the four float64 lanes of Y to the scalar sum in X9, lane 0 first.
-// Clobbers X8.
-#define SUM4(Y, X) \
-	VADDSD       X, X9, X9;  \
-	VPERMILPD    $1, X, X8;  \
-	VADDSD       X8, X9, X9; \
-	VEXTRACTF128 $1, Y, X8;  \
-	VADDSD       X8, X9, X9; \
-	VPERMILPD    $1, X8, X8; \
-	VADDSD       X8, X9, X9
 
 // func sumSquaresAVX2(x *float32, n int) float64
 // 0 + x[0]² + x[1]² + ... in float64 for i < n (a positive multiple of
@@ -30,8 +20,8 @@ ssLoop:
 	VCVTPS2PD 16(SI), Y1
 	VMULPD    Y0, Y0, Y0
 	VMULPD    Y1, Y1, Y1
-	SUM4(Y0, X0)
-	SUM4(Y1, X1)
+	SUM4(Y0, X0, X9, X8)
+	SUM4(Y1, X1, X9, X8)
 	ADDQ      $32, SI
 	DECQ      CX
 	JNZ       ssLoop
