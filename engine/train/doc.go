@@ -30,9 +30,9 @@
 // Layout: each op family keeps its forward and backward pass together
 // (norm.go, linear.go, dropout.go, rope.go, attention.go, mlp.go,
 // head.go); pass.go chains them into the decoder over the packed rows of
-// a micro-batch (packed.go: each row's tokens without its right padding,
-// and the arena the pass's buffers come from); net.go holds the trainable
-// state; config.go the engine's own configuration, progress and
+// a micro-batch (packed.go: each row's tokens without its right
+// padding), with its buffers from an arena reused across passes
+// (arena.go); net.go holds the trainable state; config.go the engine's own configuration, progress and
 // loss-curve types, which the trainer contract (trainer/embedded)
 // translates into.
 //
