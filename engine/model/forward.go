@@ -435,19 +435,19 @@ func (m *Model) attendBlock(th tensor.Threads, sc *attnScratch, q, att []float32
 	}
 	sc.vs = vs
 	total := n
-	sc.qh = grow32(sc.qh, nq*hd)
+	sc.qh = tensor.Grow(sc.qh, nq*hd)
 	qh := sc.qh
 	for i := 0; i < nq; i++ {
 		copy(qh[i*hd:(i+1)*hd], q[(r0+i)*qd+head*hd:(r0+i)*qd+(head+1)*hd])
 	}
-	sc.scores = grow32(sc.scores, nq*total)
+	sc.scores = tensor.Grow(sc.scores, nq*total)
 	scores := sc.scores
 	if len(vs) == 1 {
 		th.MatMulNT(scores, qh, vs[0].k, nq, total, hd, false)
 	} else {
 		col := 0
 		for _, sg := range vs {
-			sc.part = grow32(sc.part, nq*sg.n)
+			sc.part = tensor.Grow(sc.part, nq*sg.n)
 			part := sc.part
 			th.MatMulNT(part, qh, sg.k, nq, sg.n, hd, false)
 			for i := 0; i < nq; i++ {
@@ -471,14 +471,14 @@ func (m *Model) attendBlock(th tensor.Threads, sc *attnScratch, q, att []float32
 		SoftmaxRow(live)
 		clear(row[p+1:])
 	}
-	sc.out = grow32(sc.out, nq*hd)
+	sc.out = tensor.Grow(sc.out, nq*hd)
 	out := sc.out
 	if len(vs) == 1 {
 		th.MatMulNN(out, scores, vs[0].v, nq, hd, total, false)
 	} else {
 		col := 0
 		for si, sg := range vs {
-			sc.part = grow32(sc.part, nq*sg.n)
+			sc.part = tensor.Grow(sc.part, nq*sg.n)
 			part := sc.part
 			for i := 0; i < nq; i++ {
 				copy(part[i*sg.n:(i+1)*sg.n], scores[i*total+col:i*total+col+sg.n])
@@ -494,13 +494,6 @@ func (m *Model) attendBlock(th tensor.Threads, sc *attnScratch, q, att []float32
 
 // stepPool holds Step's temporaries between calls.
 var stepPool tensor.Pool
-
-func grow32(b []float32, n int) []float32 {
-	if cap(b) < n {
-		return make([]float32, n)
-	}
-	return b[:n]
-}
 
 // Logits computes logits[rows × vocab] = hidden·LMHeadᵀ for final-normed
 // hidden states (as returned by Step).

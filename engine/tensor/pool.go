@@ -19,3 +19,13 @@ func (p *Pool) Get(n int) []float32 {
 
 // Put returns b to the pool; the caller must not use it afterwards.
 func (p *Pool) Put(b []float32) { p.p.Put(&b) }
+
+// Grow returns buf resliced to n elements, or a new buffer when buf's
+// capacity is short: the scratch a loop keeps between iterations of
+// varying size. The contents are garbage, as from Get.
+func Grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}

@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/crossin-lab/crossin/engine/tensor"
+)
 
 // gatherHead copies head h of x ([rows, heads*D], rows r0..r0+T) into dst [T, D].
 func gatherHead(dst, x []float32, r0, T, heads, h, D int) {
@@ -39,8 +43,8 @@ func (n *Net) attention(out, p, q, k, v []float32, pk *packed) {
 			if T == 0 {
 				continue
 			}
-			qh, kh = grow(qh, T*D), grow(kh, T*D)
-			vh, oh = grow(vh, T*D), grow(oh, T*D)
+			qh, kh = tensor.Grow(qh, T*D), tensor.Grow(kh, T*D)
+			vh, oh = tensor.Grow(vh, T*D), tensor.Grow(oh, T*D)
 			kvh := h / group
 			gatherHead(qh, q, r0, T, H, h, D)
 			gatherHead(kh, k, r0, T, KV, kvh, D)
@@ -90,14 +94,6 @@ func (n *Net) attention(out, p, q, k, v []float32, pk *packed) {
 	})
 }
 
-// grow returns buf with room for n values (its contents are stale).
-func grow(buf []float32, n int) []float32 {
-	if cap(buf) < n {
-		return make([]float32, n)
-	}
-	return buf[:n]
-}
-
 // attentionBack turns dOut into dq, dk, dv (all set, not accumulated). Work
 // is split by (batch row, KV head) so each dk/dv element has one writer,
 // and the heads of a group are added in a fixed order.
@@ -116,8 +112,8 @@ func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, pk *packed) 
 			if T == 0 {
 				continue
 			}
-			qh, kh, vh, doh = grow(qh, T*D), grow(kh, T*D), grow(vh, T*D), grow(doh, T*D)
-			dqh, dkh, dvh, dP = grow(dqh, T*D), grow(dkh, T*D), grow(dvh, T*D), grow(dP, T*T)
+			qh, kh, vh, doh = tensor.Grow(qh, T*D), tensor.Grow(kh, T*D), tensor.Grow(vh, T*D), tensor.Grow(doh, T*D)
+			dqh, dkh, dvh, dP = tensor.Grow(dqh, T*D), tensor.Grow(dkh, T*D), tensor.Grow(dvh, T*D), tensor.Grow(dP, T*T)
 			gatherHead(kh, k, r0, T, KV, kvh, D)
 			gatherHead(vh, v, r0, T, KV, kvh, D)
 			clear(dkh)

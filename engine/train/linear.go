@@ -37,7 +37,7 @@ func (n *Net) linear(out, x []float32, l int, mi model.Proj, pk *packed, lt *lin
 	}
 	z := a.get(N * r)
 	n.pool.matABt(z, xd, p.A, N, in, r, false)
-	n.scr[0] = grow(n.scr[0], N*o)
+	n.scr[0] = tensor.Grow(n.scr[0], N*o)
 	tmp := n.scr[0]
 	n.pool.matABt(tmp, z, p.B, N, r, o, false)
 	n.pool.parallel(len(tmp), 4096, func(lo, hi int) {
@@ -65,7 +65,7 @@ func (n *Net) linearBack(dx, dy []float32, l int, mi model.Proj, pk *packed, lt 
 	r := n.Adapter.Config.R
 	gi := n.gradIdx[p]
 	gA, gB := n.Grads[gi], n.Grads[gi+1]
-	n.scr[0], n.scr[1], n.scr[2] = grow(n.scr[0], N*o), grow(n.scr[1], N*r), grow(n.scr[2], N*in)
+	n.scr[0], n.scr[1], n.scr[2] = tensor.Grow(n.scr[0], N*o), tensor.Grow(n.scr[1], N*r), tensor.Grow(n.scr[2], N*in)
 	dys, dz, dxd := n.scr[0], n.scr[1], n.scr[2]
 	sc := n.scale
 	n.pool.parallel(len(dys), 4096, func(lo, hi int) {
