@@ -152,12 +152,12 @@ func TestLogLikQueuedExact(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s.rows <= len(lines[0].Options) {
-		t.Fatalf("%d rows queued: the case tests nothing", s.rows)
+	if s.queuedRows() <= len(lines[0].Options) {
+		t.Fatalf("%d rows queued: the case tests nothing", s.queuedRows())
 	}
 	s.flush()
-	if s.rows != 0 || len(s.queue) != 0 {
-		t.Fatalf("flush left %d rows, %d prompts", s.rows, len(s.queue))
+	if s.queuedRows() != 0 || len(s.queue) != 0 {
+		t.Fatalf("flush left %d rows, %d prompts", s.queuedRows(), len(s.queue))
 	}
 	for i, pl := range lines {
 		want, wantN, err := s.logLik(pl)

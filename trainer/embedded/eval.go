@@ -102,7 +102,7 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 					return nil, fmt.Errorf("prompt %s (%s): %w", prompts[k].ID, prompts[k].Language, err)
 				}
 			}
-			if s.rows >= headBatchRows || j == len(prompts) {
+			if s.queuedRows() >= headBatchRows || j == len(prompts) {
 				s.flush()
 			}
 		} else {
@@ -156,10 +156,10 @@ func untilStop(ids []int, eos []int) []int32 {
 // the 32k-row head than computing. Each row of a product is independent
 // of the others (engine/tensor), so batching changes no bit.
 type scorer struct {
-	m              *model.Model
-	hidden, logits []float32
-	rows           int // queued hidden-state rows
-	queue          []queued
+	m      *model.Model
+	hidden []float32 // the queued prompts' scored hidden-state rows
+	logits []float32
+	queue  []queued
 }
 
 // queued is a prompt whose hidden states wait for the LM head.
@@ -186,9 +186,10 @@ func grow(b []float32, n int) []float32 {
 // add queues a prompt line for scoring: flush sets out's LogLik, for each
 // option, to the summed natural-log likelihood of its last ScoreTokens
 // tokens given everything before them, and its NTokens to that count. The
-// runner split each option from the prompt as lm-evaluation-harness does (package jobdata), so the tokenization at the
-// boundary is the one the model would see; the prompt's KV cache is
-// computed once and shared by all options.
+// runner split each option from the prompt as lm-evaluation-harness does
+// (package jobdata), so the tokenization at the boundary is the one the
+// model would see; the prompt's KV cache is computed once and shared by
+// all options.
 func (s *scorer) add(pl jobdata.PromptLine, out *jobdata.OutputLine) error {
 	if len(pl.PromptIDs) == 0 || len(pl.Options) == 0 || len(pl.ScoreTokens) != len(pl.Options) {
 		return fmt.Errorf("want prompt ids, options and a score_tokens entry per option")
@@ -278,30 +279,33 @@ func (s *scorer) add(pl jobdata.PromptLine, out *jobdata.OutputLine) error {
 		nt[i] = len(conts[i])
 		row += n
 	}
-	s.hidden = growKeep(s.hidden, (s.rows+len(rowIdx))*h)
-	for k, r := range rowIdx {
-		copy(s.hidden[(s.rows+k)*h:(s.rows+k+1)*h], hs[r*h:(r+1)*h])
+	queued0 := s.queuedRows()
+	for _, r := range rowIdx {
+		s.hidden = append(s.hidden, hs[r*h:(r+1)*h]...)
 	}
 	for k := range ref {
-		ref[k] += s.rows
+		ref[k] += queued0
 	}
-	s.rows += len(rowIdx)
 	s.queue = append(s.queue, queued{out: out, ref: ref, targets: targets, owner: owner, nt: nt})
 	return nil
 }
 
+// queuedRows is how many hidden-state rows wait for the LM head.
+func (s *scorer) queuedRows() int { return len(s.hidden) / s.m.Config.HiddenSize }
+
 // flush runs the LM head over the queued rows and completes the queued
 // prompts' output lines.
 func (s *scorer) flush() {
-	if s.rows == 0 {
+	rows := s.queuedRows()
+	if rows == 0 {
 		s.queue = s.queue[:0]
 		return
 	}
 	V := s.m.Config.VocabSize
-	s.logits = grow(s.logits, s.rows*V)
-	logits := s.m.LogitsInto(s.logits, s.hidden[:s.rows*s.m.Config.HiddenSize], s.rows)
-	lse := make([]float64, s.rows)
-	s.m.Threads().Parallel(s.rows, 8, func(lo, hi int) {
+	s.logits = grow(s.logits, rows*V)
+	logits := s.m.LogitsInto(s.logits, s.hidden, rows)
+	lse := make([]float64, rows)
+	s.m.Threads().Parallel(rows, 8, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
 			lse[k] = tensor.LogSumExp(logits[k*V : (k+1)*V])
 		}
@@ -314,7 +318,7 @@ func (s *scorer) flush() {
 		}
 		q.out.LogLik, q.out.NTokens = ll, q.nt
 	}
-	s.rows, s.queue = 0, s.queue[:0]
+	s.hidden, s.queue = s.hidden[:0], s.queue[:0]
 }
 
 // logLik scores one prompt line on its own (add, then flush).
@@ -325,15 +329,4 @@ func (s *scorer) logLik(pl jobdata.PromptLine) ([]float64, []int, error) {
 	}
 	s.flush()
 	return out.LogLik, out.NTokens, nil
-}
-
-// growKeep returns b resliced to n elements, keeping its contents
-// (reallocated with room to spare when too small).
-func growKeep(b []float32, n int) []float32 {
-	if cap(b) < n {
-		nb := make([]float32, n, n+n/2)
-		copy(nb, b)
-		return nb
-	}
-	return b[:n]
 }
