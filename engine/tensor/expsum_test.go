@@ -28,6 +28,19 @@ func refExpNegSum(dst, src []float32, m float32) float64 {
 	return s
 }
 
+// floatStride returns the float32 values whose bit patterns run from lo
+// (included) to hi (excluded) in steps of 1021, a prime: about four
+// million values through every exponent, both signs, subnormals,
+// infinities and NaNs, for the tests that hold a vector pass to the
+// scalar code's bits on every argument.
+func floatStride(lo, hi uint64) []float32 {
+	var out []float32
+	for b := lo; b < hi; b += 1021 {
+		out = append(out, math.Float32frombits(uint32(b)))
+	}
+	return out
+}
+
 // expRows are rows that exercise the vector passes and their tails:
 // lengths around the 8- and 32-element blocks, a vocabulary-sized row,
 // arguments below ExpNeg's underflow bound, -Inf, signed zeros, ties,
@@ -134,11 +147,7 @@ func TestExpNegVectorAllArguments(t *testing.T) {
 	}
 	defer func(prev bool) { setExpAsm(prev) }(useExpAsm)
 	setExpAsm(true)
-	const stride = 1021
-	var src []float32
-	for b := uint32(0x80000000); b <= 0xff800000 && b >= 0x80000000; b += stride {
-		src = append(src, math.Float32frombits(b))
-	}
+	src := floatStride(0x80000000, 0xff800001) // -0 down to -Inf
 	src = src[:len(src)&^7]
 	dst := make([]float32, len(src))
 	ExpNegSum(dst, src, 0)
@@ -190,11 +199,7 @@ func TestExpVectorAllArguments(t *testing.T) {
 	}
 	defer func(prev bool) { setExpAsm(prev) }(useExpAsm)
 	setExpAsm(true)
-	const stride = 1021
-	var src []float32
-	for b := uint64(0); b < 1<<32; b += stride {
-		src = append(src, math.Float32frombits(uint32(b)))
-	}
+	src := floatStride(0, 1<<32)
 	// Dense around the subnormal and overflow thresholds.
 	for x := float32(-104.5); x < -85; x += 1.0 / 1024 {
 		src = append(src, x)

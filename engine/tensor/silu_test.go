@@ -21,11 +21,7 @@ func refSiluMul(g, u []float32) []float32 {
 // scalar loop's bits on each path.
 func TestSiluMulAllArguments(t *testing.T) {
 	defer func(prev bool) { setExpAsm(prev) }(useExpAsm)
-	const stride = 1021
-	var g []float32
-	for b := uint64(0); b < 1<<32; b += stride {
-		g = append(g, math.Float32frombits(uint32(b)))
-	}
+	g := floatStride(0, 1<<32)
 	// Dense around -x's subnormal and overflow thresholds and zero.
 	for x := float32(-89); x < -88; x += 1.0 / 4096 {
 		g = append(g, x)
