@@ -27,6 +27,17 @@ func tinyModel(t *testing.T) string {
 	return dir
 }
 
+// optionsLine is jobdata.OptionsLine for a test: a prompt line of the
+// prompt and its options, tokenized with tok.
+func optionsLine(t *testing.T, tok *tokenizer.Tokenizer, prompt string, options []string) jobdata.PromptLine {
+	t.Helper()
+	pl, err := jobdata.OptionsLine(tok, prompt, options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
+}
+
 // tinyScorer returns a scorer of the tiny test model (closed when the
 // test ends) and the model's tokenizer.
 func tinyScorer(t *testing.T) (*scorer, *tokenizer.Tokenizer) {
@@ -58,10 +69,7 @@ func TestLogLikMatchesNLL(t *testing.T) {
 		{"x", []string{"y", "yy y"}},
 	}
 	for _, tt := range tests {
-		pl, err := jobdata.OptionsLine(tok, tt.prompt, tt.options)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pl := optionsLine(t, tok, tt.prompt, tt.options)
 		ll, nt, err := s.logLik(pl)
 		if err != nil {
 			t.Fatal(err)
@@ -104,10 +112,7 @@ func TestLogLikSharedRowsExact(t *testing.T) {
 		{"Q: 2+2?\nA: (", []string{"A) four", "A) five", "B) four", "A) four and more"}},
 		{"x", []string{"y", "yy y", "y"}},
 	} {
-		pl, err := jobdata.OptionsLine(tok, tt.prompt, tt.options)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pl := optionsLine(t, tok, tt.prompt, tt.options)
 		ll, nt, err := s.logLik(pl)
 		if err != nil {
 			t.Fatal(err)
@@ -140,10 +145,7 @@ func TestLogLikQueuedExact(t *testing.T) {
 		{"x", []string{"y", "yy y"}},
 		{"Question: which colour is the sky?\nAnswer:", []string{" blue", " green"}},
 	} {
-		pl, err := jobdata.OptionsLine(tok, tt.prompt, tt.options)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pl := optionsLine(t, tok, tt.prompt, tt.options)
 		lines = append(lines, pl)
 	}
 	outs := make([]jobdata.OutputLine, len(lines))
