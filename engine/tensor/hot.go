@@ -70,16 +70,16 @@ type worker struct {
 	wake   chan struct{}
 }
 
-type pool struct {
+type hotWorkers struct {
 	mu      sync.Mutex
 	workers []*worker
 }
 
-var hotPool pool
+var hotPool hotWorkers
 
 // lend gives r up to n idle workers (r.lent); workers are started on
 // demand, up to GOMAXPROCS-1.
-func (p *pool) lend(r *region, n int) {
+func (p *hotWorkers) lend(r *region, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, w := range p.workers {
