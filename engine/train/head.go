@@ -65,13 +65,11 @@ func (n *Net) head(hN []float32, pk *packed, dh []float32, rowScale []float32) [
 			if n.headMod != nil {
 				// Trained LM head: dW += dlogitsᵀ·h, and dh from the current W.
 				n.pool.matAtB(n.savedGrad(n.headMod), logits[:R*V], hs[:R*Hd], R, V, Hd, true)
-				n.pool.matAB(out, logits, W, R, V, Hd, false)
+			}
+			if n.headT != nil {
+				n.pool.matABt(out, logits, n.headT, R, V, Hd, false)
 			} else {
-				if n.headT != nil {
-					n.pool.matABt(out, logits, n.headT, R, V, Hd, false)
-				} else {
-					n.pool.matAB(out, logits, W, R, V, Hd, false)
-				}
+				n.pool.matAB(out, logits, W, R, V, Hd, false)
 			}
 			for i, r := range rs {
 				copy(dh[r*Hd:r*Hd+Hd], out[i*Hd:i*Hd+Hd])
