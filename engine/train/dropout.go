@@ -1,6 +1,7 @@
 package train
 
 import (
+	"math"
 	"math/bits"
 
 	"github.com/crossin-lab/crossin/engine/model"
@@ -48,10 +49,22 @@ func (p *pcg) uint64() uint64 {
 	return hi
 }
 
-// advance moves the stream n values ahead in O(log n) steps: the LCG's
-// n-fold composition x ↦ A·x + C, built by squaring (Brown, "Random
-// number generation with arbitrary strides", 1994).
-func (p *pcg) advance(n uint64) {
+// advance moves the stream n values ahead in O(log n) steps (pcgJump).
+func (p *pcg) advance(n uint64) { p.jump(newPCGJump(n)) }
+
+// pcgJump is the LCG's n-fold composition x ↦ A·x + C: applying it moves a
+// stream n values ahead.
+type pcgJump struct{ mulHi, mulLo, addHi, addLo uint64 }
+
+// jump applies j to the stream's state.
+func (p *pcg) jump(j pcgJump) {
+	h, l := mul128(j.mulHi, j.mulLo, p.hi, p.lo)
+	p.hi, p.lo = add128(h, l, j.addHi, j.addLo)
+}
+
+// newPCGJump builds the composition for n values by squaring, in O(log n)
+// steps (Brown, "Random number generation with arbitrary strides", 1994).
+func newPCGJump(n uint64) pcgJump {
 	accMulHi, accMulLo := uint64(0), uint64(1)
 	accAddHi, accAddLo := uint64(0), uint64(0)
 	curMulHi, curMulLo := uint64(pcgMulHi), uint64(pcgMulLo)
@@ -66,8 +79,7 @@ func (p *pcg) advance(n uint64) {
 		curAddHi, curAddLo = mul128(h, l, curAddHi, curAddLo)
 		curMulHi, curMulLo = mul128(curMulHi, curMulLo, curMulHi, curMulLo)
 	}
-	h, l := mul128(accMulHi, accMulLo, p.hi, p.lo)
-	p.hi, p.lo = add128(h, l, accAddHi, accAddLo)
+	return pcgJump{accMulHi, accMulLo, accAddHi, accAddLo}
 }
 
 // uniform01 is rand.New(p).Float64(): the next float64 in [0, 1).
@@ -84,28 +96,85 @@ func dropSeed(seed uint64, layer int, module model.Proj) pcg {
 // stream runs over the padded layout, [B·T, in] in order, as it always
 // has: each packed row draws from its padded row's offset, so a row's mask
 // does not depend on the packing or on which goroutine draws it.
+//
+// A draw's state update is a chain of 128-bit multiplies, so one stream's
+// latency bounds the drawing; four rows are drawn side by side, each from
+// its own copy of the stream (a row's start is the previous row's moved
+// in values ahead, one jump), so that their chains overlap.
 func (n *Net) dropMask(noise, xd, x []float32, in, l int, mi model.Proj, pk *packed) {
 	start := dropSeed(pk.b.DropSeed, l, mi)
 	keep := float32(1) / float32(1-n.dropout)
-	p := n.dropout
+	keepBits := math.Float32bits(keep)
+	thresh := dropThreshold(n.dropout)
+	row := newPCGJump(uint64(in))
 	n.pool.parallel(pk.n, 32, func(lo, hi int) {
-		rng := start
-		at := 0 // padded row the stream is at
-		for i := lo; i < hi; i++ {
-			if src := pk.src[i]; src != at {
-				rng.advance(uint64(src-at) * uint64(in))
-				at = src
+		cur := start
+		at := 0 // padded row cur is at
+		// seek returns the stream at padded row src.
+		seek := func(src int) pcg {
+			switch {
+			case src == at+1:
+				cur.jump(row)
+			case src != at:
+				cur.advance(uint64(src-at) * uint64(in))
 			}
+			at = src
+			return cur
+		}
+		// draw fills row i's mask from stream r at its row's start.
+		draw := func(i int, r *pcg) {
 			nr, xr, dr := noise[i*in:i*in+in], x[i*in:i*in+in], xd[i*in:i*in+in]
 			for j := range nr {
-				if rng.uniform01() >= p {
-					nr[j] = keep
-					dr[j] = xr[j] * keep
-				} else {
-					nr[j], dr[j] = 0, 0
-				}
+				m := dropKeep(r.uint64(), thresh)
+				nr[j] = math.Float32frombits(keepBits & m)
+				dr[j] = math.Float32frombits(math.Float32bits(xr[j]*keep) & m)
 			}
-			at++
+		}
+		i := lo
+		for ; i+4 <= hi; i += 4 {
+			r0, r1, r2, r3 := seek(pk.src[i]), seek(pk.src[i+1]), seek(pk.src[i+2]), seek(pk.src[i+3])
+			n0, x0, d0 := noise[i*in:i*in+in], x[i*in:i*in+in], xd[i*in:i*in+in]
+			n1, x1, d1 := noise[(i+1)*in:(i+1)*in+in], x[(i+1)*in:(i+1)*in+in], xd[(i+1)*in:(i+1)*in+in]
+			n2, x2, d2 := noise[(i+2)*in:(i+2)*in+in], x[(i+2)*in:(i+2)*in+in], xd[(i+2)*in:(i+2)*in+in]
+			n3, x3, d3 := noise[(i+3)*in:(i+3)*in+in], x[(i+3)*in:(i+3)*in+in], xd[(i+3)*in:(i+3)*in+in]
+			for j := range in {
+				m0 := dropKeep(r0.uint64(), thresh)
+				m1 := dropKeep(r1.uint64(), thresh)
+				m2 := dropKeep(r2.uint64(), thresh)
+				m3 := dropKeep(r3.uint64(), thresh)
+				n0[j] = math.Float32frombits(keepBits & m0)
+				n1[j] = math.Float32frombits(keepBits & m1)
+				n2[j] = math.Float32frombits(keepBits & m2)
+				n3[j] = math.Float32frombits(keepBits & m3)
+				d0[j] = math.Float32frombits(math.Float32bits(x0[j]*keep) & m0)
+				d1[j] = math.Float32frombits(math.Float32bits(x1[j]*keep) & m1)
+				d2[j] = math.Float32frombits(math.Float32bits(x2[j]*keep) & m2)
+				d3[j] = math.Float32frombits(math.Float32bits(x3[j]*keep) & m3)
+			}
+			// The stream after the group: row i+3's end.
+			cur, at = r3, pk.src[i+3]+1
+		}
+		for ; i < hi; i++ {
+			r := seek(pk.src[i])
+			draw(i, &r)
+			cur, at = r, pk.src[i]+1
 		}
 	})
+}
+
+// dropThreshold returns the 53-bit draws that keep their value: a draw d
+// is uniform01's d/2⁵³, and d/2⁵³ ≥ p exactly when d ≥ ⌈p·2⁵³⌉ (p·2⁵³ is
+// exact in float64, and d < 2⁵³ converts exactly), so comparing integers
+// keeps torch's and the float comparison's decisions.
+func dropThreshold(p float64) uint64 { return uint64(math.Ceil(p * (1 << 53))) }
+
+// dropKeep returns all ones for a draw that keeps its value (rand.Float64()
+// ≥ p, as dropThreshold), zero for one dropped: a mask rather than a branch
+// (one draw in twenty is dropped, too often to predict).
+func dropKeep(u, thresh uint64) uint32 {
+	var m uint32
+	if u<<11>>11 >= thresh {
+		m = ^uint32(0)
+	}
+	return m
 }

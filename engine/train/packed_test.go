@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/crossin-lab/crossin/engine/lora"
+	"github.com/crossin-lab/crossin/engine/model"
 	"github.com/crossin-lab/crossin/engine/tensor"
 )
 
@@ -199,6 +200,63 @@ func TestArena(t *testing.T) {
 		}
 		if fromSlab := a.more == 0; fromSlab != (pass > 0) {
 			t.Errorf("pass %d: %d values outside the slab", pass, a.more)
+		}
+	}
+}
+
+// TestDropMaskMatchesStream holds dropMask (four rows' streams side by
+// side, integer threshold, masks instead of branches) to its definition:
+// one math/rand/v2 PCG stream over the padded layout, rand.Float64() ≥ p
+// keeps a value (scaled by 1/(1−p)), the rest are +0. Rows are packed with
+// gaps and runs of every length mod 4, on one and several goroutines.
+func TestDropMaskMatchesStream(t *testing.T) {
+	const in, B, T = 37, 5, 9
+	lengths := []int{9, 0, 4, 7, 1} // padded rows kept of each batch row
+	b := &Batch{B: B, T: T, DropSeed: 0x5eed}
+	pk := packRows(b, func(r int) int { return lengths[r] })
+	x := make([]float32, pk.n*in)
+	for i := range x {
+		x[i] = float32(i%13) - 6 // negatives too: a dropped value is +0, not -0
+	}
+	for _, p := range []float64{0.05, 0.5, 1 - 1.0/3} {
+		keep := float32(1) / float32(1-p)
+		for _, threads := range []int{1, 3} {
+			n := &Net{dropout: p, pool: pool{threads: threads}}
+			noise, xd := make([]float32, pk.n*in), make([]float32, pk.n*in)
+			n.dropMask(noise, xd, x, in, 1, model.Proj(2), pk)
+			ref := rand.New(rand.NewPCG(b.DropSeed, 1<<8|2+1))
+			want := make([]float32, B*T*in) // the padded layout's multipliers
+			for i := range want {
+				if ref.Float64() >= p {
+					want[i] = keep
+				}
+			}
+			for i := range pk.n {
+				for j := range in {
+					w := want[pk.src[i]*in+j]
+					wd := float32(0)
+					if w != 0 {
+						wd = x[i*in+j] * keep
+					}
+					if math.Float32bits(noise[i*in+j]) != math.Float32bits(w) || math.Float32bits(xd[i*in+j]) != math.Float32bits(wd) {
+						t.Fatalf("p %v, %d threads: row %d (padded %d) value %d: noise %v xd %v, want %v %v", p, threads, i, pk.src[i], j, noise[i*in+j], xd[i*in+j], w, wd)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDropThreshold checks the integer form of rand.Float64() ≥ p at its
+// edge: the threshold draw keeps its value, the one below it does not.
+func TestDropThreshold(t *testing.T) {
+	for _, p := range []float64{0, 0.05, 0.1, 0.5, 1 - 1.0/3, 0.999999, 1} {
+		th := dropThreshold(p)
+		if th > 0 && float64(th-1)/(1<<53) >= p {
+			t.Errorf("p %v: draw %d (just below the threshold) would keep", p, th-1)
+		}
+		if th < 1<<53 && float64(th)/(1<<53) < p {
+			t.Errorf("p %v: threshold draw %d would drop", p, th)
 		}
 	}
 }
