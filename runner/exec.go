@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crossin-lab/crossin/runner/cache"
@@ -59,9 +60,28 @@ type StageContext struct {
 	WorkDir string            // the stage's scratch beside OutDir (its trainer inputs); never an output
 	Inputs  map[string]string // dependency name -> its output directory (read-only)
 	Log     io.Writer         // the stage's log, kept with its outputs
-	Threads int               // CPU threads this stage may use
+	Threads int               // CPU threads this stage may use when it starts
 	action  string            // the stage's action ID, once keyed
 	report  func(done, total int, msg string)
+	// now is the threads the stage may use at present (ThreadsNow): the
+	// executor lends it idle CPUs and takes them back; nil outside it.
+	now *atomic.Int64
+	// capThreads bounds ThreadsNow (a backend's threads setting), if > 0.
+	capThreads int
+}
+
+// ThreadsNow is the threads the stage may use at present: Threads, plus
+// what the executor lends it while other stages leave CPUs idle
+// (trainer.ThreadLender).
+func (sc *StageContext) ThreadsNow() int {
+	n := sc.Threads
+	if sc.now != nil {
+		n = int(sc.now.Load())
+	}
+	if sc.capThreads > 0 {
+		n = min(n, sc.capThreads)
+	}
+	return n
 }
 
 // StageName and ActionID name the running stage; backends that label what
@@ -338,6 +358,51 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 		}
 	}
 	threadsOf := map[string]int{} // heavy stages running: their threads
+	// A running heavy stage starts with its share (base) and may be lent
+	// the CPUs that no waiting stage can use (lend); the loan is taken
+	// back as soon as a heavy stage is waiting for CPUs (reclaim). now
+	// is what its trainer sees (StageContext.ThreadsNow).
+	base := map[string]int{}
+	now := map[string]*atomic.Int64{}
+	lent := func() int {
+		l := 0
+		for n, t := range threadsOf {
+			l += t - base[n]
+		}
+		return l
+	}
+	reclaim := func() {
+		for n, t := range threadsOf {
+			if t > base[n] {
+				heavyThreads -= t - base[n]
+				threadsOf[n] = base[n]
+				now[n].Store(int64(base[n]))
+			}
+		}
+	}
+	heavyWaiting := func() bool {
+		for _, n := range runnable {
+			if e.byName[n].Heavy {
+				return true
+			}
+		}
+		return false
+	}
+	// lend gives the idle CPUs, one at a time, to the running heavy
+	// stages with the fewest threads (plan order among equals).
+	lend := func() {
+		for free := e.opt.CPUs - heavyThreads; free > 0 && heavy > 0; free-- {
+			pick := ""
+			for n, t := range threadsOf {
+				if pick == "" || t < threadsOf[pick] || (t == threadsOf[pick] && e.index(n) < e.index(pick)) {
+					pick = n
+				}
+			}
+			threadsOf[pick]++
+			heavyThreads++
+			now[pick].Store(int64(threadsOf[pick]))
+		}
+	}
 	for len(finished) < len(e.order) {
 		if ctx.Err() != nil {
 			stopped = true // interrupted: start nothing more
@@ -351,6 +416,9 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 				}(e.byName[n])
 			}
 			ready = nil
+		}
+		if !stopped && heavyWaiting() && lent() > 0 {
+			reclaim()
 		}
 		for !stopped && running < e.opt.Jobs {
 			// The first runnable stage in plan order that may start now:
@@ -386,13 +454,22 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 				heavy++
 				heavyThreads += threads
 				threadsOf[n] = threads
+				base[n] = threads
 			}
 			running++
 			res := probed[n]
 			delete(probed, n)
-			go func(st *Stage, res *Result, threads int) {
+			tn := new(atomic.Int64)
+			tn.Store(int64(threads))
+			if st.Heavy {
+				now[n] = tn
+			}
+			go func(st *Stage, res *Result, threads *atomic.Int64) {
 				doneCh <- done{name: st.Name, res: e.execute(ctx, st, res, threads)}
-			}(st, res, threads)
+			}(st, res, tn)
+		}
+		if !stopped && probing == 0 && !heavyWaiting() {
+			lend()
 		}
 		if running == 0 && probing == 0 {
 			// Nothing can start: the run was stopped.
@@ -416,6 +493,8 @@ func (e *executor) run(ctx context.Context, start time.Time) (*Summary, error) {
 				heavy--
 				heavyThreads -= t
 				delete(threadsOf, d.name)
+				delete(base, d.name)
+				delete(now, d.name)
 			}
 		}
 		finished[d.name] = true
@@ -541,7 +620,7 @@ func (e *executor) lookup(st *Stage, action string) (*cache.Entry, bool) {
 // take the action's lock (waiting for another process that holds it),
 // look again, pull from the remote cache, and only then run st with
 // threads CPU threads.
-func (e *executor) execute(ctx context.Context, st *Stage, res *Result, threads int) *Result {
+func (e *executor) execute(ctx context.Context, st *Stage, res *Result, threads *atomic.Int64) *Result {
 	c := e.opt.Cache
 	inputs, _ := e.inputs(st)
 	action := res.ActionID
@@ -617,7 +696,7 @@ func (e *executor) execute(ctx context.Context, st *Stage, res *Result, threads 
 			runErr = err
 			break
 		}
-		sc := &StageContext{Stage: st, OutDir: out, WorkDir: work, Inputs: inputs, Log: logf, Threads: threads, action: action}
+		sc := &StageContext{Stage: st, OutDir: out, WorkDir: work, Inputs: inputs, Log: logf, Threads: int(threads.Load()), action: action, now: threads}
 		sc.report = progressReporter(e.events, st, time.Now())
 		runErr = runSafely(ctx, st, sc)
 		if runErr == nil || ctx.Err() != nil {

@@ -392,3 +392,71 @@ func TestHeavyJobsDefaultCap(t *testing.T) {
 		t.Errorf("threads seen %v: the first %d stages should get 8/%d each", threads, maxHeavyJobs, maxHeavyJobs)
 	}
 }
+
+// TestIdleCPUsAreLent: when a heavy stage finishes and no stage waits for
+// its CPU, a running heavy stage is lent it (StageContext.ThreadsNow), and
+// the loan is taken back as soon as a heavy stage waits for CPUs. Stages:
+// long and short start together (one CPU each of two); after short, a
+// light gate holds the next heavy stage (late) back until long has seen
+// the loan; then late waits, and long must see its loan taken back.
+func TestIdleCPUsAreLent(t *testing.T) {
+	sawLoan, sawBack := make(chan struct{}), make(chan struct{})
+	lateThreads := make(chan int, 1)
+	wait := func(ctx context.Context, sc *StageContext, want int) bool {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if sc.ThreadsNow() == want {
+				return true
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return false
+	}
+	write := func(sc *StageContext) error {
+		return os.WriteFile(filepath.Join(sc.OutDir, "out.txt"), []byte(sc.Stage.Name), 0o666)
+	}
+	stages := []*Stage{
+		{Name: "long", Kind: "eval", ActionID: aid("lend-long"), Heavy: true, Run: func(ctx context.Context, sc *StageContext) error {
+			if sc.Threads != 1 {
+				return fmt.Errorf("long started with %d threads, want 1", sc.Threads)
+			}
+			if !wait(ctx, sc, 2) {
+				return fmt.Errorf("long was never lent short's CPU (threads now %d)", sc.ThreadsNow())
+			}
+			close(sawLoan)
+			if !wait(ctx, sc, 1) {
+				return fmt.Errorf("long's loan was not taken back for late (threads now %d)", sc.ThreadsNow())
+			}
+			close(sawBack)
+			return write(sc)
+		}},
+		{Name: "short", Kind: "eval", ActionID: aid("lend-short"), Heavy: true, Run: func(ctx context.Context, sc *StageContext) error {
+			return write(sc)
+		}},
+		{Name: "gate", Kind: "score", ActionID: aid("lend-gate"), Deps: []string{"short"}, Run: func(ctx context.Context, sc *StageContext) error {
+			select {
+			case <-sawLoan:
+			case <-time.After(10 * time.Second):
+				return errors.New("long never saw the loan")
+			}
+			return write(sc)
+		}},
+		{Name: "late", Kind: "eval", ActionID: aid("lend-late"), Deps: []string{"gate"}, Heavy: true, Run: func(ctx context.Context, sc *StageContext) error {
+			lateThreads <- sc.Threads
+			select {
+			case <-sawBack:
+			case <-time.After(10 * time.Second):
+				return errors.New("long never saw its loan taken back")
+			}
+			return write(sc)
+		}},
+	}
+	c, _ := cache.Open(t.TempDir())
+	s, err := Execute(context.Background(), stages, Options{Cache: c, Jobs: 4, CPUs: 2})
+	if err != nil || s.Err() != nil {
+		t.Fatal(err, s.Err())
+	}
+	if n := <-lateThreads; n != 1 {
+		t.Errorf("late started with %d threads, want the 1 taken back from long", n)
+	}
+}

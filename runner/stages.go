@@ -306,6 +306,9 @@ func runJob(ctx context.Context, tr trainer.Trainer, job *trainer.JobSpec, sc *S
 	if be != nil && be.Threads > 0 && (job.Threads == 0 || be.Threads < job.Threads) {
 		job.Threads = be.Threads
 	}
+	if be != nil && be.Threads > 0 {
+		sc.capThreads = be.Threads
+	}
 	if err := job.Validate(); err != nil {
 		return err
 	}

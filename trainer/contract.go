@@ -220,6 +220,16 @@ type Progress interface {
 	Update(done, total int, msg string)
 }
 
+// ThreadLender is implemented by a Progress whose stage may be lent CPU
+// threads while it runs: the runner lends a running stage the CPUs other
+// stages left idle (and takes them back when a waiting stage needs them).
+// An in-process trainer asks between units of work and uses that many
+// threads from then on; threads never change results. A trainer in
+// another process keeps to its job's Threads.
+type ThreadLender interface {
+	ThreadsNow() int
+}
+
 // Trainer runs jobs. The embedded engine implements it in-process; the
 // container and Slurm backends implement it by running `crossin trainer run`
 // (or any conforming trainer image) elsewhere.

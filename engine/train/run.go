@@ -55,6 +55,7 @@ type Result struct {
 type options struct {
 	seed          int64
 	threads       int
+	threadsNow    func() int
 	ckptDir       string
 	progress      io.Writer
 	live          bool
@@ -77,6 +78,11 @@ func WithSeed(s int64) Option { return func(o *options) { o.seed = s } }
 // products (tensor.Threads; 0 = GOMAXPROCS), so a job keeps to n cores
 // even beside other work in the same process. Results never depend on it.
 func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
+
+// WithThreadsNow lets the bound change while the run goes on: before each
+// step the run takes f's value (at least 1) as its bound, so threads that
+// a scheduler lends or takes back are used from the next step on.
+func WithThreadsNow(f func() int) Option { return func(o *options) { o.threadsNow = f } }
 
 // WithCheckpoints enables periodic checkpoints in dir and resumes from the
 // newest one found there.
@@ -303,6 +309,9 @@ func Run(ctx context.Context, base *Base, data []Example, p Config, opts ...Opti
 	for step := start; step < pl.total; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if o.threadsNow != nil {
+			net.pool.threads = max(1, o.threadsNow())
 		}
 		batches := pl.batches(step, o.seed, p.MaxLength, o.pad)
 		items, tokens, samples := 0, 0, 0

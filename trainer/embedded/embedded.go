@@ -130,6 +130,9 @@ func (t *Trainer) train(ctx context.Context, job *trainer.JobSpec, progress trai
 		train.WithPadID(pad),
 		train.WithSteps(steps),
 	}
+	if l, ok := progress.(trainer.ThreadLender); ok && job.Threads > 0 {
+		opts = append(opts, train.WithThreadsNow(func() int { return threadsNow(l, job.Threads) }))
+	}
 	if job.Train.InitAdapter != "" {
 		a, err := lora.Load(job.Train.InitAdapter)
 		if err != nil {

@@ -52,6 +52,7 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 	}
 	defer m.Close()
 	m.SetThreads(job.Threads)
+	lender, _ := progress.(trainer.ThreadLender)
 	V := m.Config.VocabSize
 	for i, p := range prompts {
 		for _, seq := range append([][]int32{p.PromptIDs}, p.Options...) {
@@ -88,6 +89,10 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 	for i := 0; i < len(prompts); {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if lender != nil {
+			// Threads lent or taken back since (they change no result).
+			m.SetThreads(threadsNow(lender, job.Threads))
 		}
 		// The languages of one question (consecutive lines with its id)
 		// decode as one batch.
@@ -130,6 +135,15 @@ func (t *Trainer) eval(ctx context.Context, job *trainer.JobSpec, progress train
 	}
 	summary := map[string]any{"prompts": len(prompts), "mode": mode}
 	return trainer.WriteManifest(job.OutputDir, trainer.KindEval, Name, summary)
+}
+
+// threadsNow is what the lender allows now, within the job's bound (0 for
+// all CPUs is left as it is: nothing can be lent to it).
+func threadsNow(l trainer.ThreadLender, job int) int {
+	if job <= 0 {
+		return job
+	}
+	return max(1, l.ThreadsNow())
 }
 
 // untilStop returns the generated ids before the first stop token.

@@ -52,17 +52,23 @@ func TestThreadsBoundEngine(t *testing.T) {
 	}
 	ctx := context.Background()
 	var manifests []string
-	for _, tt := range []struct{ threads, want int }{{2, 2}, {3, 3}, {0, 8}} {
+	// lend > 0: the job's progress lends threads (trainer.ThreadLender), as
+	// the runner does when other stages leave CPUs idle; the run takes them.
+	for _, tt := range []struct{ threads, lend, want int }{{2, 0, 2}, {3, 0, 3}, {0, 0, 8}, {1, 3, 3}} {
+		var progress trainer.Progress
+		if tt.lend > 0 {
+			progress = lender(tt.lend)
+		}
 		out := filepath.Join(work, fmt.Sprint("train-", tt.threads))
 		tensor.PeakWorkers()
 		m, err := New().Run(ctx, &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindTrain,
 			Model: trainer.ModelRef{Dir: dir}, Data: []string{tokens}, Train: tp(),
-			Seed: 5, OutputDir: out, Threads: tt.threads}, nil)
+			Seed: 5, OutputDir: out, Threads: tt.threads}, progress)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := tensor.PeakWorkers(); got != tt.want {
-			t.Errorf("train, threads %d: engine used %d goroutines at once, want %d", tt.threads, got, tt.want)
+			t.Errorf("train, threads %d (lent %d): engine used %d goroutines at once, want %d", tt.threads, tt.lend, got, tt.want)
 		}
 		b, _ := trainer.MarshalManifest(m)
 		manifests = append(manifests, string(b))
@@ -70,12 +76,12 @@ func TestThreadsBoundEngine(t *testing.T) {
 		tensor.PeakWorkers()
 		_, err = New().Run(ctx, &trainer.JobSpec{Contract: trainer.Contract, Kind: trainer.KindEval,
 			Model: trainer.ModelRef{Dir: dir}, Adapter: filepath.Join(out, trainer.AdapterDir),
-			Data: []string{prep.Path}, Eval: ev, Seed: 1, OutputDir: filepath.Join(work, fmt.Sprint("eval-", tt.threads)), Threads: tt.threads}, nil)
+			Data: []string{prep.Path}, Eval: ev, Seed: 1, OutputDir: filepath.Join(work, fmt.Sprint("eval-", tt.threads)), Threads: tt.threads}, progress)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := tensor.PeakWorkers(); got != tt.want {
-			t.Errorf("eval, threads %d: engine used %d goroutines at once, want %d", tt.threads, got, tt.want)
+			t.Errorf("eval, threads %d (lent %d): engine used %d goroutines at once, want %d", tt.threads, tt.lend, got, tt.want)
 		}
 	}
 	for i := 1; i < len(manifests); i++ {
@@ -84,3 +90,9 @@ func TestThreadsBoundEngine(t *testing.T) {
 		}
 	}
 }
+
+// lender is a job's progress that lends the run n threads.
+type lender int
+
+func (lender) Update(int, int, string) {}
+func (l lender) ThreadsNow() int       { return int(l) }
