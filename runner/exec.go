@@ -66,20 +66,26 @@ type StageContext struct {
 	// now is the threads the stage may use at present (ThreadsNow): the
 	// executor lends it idle CPUs and takes them back; nil outside it.
 	now *atomic.Int64
-	// capThreads bounds ThreadsNow (a backend's threads setting), if > 0.
-	capThreads int
+	// threadCap bounds the stage's threads (a backend's threads
+	// setting), if > 0.
+	threadCap int
 }
 
 // ThreadsNow is the threads the stage may use at present: Threads, plus
 // what the executor lends it while other stages leave CPUs idle
-// (trainer.ThreadLender).
+// (trainer.ThreadLender), within its cap.
 func (sc *StageContext) ThreadsNow() int {
 	n := sc.Threads
 	if sc.now != nil {
 		n = int(sc.now.Load())
 	}
-	if sc.capThreads > 0 {
-		n = min(n, sc.capThreads)
+	return capThreads(n, sc.threadCap)
+}
+
+// capThreads bounds n threads (0: all CPUs) by limit, if limit > 0.
+func capThreads(n, limit int) int {
+	if limit > 0 && (n == 0 || n > limit) {
+		return limit
 	}
 	return n
 }

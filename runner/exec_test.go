@@ -460,3 +460,15 @@ func TestIdleCPUsAreLent(t *testing.T) {
 		t.Errorf("late started with %d threads, want the 1 taken back from long", n)
 	}
 }
+
+// TestCapThreads: a backend's threads setting bounds a stage's threads,
+// including "all CPUs" (0); without a setting nothing changes.
+func TestCapThreads(t *testing.T) {
+	for _, c := range []struct{ n, limit, want int }{
+		{4, 0, 4}, {0, 0, 0}, {0, 2, 2}, {4, 2, 2}, {1, 2, 1}, {2, 2, 2},
+	} {
+		if got := capThreads(c.n, c.limit); got != c.want {
+			t.Errorf("capThreads(%d, %d) = %d, want %d", c.n, c.limit, got, c.want)
+		}
+	}
+}

@@ -300,15 +300,13 @@ func runJob(ctx context.Context, tr trainer.Trainer, job *trainer.JobSpec, sc *S
 	if be != nil && len(be.Options) > 0 {
 		job.Options = be.Options
 	}
-	job.Threads = sc.Threads
-	// A backend's threads setting caps the stage's share of the CPUs (it
-	// never changes results: trainers are deterministic across threads).
-	if be != nil && be.Threads > 0 && (job.Threads == 0 || be.Threads < job.Threads) {
-		job.Threads = be.Threads
+	// A backend's threads setting caps the stage's share of the CPUs, and
+	// what it is lent later (it never changes results: trainers are
+	// deterministic across threads).
+	if be != nil {
+		sc.threadCap = be.Threads
 	}
-	if be != nil && be.Threads > 0 {
-		sc.capThreads = be.Threads
-	}
+	job.Threads = capThreads(sc.Threads, sc.threadCap)
 	if err := job.Validate(); err != nil {
 		return err
 	}
