@@ -104,7 +104,6 @@ func dropSeed(seed uint64, layer int, module model.Proj) pcg {
 func (n *Net) dropMask(noise, xd, x []float32, in, l int, mi model.Proj, pk *packed) {
 	start := dropSeed(pk.b.DropSeed, l, mi)
 	keep := float32(1) / float32(1-n.dropout)
-	keepBits := math.Float32bits(keep)
 	thresh := dropThreshold(n.dropout)
 	row := newPCGJump(uint64(in))
 	n.pool.parallel(pk.n, 32, func(lo, hi int) {
@@ -126,8 +125,7 @@ func (n *Net) dropMask(noise, xd, x []float32, in, l int, mi model.Proj, pk *pac
 			nr, xr, dr := noise[i*in:i*in+in], x[i*in:i*in+in], xd[i*in:i*in+in]
 			for j := range nr {
 				m := dropKeep(r.uint64(), thresh)
-				nr[j] = math.Float32frombits(keepBits & m)
-				dr[j] = math.Float32frombits(math.Float32bits(xr[j]*keep) & m)
+				nr[j], dr[j] = masked(keep, m), masked(xr[j]*keep, m)
 			}
 		}
 		i := lo
@@ -142,14 +140,10 @@ func (n *Net) dropMask(noise, xd, x []float32, in, l int, mi model.Proj, pk *pac
 				m1 := dropKeep(r1.uint64(), thresh)
 				m2 := dropKeep(r2.uint64(), thresh)
 				m3 := dropKeep(r3.uint64(), thresh)
-				n0[j] = math.Float32frombits(keepBits & m0)
-				n1[j] = math.Float32frombits(keepBits & m1)
-				n2[j] = math.Float32frombits(keepBits & m2)
-				n3[j] = math.Float32frombits(keepBits & m3)
-				d0[j] = math.Float32frombits(math.Float32bits(x0[j]*keep) & m0)
-				d1[j] = math.Float32frombits(math.Float32bits(x1[j]*keep) & m1)
-				d2[j] = math.Float32frombits(math.Float32bits(x2[j]*keep) & m2)
-				d3[j] = math.Float32frombits(math.Float32bits(x3[j]*keep) & m3)
+				n0[j], d0[j] = masked(keep, m0), masked(x0[j]*keep, m0)
+				n1[j], d1[j] = masked(keep, m1), masked(x1[j]*keep, m1)
+				n2[j], d2[j] = masked(keep, m2), masked(x2[j]*keep, m2)
+				n3[j], d3[j] = masked(keep, m3), masked(x3[j]*keep, m3)
 			}
 			// The stream after the group: row i+3's end.
 			cur, at = r3, pk.src[i+3]+1
@@ -178,3 +172,6 @@ func dropKeep(u, thresh uint64) uint32 {
 	}
 	return m
 }
+
+// masked is v where m is all ones (a kept value) and +0 where m is zero.
+func masked(v float32, m uint32) float32 { return math.Float32frombits(math.Float32bits(v) & m) }
