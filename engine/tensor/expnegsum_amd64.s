@@ -204,11 +204,7 @@ expLoop:
 	VMOVUPS    Y4, (DI)
 
 expNoStore:
-	VCVTPS2PD    X4, Y7
-	SUM4(Y7, X7, X9, X8)
-	VEXTRACTF128 $1, Y4, X4
-	VCVTPS2PD    X4, Y7
-	SUM4(Y7, X7, X9, X8)
+	SUM8(Y4, X4, Y7, X7, X9, X8)
 	ADDQ         $32, SI
 	ADDQ         $32, DI
 	DECQ         CX

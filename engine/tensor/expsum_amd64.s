@@ -261,11 +261,7 @@ xpLoop:
 	VSUBPS       Y15, Y0, Y0             // x = v - m
 	EXP8
 	VMOVUPS      Y10, (DI)
-	VCVTPS2PD    X10, Y5
-	SUM4(Y5, X5, X14, X3)
-	VEXTRACTF128 $1, Y10, X10
-	VCVTPS2PD    X10, Y5
-	SUM4(Y5, X5, X14, X3)
+	SUM8(Y10, X10, Y5, X5, X14, X3)
 	ADDQ         $32, SI
 	ADDQ         $32, DI
 	DECQ         CX
