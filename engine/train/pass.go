@@ -1,6 +1,10 @@
 package train
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/crossin-lab/crossin/engine/tensor"
+)
 
 // linTape keeps what a LoRA-adapted projection needs for its backward pass.
 type linTape struct {
@@ -47,9 +51,7 @@ func (n *Net) forward(pk *packed, train bool) *tape {
 			row := x[i*Hd : i*Hd+Hd]
 			copy(row, emb[id*Hd:id*Hd+Hd])
 			if s != 0 {
-				for j := range row {
-					row[j] *= s
-				}
+				tensor.Scale(row, s)
 			}
 		}
 	})
