@@ -151,57 +151,72 @@ DATA expNegInf<>+24(SB)/4, $0xff800000
 DATA expNegInf<>+28(SB)/4, $0xff800000
 GLOBL expNegInf<>(SB), RODATA|NOPTR, $32
 
-// func expNegSumAVX2(dst *float32, src *float32, n int, m float32, store int) float64
+DATA expTwo<>+0(SB)/4, $0x40000000
+DATA expTwo<>+4(SB)/4, $0x40000000
+DATA expTwo<>+8(SB)/4, $0x40000000
+DATA expTwo<>+12(SB)/4, $0x40000000
+DATA expTwo<>+16(SB)/4, $0x40000000
+DATA expTwo<>+20(SB)/4, $0x40000000
+DATA expTwo<>+24(SB)/4, $0x40000000
+DATA expTwo<>+28(SB)/4, $0x40000000
+GLOBL expTwo<>(SB), RODATA|NOPTR, $32
+
+// EXPNEG8 sets Y4 = ExpNeg(Y0 - m) lane by lane, with m in Y10 and
+// log2e in Y12; Y0-Y6 are overwritten. The steps: x = v - m; a mask of
+// x < -87 (whose result is 0); fn = floor(x*log2e + 0.5); r = x - fn*c1,
+// then r -= fn*c2; the Horner steps p = p*r + P(k); p*r*r + r + 1; times
+// 2^fn (fn + 127 shifted into the exponent); zeroed under the mask.
+#define EXPNEG8 \
+	VSUBPS     Y10, Y0, Y0; \
+	VCMPPS     $1, expM87<>(SB), Y0, Y1; \
+	VMULPS     Y12, Y0, Y2; \
+	VADDPS     expHalf<>(SB), Y2, Y2; \
+	VROUNDPS   $1, Y2, Y2; \
+	VMULPS     expC1<>(SB), Y2, Y5; \
+	VSUBPS     Y5, Y0, Y3; \
+	VMULPS     expC2<>(SB), Y2, Y5; \
+	VSUBPS     Y5, Y3, Y3; \
+	VMOVUPS    expP0<>(SB), Y4; \
+	VMULPS     Y3, Y4, Y4; \
+	VADDPS     expP1<>(SB), Y4, Y4; \
+	VMULPS     Y3, Y4, Y4; \
+	VADDPS     expP2<>(SB), Y4, Y4; \
+	VMULPS     Y3, Y4, Y4; \
+	VADDPS     expP3<>(SB), Y4, Y4; \
+	VMULPS     Y3, Y4, Y4; \
+	VADDPS     expP4<>(SB), Y4, Y4; \
+	VMULPS     Y3, Y4, Y4; \
+	VADDPS     expP5<>(SB), Y4, Y4; \
+	VMULPS     Y3, Y4, Y4; \
+	VMULPS     Y3, Y4, Y4; \
+	VADDPS     Y3, Y4, Y4; \
+	VADDPS     expOne<>(SB), Y4, Y4; \
+	VCVTTPS2DQ Y2, Y6; \
+	VPADDD     exp127<>(SB), Y6, Y6; \
+	VPSLLD     $23, Y6, Y6; \
+	VMULPS     Y6, Y4, Y4; \
+	VANDNPS    Y4, Y1, Y4
+
+// func expNegSumAVX2(dst *float32, src *float32, n int, m float32, store int, s0 float64) float64
 // For i < n (a positive multiple of 8): e = ExpNeg(src[i]-m), stored to
-// dst[i] when store != 0, and returns 0 + e[0] + e[1] + ... in float64.
-TEXT ·expNegSumAVX2(SB), NOSPLIT, $0-48
+// dst[i] when store != 0, and returns s0 + e[0] + e[1] + ... in float64,
+// one add at a time.
+TEXT ·expNegSumAVX2(SB), NOSPLIT, $0-56
 	MOVQ         dst+0(FP), DI
 	MOVQ         src+8(FP), SI
 	MOVQ         n+16(FP), CX
 	VBROADCASTSS m+24(FP), Y10
 	MOVQ         store+32(FP), DX
-	VMOVUPS      expM87<>(SB), Y11
+	VMOVSD       s0+40(FP), X9
 	VMOVUPS      expLog2e<>(SB), Y12
-	VMOVUPS      expHalf<>(SB), Y13
-	VMOVUPS      expC1<>(SB), Y14
-	VMOVUPS      expC2<>(SB), Y15
-	VXORPD       X9, X9, X9
 	SHRQ         $3, CX
 
 expLoop:
-	VMOVUPS    (SI), Y0
-	VSUBPS     Y10, Y0, Y0       // x = v - m
-	VCMPPS     $1, Y11, Y0, Y1   // x < -87: the result is 0
-	VMULPS     Y12, Y0, Y2       // x*log2e
-	VADDPS     Y13, Y2, Y2       // + 0.5
-	VROUNDPS   $1, Y2, Y2        // fn = floor
-	VMULPS     Y14, Y2, Y5
-	VSUBPS     Y5, Y0, Y3        // r = x - fn*c1
-	VMULPS     Y15, Y2, Y5
-	VSUBPS     Y5, Y3, Y3        // r -= fn*c2
-	VMOVUPS    expP0<>(SB), Y4
-	VMULPS     Y3, Y4, Y4
-	VADDPS     expP1<>(SB), Y4, Y4
-	VMULPS     Y3, Y4, Y4
-	VADDPS     expP2<>(SB), Y4, Y4
-	VMULPS     Y3, Y4, Y4
-	VADDPS     expP3<>(SB), Y4, Y4
-	VMULPS     Y3, Y4, Y4
-	VADDPS     expP4<>(SB), Y4, Y4
-	VMULPS     Y3, Y4, Y4
-	VADDPS     expP5<>(SB), Y4, Y4
-	VMULPS     Y3, Y4, Y4        // p*r
-	VMULPS     Y3, Y4, Y4        // p*r*r
-	VADDPS     Y3, Y4, Y4        // + r
-	VADDPS     expOne<>(SB), Y4, Y4 // + 1
-	VCVTTPS2DQ Y2, Y6
-	VPADDD     exp127<>(SB), Y6, Y6
-	VPSLLD     $23, Y6, Y6       // 2^fn
-	VMULPS     Y6, Y4, Y4
-	VANDNPS    Y4, Y1, Y4
-	TESTQ      DX, DX
-	JZ         expNoStore
-	VMOVUPS    Y4, (DI)
+	VMOVUPS (SI), Y0
+	EXPNEG8
+	TESTQ   DX, DX
+	JZ      expNoStore
+	VMOVUPS Y4, (DI)
 
 expNoStore:
 	SUM8(Y4, X4, Y7, X7, X9, X8)
@@ -210,7 +225,72 @@ expNoStore:
 	DECQ         CX
 	JNZ          expLoop
 	VZEROUPPER
-	MOVSD        X9, ret+40(FP)
+	MOVSD        X9, ret+48(FP)
+	RET
+
+// func expNegSumExactAVX2(dst *float32, src *float32, n int, m float32, store int, thr float32) (s float64, done int)
+// The same exponentials over src[:n] (n a positive multiple of 64), summed
+// in blocks of 64 with vector adds while every value of a block lies in
+// [thr, 2]: then no add rounds (expsum.go, exactThreshold), so the sum is
+// the one-add-at-a-time sum's bits. It stops after the first block with a
+// value outside (or a NaN) and returns the sum of the blocks before it and
+// how many values they hold. That block's values are stored too (store !=
+// 0), so the caller, who goes on from there one add at a time, must sum
+// them from dst when dst is src.
+TEXT ·expNegSumExactAVX2(SB), NOSPLIT, $0-64
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y10
+	MOVQ         store+32(FP), DX
+	VBROADCASTSS thr+40(FP), Y15
+	VMOVUPS      expLog2e<>(SB), Y12
+	VXORPD       Y7, Y7, Y7 // the sum of the blocks so far, four lanes
+	XORQ         R8, R8     // values summed
+	SHRQ         $6, CX
+
+exactBlock:
+	VXORPD   Y11, Y11, Y11 // this block's sum
+	VPCMPEQD Y14, Y14, Y14 // lanes with every value ≥ thr so far
+	MOVQ     $8, BX
+
+exactLoop:
+	VMOVUPS (SI), Y0
+	EXPNEG8
+	TESTQ   DX, DX
+	JZ      exactNoStore
+	VMOVUPS Y4, (DI)
+
+exactNoStore:
+	VCMPPS       $0x1d, Y15, Y4, Y9 // e ≥ thr (false for NaN)
+	VANDPS       Y9, Y14, Y14
+	VCMPPS       $0x12, expTwo<>(SB), Y4, Y9 // e ≤ 2 (false for +Inf, NaN)
+	VANDPS       Y9, Y14, Y14
+	VCVTPS2PD    X4, Y9
+	VADDPD       Y9, Y11, Y11
+	VEXTRACTF128 $1, Y4, X4
+	VCVTPS2PD    X4, Y9
+	VADDPD       Y9, Y11, Y11
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	DECQ         BX
+	JNZ          exactLoop
+	VMOVMSKPS    Y14, AX
+	CMPL         AX, $0xff
+	JNE          exactDone
+	VADDPD       Y11, Y7, Y7
+	ADDQ         $64, R8
+	DECQ         CX
+	JNZ          exactBlock
+
+exactDone:
+	VEXTRACTF128 $1, Y7, X9
+	VADDPD       X9, X7, X7
+	VPERMILPD    $1, X7, X9
+	VADDSD       X9, X7, X7
+	VZEROUPPER
+	MOVSD        X7, s+48(FP)
+	MOVQ         R8, done+56(FP)
 	RET
 
 // func maxAVX2(src *float32, n int) (m float32, nan bool)

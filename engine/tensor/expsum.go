@@ -1,6 +1,9 @@
 package tensor
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // MaxRow and ExpNegSum are the two passes of a log-sum-exp over a
 // vocabulary-sized row, the inner loop of the training loss and of option
@@ -18,6 +21,23 @@ import "math"
 // path ran, and nothing enters ArithmeticPath. (Where the Go compiler fuses
 // multiply-adds, GOAMD64=v3, the vector path is off: it would not match
 // the fused Go code.)
+
+// exactThreshold is the smallest value that the vector pass of ExpNegSum
+// sums with vector adds, out of order, over n values (n > 0): if every
+// value is at least t = 2^(K-30), where 2^K ≥ 2n, then no add of any order
+// rounds, so every order gives the in-order sum's bits. Each value v ≥ t is
+// a float32 with exponent E ≥ K-30 and 24 significant bits, so a multiple
+// of 2^(E-23), hence of 2^(K-53); the pass also checks each is at most 2
+// (ExpNeg of x ≤ 0 is at most 1), so every partial sum of them is a
+// multiple of 2^(K-53) no larger than 2n ≤ 2^K = 2^53·2^(K-53): a float64
+// holds it exactly. The values of
+// a row of logits within about 9.7 of its maximum (n = 32000) qualify, as
+// for a model not yet peaked; a block with a smaller value is summed one
+// add at a time, so any row keeps the in-order bits.
+func exactThreshold(n int) float32 {
+	k := bits.Len(uint(2*n - 1)) // 2^k ≥ 2n
+	return math.Float32frombits(uint32(k-30+127) << 23)
+}
 
 // MaxRow returns the largest element of row (-Inf for an empty row, NaN
 // if any element is NaN, as Go's max). The sign of a zero maximum is not

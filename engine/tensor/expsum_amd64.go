@@ -9,18 +9,41 @@ package tensor
 var useExpAsm = hasAVX2 && goLevel == ""
 
 //go:noescape
-func expNegSumAVX2(dst *float32, src *float32, n int, m float32, store int) float64
+func expNegSumAVX2(dst *float32, src *float32, n int, m float32, store int, s0 float64) float64
+
+//go:noescape
+func expNegSumExactAVX2(dst *float32, src *float32, n int, m float32, store int, thr float32) (s float64, done int)
 
 //go:noescape
 func maxAVX2(src *float32, n int) (m float32, nan bool)
 
-// expNegSumAsm runs the vector pass over src (len a positive multiple of 8).
+// expNegSumAsm runs the vector pass over src (len a positive multiple of
+// 8): blocks of 64 summed with vector adds while no add can round
+// (exactThreshold), then one add at a time from the first block where one
+// could.
 func expNegSumAsm(dst, src []float32, m float32) float64 {
+	store := 1
 	if dst == nil {
-		return expNegSumAVX2(&src[0], &src[0], len(src), m, 0)
+		dst, store = src, 0
 	}
 	_ = dst[len(src)-1]
-	return expNegSumAVX2(&dst[0], &src[0], len(src), m, 1)
+	var s float64
+	i := 0
+	if nb := len(src) &^ 63; nb > 0 {
+		s, i = expNegSumExactAVX2(&dst[0], &src[0], nb, m, store, exactThreshold(nb))
+		if i < nb && store == 1 {
+			// The block it stopped in is stored; in place, src no longer
+			// holds its inputs, so its values are summed from dst.
+			for _, e := range dst[i : i+64] {
+				s += float64(e)
+			}
+			i += 64
+		}
+	}
+	if i < len(src) {
+		s = expNegSumAVX2(&dst[i], &src[i], len(src)-i, m, store, s)
+	}
+	return s
 }
 
 // maxAsm is the vector max over src (len a positive multiple of 32).

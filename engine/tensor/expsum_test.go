@@ -71,6 +71,20 @@ func expRows() map[string][]float32 {
 	sub[5], sub[17] = math.Float32frombits(1), -math.Float32frombits(0x7fffff)
 	rows["subnormal"] = sub
 	rows["tinyrange"] = normal(48, 1e-30)
+	// Rows within a few units of their maximum, a fresh model's logits:
+	// ExpNegSum's vector pass sums their blocks out of order (exact, see
+	// exactThreshold), and one value far below the rest, or above the
+	// shift, sends its block and the rest of the row back to the in-order
+	// adds, at the first block, mid-row or in the last.
+	rows["flat32000"] = normal(32000, 0.3)
+	for _, at := range []int{3, 64, 130, 31990} {
+		r := normal(32000, 0.3)
+		r[at] = -30
+		rows[fmt.Sprintf("flat-low@%d", at)] = r
+	}
+	high := normal(500, 0.3)
+	high[200] = 3 // ExpNeg(3 - 1.5) > 2
+	rows["flat-high"] = high
 	allNegInf := make([]float32, 40)
 	for i := range allNegInf {
 		allNegInf[i] = float32(math.Inf(-1))

@@ -1,0 +1,117 @@
+//go:build !noasm
+
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestExactThreshold(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want float32
+	}{
+		{64, 0x1p-23},    // 2n = 2^7
+		{65, 0x1p-22},    // 2n = 130 ≤ 2^8
+		{32000, 0x1p-14}, // 2n = 64000 ≤ 2^16
+		{32768, 0x1p-14}, // 2n = 2^16
+		{49152, 0x1p-13},
+	} {
+		if got := exactThreshold(tc.n); got != tc.want {
+			t.Errorf("exactThreshold(%d) = %g, want %g", tc.n, got, tc.want)
+		}
+	}
+}
+
+// The vector pass sums out of order only the blocks it may: it runs to the
+// end of a row near its maximum and stops at the block of the first value
+// below the threshold or above 2, having stored that block too.
+func TestExpNegSumExactStops(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no AVX2 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n = 4096
+	flat := func() []float32 {
+		r := make([]float32, n)
+		for i := range r {
+			r[i] = float32(rng.NormFloat64() * 0.3)
+		}
+		return r
+	}
+	thr := exactThreshold(n)
+	for _, tc := range []struct {
+		name     string
+		at       int
+		v        float32
+		wantDone int
+	}{
+		{"flat", -1, 0, n},
+		{"low in block 0", 5, -30, 0},
+		{"low in block 3", 3*64 + 63, -30, 3 * 64},
+		{"low in the last block", n - 1, -30, n - 64},
+		{"above 2", 1000, 3, 1000 / 64 * 64},
+		{"NaN", 700, float32(math.NaN()), 700 / 64 * 64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := flat()
+			if tc.at >= 0 {
+				src[tc.at] = tc.v
+			}
+			m := float32(1.5) // above every flat value; 3 - 1.5 > ln 2
+			dst := make([]float32, n)
+			s, done := expNegSumExactAVX2(&dst[0], &src[0], n, m, 1, thr)
+			if done != tc.wantDone {
+				t.Fatalf("stopped after %d values, want %d", done, tc.wantDone)
+			}
+			var want float64
+			for i, v := range src[:done] {
+				want += float64(ExpNeg(v - m))
+				if !sameF32(dst[i], ExpNeg(v-m)) {
+					t.Fatalf("dst[%d] = %v, want %v", i, dst[i], ExpNeg(v-m))
+				}
+			}
+			if !sameF64(s, want) {
+				t.Fatalf("sum %v, want %v", s, want)
+			}
+			if end := min(done+64, n); !sameF32(dst[end-1], ExpNeg(src[end-1]-m)) {
+				t.Fatalf("the block it stopped in was not stored")
+			}
+		})
+	}
+}
+
+// The threshold is what keeps the out-of-order sum exact: on a row whose
+// small values carry bits below the in-order sum's last place, a quarter of
+// it lets those values into the vector sum and the bits change, while the
+// real threshold sends them to the in-order adds and keeps them.
+func TestExactThresholdIsNeeded(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no AVX2 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n = 32000
+	src := make([]float32, n)
+	// Ones (the sum passes 2^14, whose last place is 2^-38), then values
+	// in [2^-16, 2^-15), whose last bits are at 2^-39.
+	for i := 3 * n / 4; i < n; i++ {
+		src[i] = -11 + float32(rng.Float64()*0.55)
+	}
+	var want float64
+	for _, v := range src {
+		want += float64(ExpNeg(v))
+	}
+	if got := ExpNegSum(nil, src, 0); !sameF64(got, want) {
+		t.Fatalf("ExpNegSum = %v, want the in-order %v", got, want)
+	}
+	dst := make([]float32, n)
+	loose, done := expNegSumExactAVX2(&dst[0], &src[0], n, 0, 0, exactThreshold(n)/4)
+	if done != n {
+		t.Fatalf("with a quarter of the threshold the pass stopped at %d", done)
+	}
+	if sameF64(loose, want) {
+		t.Fatalf("a quarter of the threshold still gives the in-order bits: the row does not test the threshold")
+	}
+}
