@@ -293,6 +293,107 @@ exactDone:
 	MOVQ         R8, done+56(FP)
 	RET
 
+// EXPNEG16 is EXPNEG8 on sixteen lanes (AVX-512): Z4 = ExpNeg(Z0 - m),
+// with m in Z10 and log2e in Z12, the constants broadcast from memory and
+// the mask of x < -87 in K1 (its complement, so NaN lanes keep their
+// value as under VANDNPS); Z0-Z6 are overwritten. The same operations in
+// the same order, lane by lane, so the same bits.
+#define EXPNEG16 \
+	VSUBPS          Z10, Z0, Z0; \
+	VCMPPS.BCST     $5, expM87<>(SB), Z0, K1; \
+	VMULPS          Z12, Z0, Z2; \
+	VADDPS.BCST     expHalf<>(SB), Z2, Z2; \
+	VRNDSCALEPS     $1, Z2, Z2; \
+	VMULPS.BCST     expC1<>(SB), Z2, Z5; \
+	VSUBPS          Z5, Z0, Z3; \
+	VMULPS.BCST     expC2<>(SB), Z2, Z5; \
+	VSUBPS          Z5, Z3, Z3; \
+	VBROADCASTSS    expP0<>(SB), Z4; \
+	VMULPS          Z3, Z4, Z4; \
+	VADDPS.BCST     expP1<>(SB), Z4, Z4; \
+	VMULPS          Z3, Z4, Z4; \
+	VADDPS.BCST     expP2<>(SB), Z4, Z4; \
+	VMULPS          Z3, Z4, Z4; \
+	VADDPS.BCST     expP3<>(SB), Z4, Z4; \
+	VMULPS          Z3, Z4, Z4; \
+	VADDPS.BCST     expP4<>(SB), Z4, Z4; \
+	VMULPS          Z3, Z4, Z4; \
+	VADDPS.BCST     expP5<>(SB), Z4, Z4; \
+	VMULPS          Z3, Z4, Z4; \
+	VMULPS          Z3, Z4, Z4; \
+	VADDPS          Z3, Z4, Z4; \
+	VADDPS.BCST     expOne<>(SB), Z4, Z4; \
+	VCVTTPS2DQ      Z2, Z6; \
+	VPADDD.BCST     exp127<>(SB), Z6, Z6; \
+	VPSLLD          $23, Z6, Z6; \
+	VMULPS.Z        Z6, Z4, K1, Z4
+
+// func expNegSumExactAVX512(dst *float32, src *float32, n int, m float32, store int, thr float32) (s float64, done int)
+// expNegSumExactAVX2 on sixteen lanes. A block's range check keeps the
+// least and greatest value as int32 bit patterns: for the non-negative
+// floats these order as the values, a NaN or +Inf lies above 2's pattern
+// and anything negative (-0 included) below thr's.
+TEXT ·expNegSumExactAVX512(SB), NOSPLIT, $0-64
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS m+24(FP), Z10
+	MOVQ         store+32(FP), DX
+	MOVL         thr+40(FP), R9
+	VBROADCASTSS expLog2e<>(SB), Z12
+	VPXORQ       Z7, Z7, Z7 // the sum of the blocks so far, eight lanes
+	XORQ         R8, R8     // values summed
+	SHRQ         $6, CX
+
+exact16Block:
+	VPXORQ       Z11, Z11, Z11 // this block's sum
+	VPTERNLOGD   $0xff, Z14, Z14, Z14 // least pattern: all ones (-1)...
+	VPSRLD       $1, Z14, Z14          // ...shifted: 0x7fffffff
+	VPXORD       Z15, Z15, Z15         // greatest pattern: 0
+	MOVQ         $4, BX
+
+exact16Loop:
+	VMOVUPS (SI), Z0
+	EXPNEG16
+	TESTQ   DX, DX
+	JZ      exact16NoStore
+	VMOVUPS Z4, (DI)
+
+exact16NoStore:
+	VPMINSD        Z4, Z14, Z14
+	VPMAXSD        Z4, Z15, Z15
+	VCVTPS2PD      Y4, Z9
+	VADDPD         Z9, Z11, Z11
+	VEXTRACTF64X4  $1, Z4, Y4
+	VCVTPS2PD      Y4, Z9
+	VADDPD         Z9, Z11, Z11
+	ADDQ           $64, SI
+	ADDQ           $64, DI
+	DECQ           BX
+	JNZ            exact16Loop
+	VPBROADCASTD   R9, Z9
+	VPCMPD         $1, Z9, Z14, K2 // least < thr
+	VPBROADCASTD   expTwo<>(SB), Z9
+	VPCMPD         $6, Z9, Z15, K3 // greatest > 2 (NLE)
+	KORTESTW       K2, K3
+	JNZ            exact16Done
+	VADDPD         Z11, Z7, Z7
+	ADDQ           $64, R8
+	DECQ           CX
+	JNZ            exact16Block
+
+exact16Done:
+	VEXTRACTF64X4 $1, Z7, Y9
+	VADDPD        Y9, Y7, Y7
+	VEXTRACTF128  $1, Y7, X9
+	VADDPD        X9, X7, X7
+	VPERMILPD     $1, X7, X9
+	VADDSD        X9, X7, X7
+	VZEROUPPER
+	MOVSD         X7, s+48(FP)
+	MOVQ          R8, done+56(FP)
+	RET
+
 // func maxAVX2(src *float32, n int) (m float32, nan bool)
 // The maximum of src[:n] (n a positive multiple of 32) ignoring NaNs, and
 // whether there was a NaN.

@@ -25,13 +25,39 @@ func TestExactThreshold(t *testing.T) {
 	}
 }
 
+// exactPass is one implementation of ExpNegSum's out-of-order pass.
+type exactPass struct {
+	name string
+	fn   func(dst *float32, src *float32, n int, m float32, store int, thr float32) (float64, int)
+}
+
+// exactPasses are the implementations this CPU runs; the tests hold each
+// to the same contract. Without AVX2 there are none, and the tests that
+// use them say so and skip: the scalar path has its own tests.
+func exactPasses(t *testing.T) []exactPass {
+	var ps []exactPass
+	if hasAVX2 {
+		ps = append(ps, exactPass{"AVX2", expNegSumExactAVX2})
+	}
+	if hasAVX512 {
+		ps = append(ps, exactPass{"AVX512", expNegSumExactAVX512})
+	}
+	if len(ps) == 0 {
+		t.Skip("no AVX2 on this CPU: no vector pass to test")
+	}
+	return ps
+}
+
 // The vector pass sums out of order only the blocks it may: it runs to the
 // end of a row near its maximum and stops at the block of the first value
 // below the threshold or above 2, having stored that block too.
 func TestExpNegSumExactStops(t *testing.T) {
-	if !hasAVX2 {
-		t.Skip("no AVX2 on this CPU")
+	for _, p := range exactPasses(t) {
+		t.Run(p.name, func(t *testing.T) { testExactStops(t, p.fn) })
 	}
+}
+
+func testExactStops(t *testing.T, pass func(dst *float32, src *float32, n int, m float32, store int, thr float32) (float64, int)) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const n = 4096
 	flat := func() []float32 {
@@ -54,6 +80,7 @@ func TestExpNegSumExactStops(t *testing.T) {
 		{"low in the last block", n - 1, -30, n - 64},
 		{"above 2", 1000, 3, 1000 / 64 * 64},
 		{"NaN", 700, float32(math.NaN()), 700 / 64 * 64},
+		{"-NaN", 900, -float32(math.NaN()), 900 / 64 * 64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := flat()
@@ -62,7 +89,7 @@ func TestExpNegSumExactStops(t *testing.T) {
 			}
 			m := float32(1.5) // above every flat value; 3 - 1.5 > ln 2
 			dst := make([]float32, n)
-			s, done := expNegSumExactAVX2(&dst[0], &src[0], n, m, 1, thr)
+			s, done := pass(&dst[0], &src[0], n, m, 1, thr)
 			if done != tc.wantDone {
 				t.Fatalf("stopped after %d values, want %d", done, tc.wantDone)
 			}
@@ -88,9 +115,7 @@ func TestExpNegSumExactStops(t *testing.T) {
 // it lets those values into the vector sum and the bits change, while the
 // real threshold sends them to the in-order adds and keeps them.
 func TestExactThresholdIsNeeded(t *testing.T) {
-	if !hasAVX2 {
-		t.Skip("no AVX2 on this CPU")
-	}
+	passes := exactPasses(t)
 	rng := rand.New(rand.NewPCG(5, 6))
 	const n = 32000
 	src := make([]float32, n)
@@ -106,12 +131,36 @@ func TestExactThresholdIsNeeded(t *testing.T) {
 	if got := ExpNegSum(nil, src, 0); !sameF64(got, want) {
 		t.Fatalf("ExpNegSum = %v, want the in-order %v", got, want)
 	}
-	dst := make([]float32, n)
-	loose, done := expNegSumExactAVX2(&dst[0], &src[0], n, 0, 0, exactThreshold(n)/4)
-	if done != n {
-		t.Fatalf("with a quarter of the threshold the pass stopped at %d", done)
+	for _, p := range passes {
+		dst := make([]float32, n)
+		loose, done := p.fn(&dst[0], &src[0], n, 0, 0, exactThreshold(n)/4)
+		if done != n {
+			t.Fatalf("%s: with a quarter of the threshold the pass stopped at %d", p.name, done)
+		}
+		if sameF64(loose, want) {
+			t.Fatalf("%s: a quarter of the threshold still gives the in-order bits: the row does not test the threshold", p.name)
+		}
 	}
-	if sameF64(loose, want) {
-		t.Fatalf("a quarter of the threshold still gives the in-order bits: the row does not test the threshold")
+}
+
+// Every float32 argument in ExpNeg's domain (a stride through all of them)
+// gives the scalar bits on each out-of-order pass: called on 64 values at
+// a time, a pass computes and stores at least its first block.
+func TestExpNegExactAllArguments(t *testing.T) {
+	if goLevel != "" {
+		t.Skip("no vector path in this build")
+	}
+	src := floatStride(0x80000000, 0xff800001) // -0 down to -Inf
+	src = src[:len(src)&^63]
+	for _, p := range exactPasses(t) {
+		dst := make([]float32, len(src))
+		for i := 0; i < len(src); i += 64 {
+			p.fn(&dst[i], &src[i], 64, 0, 1, exactThreshold(64))
+		}
+		for i, x := range src {
+			if want := ExpNeg(x); !sameF32(dst[i], want) {
+				t.Fatalf("%s: ExpNeg(%v) = %v, want %v", p.name, x, dst[i], want)
+			}
+		}
 	}
 }
