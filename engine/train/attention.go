@@ -36,15 +36,15 @@ func (n *Net) attention(out, p, q, k, v []float32, pk *packed) {
 	scale := float32(1 / math.Sqrt(float64(D)))
 	inner := n.pool.tensor().Split(b.B * H) // products inside the loop
 	n.pool.parallel(b.B*H, 1, func(lo, hi int) {
-		var qh, kh, vh, oh []float32
+		buf := headScratch(pk, lo/H, (hi-1)/H, 4*D, 0)
+		defer headPool.Put(buf)
 		for bh := lo; bh < hi; bh++ {
 			bi, h := bh/H, bh%H
 			T, r0 := pk.rowLen(bi), pk.start[bi]
 			if T == 0 {
 				continue
 			}
-			qh, kh = tensor.Grow(qh, T*D), tensor.Grow(kh, T*D)
-			vh, oh = tensor.Grow(vh, T*D), tensor.Grow(oh, T*D)
+			qh, kh, vh, oh := buf[:T*D], buf[T*D:2*T*D], buf[2*T*D:3*T*D], buf[3*T*D:4*T*D]
 			kvh := h / group
 			gatherHead(qh, q, r0, T, H, h, D)
 			gatherHead(kh, k, r0, T, KV, kvh, D)
@@ -94,6 +94,24 @@ func (n *Net) attention(out, p, q, k, v []float32, pk *packed) {
 	})
 }
 
+// headPool keeps the per-head scratch of attention and attentionBack: a
+// task's gathered heads and score gradients (the latter T² values, a
+// quarter of a megabyte at T = 256) were otherwise fresh, zeroed memory in
+// every task of every layer and step.
+var headPool tensor.Pool
+
+// headScratch returns, from headPool, scratch for the batch rows b0..b1 of
+// a task: perRow·T + sq·T² values for the longest of them. Its contents are
+// garbage.
+func headScratch(pk *packed, b0, b1, perRow, sq int) []float32 {
+	need := 0
+	for bi := b0; bi <= b1; bi++ {
+		T := pk.rowLen(bi)
+		need = max(need, perRow*T+sq*T*T)
+	}
+	return headPool.Get(need)
+}
+
 // attentionBack turns dOut into dq, dk, dv (all set, not accumulated). Work
 // is split by (batch row, KV head) so each dk/dv element has one writer,
 // and the heads of a group are added in a fixed order.
@@ -105,15 +123,18 @@ func (n *Net) attentionBack(dq, dk, dv, dOut, p, q, k, v []float32, pk *packed) 
 	scale := float32(1 / math.Sqrt(float64(D)))
 	inner := n.pool.tensor().Split(b.B * KV) // products inside the loop
 	n.pool.parallel(b.B*KV, 1, func(lo, hi int) {
-		var qh, kh, vh, doh, dqh, dkh, dvh, dP []float32
+		buf := headScratch(pk, lo/KV, (hi-1)/KV, 7*D, 1)
+		defer headPool.Put(buf)
 		for bk := lo; bk < hi; bk++ {
 			bi, kvh := bk/KV, bk%KV
 			T, r0 := pk.rowLen(bi), pk.start[bi]
 			if T == 0 {
 				continue
 			}
-			qh, kh, vh, doh = tensor.Grow(qh, T*D), tensor.Grow(kh, T*D), tensor.Grow(vh, T*D), tensor.Grow(doh, T*D)
-			dqh, dkh, dvh, dP = tensor.Grow(dqh, T*D), tensor.Grow(dkh, T*D), tensor.Grow(dvh, T*D), tensor.Grow(dP, T*T)
+			hd := buf[:7*T*D]
+			qh, kh, vh, doh := hd[:T*D], hd[T*D:2*T*D], hd[2*T*D:3*T*D], hd[3*T*D:4*T*D]
+			dqh, dkh, dvh := hd[4*T*D:5*T*D], hd[5*T*D:6*T*D], hd[6*T*D:]
+			dP := buf[7*T*D : 7*T*D+T*T]
 			gatherHead(kh, k, r0, T, KV, kvh, D)
 			gatherHead(vh, v, r0, T, KV, kvh, D)
 			clear(dkh)
