@@ -20,7 +20,7 @@ test:
 	sh scripts/test-python.sh
 
 # demo is the main job: the quickstart grid on the embedded CPU engine
-# (about 2 minutes on 2 cores from a cold cache; a warm run only prints the
+# (about 20 seconds on 2 cores from a cold cache; a warm run only prints the
 # table). Results land in results/quickstart/.
 demo: build
 	./$(BIN) run $(SPEC)

@@ -14,13 +14,15 @@ import (
 //	for i, v := range src { e := ExpNeg(v - m); dst[i] = e; s += float64(e) }
 //
 // compute, bit for bit, but on amd64 with AVX2 the exponentials run eight
-// at a time (expnegsum_amd64.s for ExpNegSum and MaxRow, expsum_amd64.s for
-// the softmax's ExpSum; the same unfused float32 operations in the
-// same order) and only the float64 sum stays a chain of scalar adds in
-// index order. So the bytes of a loss or a score do not depend on which
-// path ran, and nothing enters ArithmeticPath. (Where the Go compiler fuses
-// multiply-adds, GOAMD64=v3, the vector path is off: it would not match
-// the fused Go code.)
+// at a time, sixteen in ExpNegSum's out-of-order pass with AVX-512
+// (expnegsum_amd64.s for ExpNegSum and MaxRow, expsum_amd64.s for the
+// softmax's ExpSum; the same unfused float32 operations in the same order),
+// and the float64 sum is the in-order sum: a chain of scalar adds, or, for
+// ExpNegSum's blocks where no add can round (exactThreshold), vector adds,
+// which then give the same bits. So the bytes of a loss or a score do not
+// depend on which path ran, and nothing enters ArithmeticPath. (Where the
+// Go compiler fuses multiply-adds, GOAMD64=v3, the vector path is off: it
+// would not match the fused Go code.)
 
 // exactThreshold is the smallest value that the vector pass of ExpNegSum
 // sums with vector adds, out of order, over n values (n > 0): if every
@@ -30,10 +32,10 @@ import (
 // of 2^(E-23), hence of 2^(K-53); the pass also checks each is at most 2
 // (ExpNeg of x ≤ 0 is at most 1), so every partial sum of them is a
 // multiple of 2^(K-53) no larger than 2n ≤ 2^K = 2^53·2^(K-53): a float64
-// holds it exactly. The values of
-// a row of logits within about 9.7 of its maximum (n = 32000) qualify, as
-// for a model not yet peaked; a block with a smaller value is summed one
-// add at a time, so any row keeps the in-order bits.
+// holds it exactly. The values of a row of logits within about 9.7 of its
+// maximum (n = 32000) qualify, as for a model not yet peaked; a block with
+// a smaller value is summed one add at a time, so any row keeps the
+// in-order bits.
 func exactThreshold(n int) float32 {
 	k := bits.Len(uint(2*n - 1)) // 2^k ≥ 2n
 	return math.Float32frombits(uint32(k-30+127) << 23)
