@@ -227,6 +227,23 @@ func (c *Cache) segments(l, h, upto int, out []segment) []segment {
 // different lengths need no padding). It returns the final-normed hidden
 // states of the new tokens, rows ordered by s then position.
 func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
+	return m.step(caches, tokens, true)
+}
+
+// Prefill appends tokens[s] to caches[s] as Step does, for a caller that
+// wants only the caches (a prompt whose continuations come next): it
+// stops the last layer once its keys and values are cached, skipping that
+// layer's queries, attention, output projection and MLP and the final norm,
+// whose results no later step reads. The caches hold the bits Step would
+// write. For the quickstart's two-layer model that is close to half the
+// work of a prompt.
+func (m *Model) Prefill(caches []*Cache, tokens [][]int) error {
+	_, err := m.step(caches, tokens, false)
+	return err
+}
+
+// step is Step, or Prefill without hidden.
+func (m *Model) step(caches []*Cache, tokens [][]int, hidden bool) ([]float32, error) {
 	cfg := m.Config
 	if len(caches) != len(tokens) {
 		return nil, fmt.Errorf("model: %d caches for %d token lists", len(caches), len(tokens))
@@ -301,11 +318,16 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 	xn := make([]float32, rows*h)
 	for l := range m.Weights.Layers {
 		L := &m.Weights.Layers[l]
+		last := !hidden && l == len(m.Weights.Layers)-1 // only its cache is wanted
 		m.norm(xn, x, L.InputNorm, rows)
-		m.Project(l, ProjQ, xn, rows, q)
+		if !last {
+			m.Project(l, ProjQ, xn, rows, q)
+		}
 		m.Project(l, ProjK, xn, rows, k)
 		m.Project(l, ProjV, xn, rows, v)
-		m.rope.rotate(m.threads, q, rows, nh, pos, false)
+		if !last {
+			m.rope.rotate(m.threads, q, rows, nh, pos, false)
+		}
 		m.rope.rotate(m.threads, k, rows, nkv, pos, false)
 		for s, t := range tokens {
 			c := caches[s]
@@ -319,6 +341,9 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 				}
 			}
 		}
+		if last {
+			break
+		}
 		m.attention(l, caches, tokens, start, n0, q, att)
 		m.Project(l, ProjO, att, rows, tmp)
 		m.addTo(x, tmp)
@@ -331,6 +356,9 @@ func (m *Model) Step(caches []*Cache, tokens [][]int) ([]float32, error) {
 	}
 	for s, t := range tokens {
 		caches[s].n = n0[s] + len(t)
+	}
+	if !hidden {
+		return nil, nil
 	}
 	m.norm(xn, x, m.Weights.Norm, rows)
 	return xn, nil

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -134,5 +135,60 @@ func TestGate(t *testing.T) {
 		}
 		m.gate(g, u)
 		sameBits(t, "gate "+name, want, g)
+	}
+}
+
+// Prefill leaves the caches Step would: continuations stepped after it,
+// directly or from forks as the option scorer does, get Step's hidden
+// states bit for bit, and the cached keys and values of every layer are
+// the same.
+func TestPrefillMatchesStep(t *testing.T) {
+	for _, c := range []struct {
+		arch   string
+		window int
+	}{{"llama", 0}, {"llama", 5}, {"gemma", 0}} {
+		t.Run(fmt.Sprintf("%s/window=%d", c.arch, c.window), func(t *testing.T) {
+			dir := t.TempDir()
+			if err := Init(dir, InitConfig{Arch: c.arch, Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, Intermediate: 96, Vocab: 300, Seed: 7}); err != nil {
+				t.Fatal(err)
+			}
+			m, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Config.SlidingWindow = c.window
+			prompts := [][]int{mkSeq(40, 1), mkSeq(9, 2)}
+			conts := [][]int{mkSeq(6, 3), mkSeq(1, 4)}
+			run := func(prefill bool) ([]float32, []float32, []*Cache) {
+				caches := []*Cache{m.NewCache(), m.NewCache()}
+				if prefill {
+					if err := m.Prefill(caches, prompts); err != nil {
+						t.Fatal(err)
+					}
+				} else if _, err := m.Step(caches, prompts); err != nil {
+					t.Fatal(err)
+				}
+				forks := []*Cache{caches[0].Fork(), caches[1].Fork()}
+				hs, err := m.Step(caches, conts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hf, err := m.Step(forks, conts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return hs, hf, caches
+			}
+			hs, hf, cs := run(false)
+			ps, pf, cp := run(true)
+			sameBits(t, "hidden states after the prompt", hs, ps)
+			sameBits(t, "hidden states from forks", hf, pf)
+			for i := range cs {
+				for l := range cs[i].k {
+					sameBits(t, fmt.Sprintf("cache %d layer %d keys", i, l), cs[i].k[l], cp[i].k[l])
+					sameBits(t, fmt.Sprintf("cache %d layer %d values", i, l), cs[i].v[l], cp[i].v[l])
+				}
+			}
+		})
 	}
 }

@@ -230,7 +230,7 @@ func (s *scorer) add(pl jobdata.PromptLine, out *jobdata.OutputLine) error {
 	h := s.m.Config.HiddenSize
 	base := s.m.NewCache()
 	if shared > 1 {
-		if _, err := s.m.Step([]*model.Cache{base}, [][]int{wholes[0][:shared-1]}); err != nil {
+		if err := s.m.Prefill([]*model.Cache{base}, [][]int{wholes[0][:shared-1]}); err != nil {
 			return err
 		}
 	}
