@@ -69,7 +69,11 @@ func ExpNeg(x float32) float32 {
 // index order (MaxRow and ExpNegSum, vectorised where they can be): the fast path for vocabulary-sized rows, within about 1e-6
 // of the exact value. An empty row gives -Inf; a row whose maximum is
 // infinite or NaN gives that maximum.
-func LogSumExp(row []float32) float64 {
+func LogSumExp(row []float32) float64 { return LogSumExpNext(row, nil) }
+
+// LogSumExpNext is LogSumExp that prefetches next as it goes
+// (ExpNegSumNext): for a loop over the rows of a large matrix.
+func LogSumExpNext(row, next []float32) float64 {
 	if len(row) == 0 {
 		return math.Inf(-1)
 	}
@@ -77,7 +81,7 @@ func LogSumExp(row []float32) float64 {
 	if math.IsInf(float64(mx), 0) || math.IsNaN(float64(mx)) {
 		return float64(mx)
 	}
-	return float64(mx) + math.Log(ExpNegSum(nil, row, mx))
+	return float64(mx) + math.Log(ExpNegSumNext(nil, row, mx, next))
 }
 
 // LogSumExpExact is log Σ exp(row[i]) computed in float64 with math.Exp:

@@ -228,7 +228,7 @@ expNoStore:
 	MOVSD        X9, ret+48(FP)
 	RET
 
-// func expNegSumExactAVX2(dst *float32, src *float32, n int, m float32, store int, thr float32) (s float64, done int)
+// func expNegSumExactAVX2(dst *float32, src *float32, n int, m float32, store int, thr float32, pf *float32) (s float64, done int)
 // The same exponentials over src[:n] (n a positive multiple of 64), summed
 // in blocks of 64 with vector adds while every value of a block lies in
 // [thr, 2]: then no add rounds (expsum.go, exactThreshold), so the sum is
@@ -237,7 +237,8 @@ expNoStore:
 // how many values they hold. That block's values are stored too (store !=
 // 0), so the caller, who goes on from there one add at a time, must sum
 // them from dst when dst is src.
-TEXT ·expNegSumExactAVX2(SB), NOSPLIT, $0-64
+TEXT ·expNegSumExactAVX2(SB), NOSPLIT, $0-72
+	MOVQ         pf+48(FP), R10
 	MOVQ         dst+0(FP), DI
 	MOVQ         src+8(FP), SI
 	MOVQ         n+16(FP), CX
@@ -256,6 +257,7 @@ exactBlock:
 
 exactLoop:
 	VMOVUPS (SI), Y0
+	PREFETCHT1 (R10)
 	EXPNEG8
 	TESTQ   DX, DX
 	JZ      exactNoStore
@@ -273,6 +275,7 @@ exactNoStore:
 	VADDPD       Y9, Y11, Y11
 	ADDQ         $32, SI
 	ADDQ         $32, DI
+	ADDQ         $32, R10
 	DECQ         BX
 	JNZ          exactLoop
 	VMOVMSKPS    Y14, AX
@@ -289,8 +292,8 @@ exactDone:
 	VPERMILPD    $1, X7, X9
 	VADDSD       X9, X7, X7
 	VZEROUPPER
-	MOVSD        X7, s+48(FP)
-	MOVQ         R8, done+56(FP)
+	MOVSD        X7, s+56(FP)
+	MOVQ         R8, done+64(FP)
 	RET
 
 // EXPNEG16 is EXPNEG8 on sixteen lanes (AVX-512): Z4 = ExpNeg(Z0 - m),
@@ -328,12 +331,13 @@ exactDone:
 	VPSLLD          $23, Z6, Z6; \
 	VMULPS.Z        Z6, Z4, K1, Z4
 
-// func expNegSumExactAVX512(dst *float32, src *float32, n int, m float32, store int, thr float32) (s float64, done int)
+// func expNegSumExactAVX512(dst *float32, src *float32, n int, m float32, store int, thr float32, pf *float32) (s float64, done int)
 // expNegSumExactAVX2 on sixteen lanes. A block's range check keeps the
 // least and greatest value as int32 bit patterns: for the non-negative
 // floats these order as the values, a NaN or +Inf lies above 2's pattern
 // and anything negative (-0 included) below thr's.
-TEXT ·expNegSumExactAVX512(SB), NOSPLIT, $0-64
+TEXT ·expNegSumExactAVX512(SB), NOSPLIT, $0-72
+	MOVQ         pf+48(FP), R10
 	MOVQ         dst+0(FP), DI
 	MOVQ         src+8(FP), SI
 	MOVQ         n+16(FP), CX
@@ -354,6 +358,7 @@ exact16Block:
 
 exact16Loop:
 	VMOVUPS (SI), Z0
+	PREFETCHT1 (R10)
 	EXPNEG16
 	TESTQ   DX, DX
 	JZ      exact16NoStore
@@ -369,6 +374,7 @@ exact16NoStore:
 	VADDPD         Z9, Z11, Z11
 	ADDQ           $64, SI
 	ADDQ           $64, DI
+	ADDQ           $64, R10
 	DECQ           BX
 	JNZ            exact16Loop
 	VPBROADCASTD   R9, Z9
@@ -390,8 +396,8 @@ exact16Done:
 	VPERMILPD     $1, X7, X9
 	VADDSD        X9, X7, X7
 	VZEROUPPER
-	MOVSD         X7, s+48(FP)
-	MOVQ          R8, done+56(FP)
+	MOVSD         X7, s+56(FP)
+	MOVQ          R8, done+64(FP)
 	RET
 
 // func maxAVX2(src *float32, n int) (m float32, nan bool)

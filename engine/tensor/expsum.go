@@ -63,14 +63,21 @@ func MaxRow(row []float32) float32 {
 // ExpNegSum sets dst[i] = ExpNeg(src[i] - m) for every i (dst may be nil,
 // or src itself) and returns the sum of those values added in index order
 // in float64. m is the row's maximum, so every argument is ≤ 0.
-func ExpNegSum(dst, src []float32, m float32) float64 {
+func ExpNegSum(dst, src []float32, m float32) float64 { return ExpNegSumNext(dst, src, m, nil) }
+
+// ExpNegSumNext is ExpNegSum that meanwhile brings next, the row the
+// caller reads after src, toward the core, where the vector pass can: a
+// loop over the rows of a logits matrix far larger than L2 then finds each
+// row in L2 for its MaxRow instead of in memory. The result is
+// ExpNegSum's; next is only read (by prefetches, which cannot fault).
+func ExpNegSumNext(dst, src []float32, m float32, next []float32) float64 {
 	if dst != nil {
 		dst = dst[:len(src)]
 	}
 	var s float64
 	i := 0
 	if n := len(src) &^ 7; useExpAsm && n > 0 && !math.IsInf(float64(m), 0) && m == m {
-		s, i = expNegSumAsm(dst, src[:n], m), n
+		s, i = expNegSumAsm(dst, src[:n], m, next), n
 	}
 	return expNegSumGo(dst, src, m, i, s)
 }

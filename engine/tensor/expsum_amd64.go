@@ -12,10 +12,10 @@ var useExpAsm = hasAVX2 && goLevel == ""
 func expNegSumAVX2(dst *float32, src *float32, n int, m float32, store int, s0 float64) float64
 
 //go:noescape
-func expNegSumExactAVX2(dst *float32, src *float32, n int, m float32, store int, thr float32) (s float64, done int)
+func expNegSumExactAVX2(dst *float32, src *float32, n int, m float32, store int, thr float32, pf *float32) (s float64, done int)
 
 //go:noescape
-func expNegSumExactAVX512(dst *float32, src *float32, n int, m float32, store int, thr float32) (s float64, done int)
+func expNegSumExactAVX512(dst *float32, src *float32, n int, m float32, store int, thr float32, pf *float32) (s float64, done int)
 
 // expNegSumExact is the out-of-order pass of expNegSumAsm: sixteen lanes
 // where the CPU has AVX-512 (1.6× eight), the same bits either way.
@@ -33,8 +33,9 @@ func maxAVX2(src *float32, n int) (m float32, nan bool)
 // expNegSumAsm runs the vector pass over src (len a positive multiple of
 // 8): blocks of 64 summed with vector adds while no add can round
 // (exactThreshold), then one add at a time from the first block where one
-// could.
-func expNegSumAsm(dst, src []float32, m float32) float64 {
+// could. The out-of-order pass prefetches next (at least as long as the
+// blocks it sums) into L2 as it goes, when next is not nil.
+func expNegSumAsm(dst, src []float32, m float32, next []float32) float64 {
 	store := 1
 	if dst == nil {
 		dst, store = src, 0
@@ -43,7 +44,11 @@ func expNegSumAsm(dst, src []float32, m float32) float64 {
 	var s float64
 	i := 0
 	if nb := len(src) &^ 63; nb > 0 {
-		s, i = expNegSumExact(&dst[0], &src[0], nb, m, store, exactThreshold(nb))
+		pf := &src[0]
+		if len(next) >= nb {
+			pf = &next[0]
+		}
+		s, i = expNegSumExact(&dst[0], &src[0], nb, m, store, exactThreshold(nb), pf)
 		if i < nb && store == 1 {
 			// The block it stopped in is stored; in place, src no longer
 			// holds its inputs, so its values are summed from dst.

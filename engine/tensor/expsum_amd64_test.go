@@ -28,7 +28,7 @@ func TestExactThreshold(t *testing.T) {
 // exactPass is one implementation of ExpNegSum's out-of-order pass.
 type exactPass struct {
 	name string
-	fn   func(dst *float32, src *float32, n int, m float32, store int, thr float32) (float64, int)
+	fn   func(dst *float32, src *float32, n int, m float32, store int, thr float32, pf *float32) (float64, int)
 }
 
 // exactPasses are the implementations this CPU runs; the tests hold each
@@ -57,7 +57,7 @@ func TestExpNegSumExactStops(t *testing.T) {
 	}
 }
 
-func testExactStops(t *testing.T, pass func(dst *float32, src *float32, n int, m float32, store int, thr float32) (float64, int)) {
+func testExactStops(t *testing.T, pass func(dst *float32, src *float32, n int, m float32, store int, thr float32, pf *float32) (float64, int)) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const n = 4096
 	flat := func() []float32 {
@@ -87,9 +87,9 @@ func testExactStops(t *testing.T, pass func(dst *float32, src *float32, n int, m
 			if tc.at >= 0 {
 				src[tc.at] = tc.v
 			}
-			m := float32(1.5) // above every flat value; 3 - 1.5 > ln 2
-			dst := make([]float32, n)
-			s, done := pass(&dst[0], &src[0], n, m, 1, thr)
+			m := float32(1.5)                        // above every flat value; 3 - 1.5 > ln 2
+			dst, other := make([]float32, n), flat() // other: the row prefetched
+			s, done := pass(&dst[0], &src[0], n, m, 1, thr, &other[0])
 			if done != tc.wantDone {
 				t.Fatalf("stopped after %d values, want %d", done, tc.wantDone)
 			}
@@ -133,7 +133,7 @@ func TestExactThresholdIsNeeded(t *testing.T) {
 	}
 	for _, p := range passes {
 		dst := make([]float32, n)
-		loose, done := p.fn(&dst[0], &src[0], n, 0, 0, exactThreshold(n)/4)
+		loose, done := p.fn(&dst[0], &src[0], n, 0, 0, exactThreshold(n)/4, &src[0])
 		if done != n {
 			t.Fatalf("%s: with a quarter of the threshold the pass stopped at %d", p.name, done)
 		}
@@ -155,7 +155,7 @@ func TestExpNegExactAllArguments(t *testing.T) {
 	for _, p := range exactPasses(t) {
 		dst := make([]float32, len(src))
 		for i := 0; i < len(src); i += 64 {
-			p.fn(&dst[i], &src[i], 64, 0, 1, exactThreshold(64))
+			p.fn(&dst[i], &src[i], 64, 0, 1, exactThreshold(64), &src[i])
 		}
 		for i, x := range src {
 			if want := ExpNeg(x); !sameF32(dst[i], want) {

@@ -4,7 +4,7 @@ package tensor
 
 const useExpAsm = false
 
-func expNegSumAsm(dst, src []float32, m float32) float64 { panic("unreachable") }
+func expNegSumAsm(dst, src []float32, m float32, next []float32) float64 { panic("unreachable") }
 
 func maxAsm(src []float32) (float32, bool) { panic("unreachable") }
 

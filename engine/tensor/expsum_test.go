@@ -137,6 +137,11 @@ func TestExpNegSumMatchesScalar(t *testing.T) {
 					if s2 := ExpNegSum(nil, row, shift); !sameF64(s2, rs) {
 						t.Fatalf("m=%v: sum without dst %v, want %v", shift, s2, rs)
 					}
+					// Prefetching another row changes nothing.
+					next := make([]float32, len(row)+64)
+					if s2 := ExpNegSumNext(nil, row, shift, next); !sameF64(s2, rs) {
+						t.Fatalf("m=%v: sum with a row prefetched %v, want %v", shift, s2, rs)
+					}
 					// In place, as the training loss uses it.
 					in := append([]float32(nil), row...)
 					if s3 := ExpNegSum(in, in, shift); !sameF64(s3, rs) {

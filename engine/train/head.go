@@ -50,8 +50,13 @@ func (n *Net) head(hN []float32, pk *packed, dh []float32, rowScale []float32) [
 				m := tensor.MaxRow(lg)
 				target := lg[label]
 				// One exp per logit: keep exp(v-m) in place and scale it
-				// afterwards.
-				s := tensor.ExpNegSum(lg, lg, m)
+				// afterwards. Meanwhile the next row comes into L2 for
+				// its MaxRow (the chunk is far larger than L2).
+				var next []float32
+				if i+1 < hi {
+					next = logits[(i+1)*V : (i+2)*V]
+				}
+				s := tensor.ExpNegSumNext(lg, lg, m, next)
 				lse := float64(m) + math.Log(s)
 				loss[r] = lse - float64(target)
 				if dh != nil {

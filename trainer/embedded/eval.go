@@ -321,7 +321,11 @@ func (s *scorer) flush() {
 	lse := make([]float64, rows)
 	s.m.Threads().Parallel(rows, 8, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
-			lse[k] = tensor.LogSumExp(logits[k*V : (k+1)*V])
+			var next []float32 // prefetched meanwhile, for its MaxRow
+			if k+1 < hi {
+				next = logits[(k+1)*V : (k+2)*V]
+			}
+			lse[k] = tensor.LogSumExpNext(logits[k*V:(k+1)*V], next)
 		}
 	})
 	for _, q := range s.queue {
