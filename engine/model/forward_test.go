@@ -24,15 +24,7 @@ func TestStepScratchReuse(t *testing.T) {
 		{"gemma", 0},
 	}
 	for _, c := range cases {
-		dir := t.TempDir()
-		if err := Init(dir, InitConfig{Arch: c.arch, Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, Intermediate: 96, Vocab: 300, Seed: 7}); err != nil {
-			t.Fatal(err)
-		}
-		m, err := Load(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Config.SlidingWindow = c.window // (Init allows it for mistral only)
+		m := smallModel(t, c.arch, c.window)
 		h := m.Config.HiddenSize
 		seqs := [][]int{mkSeq(7, 1), mkSeq(150, 2), mkSeq(3, 3), mkSeq(70, 4)}
 		run := func(batch [][]int) [][]float32 {
@@ -99,6 +91,23 @@ func TestStepScratchReuse(t *testing.T) {
 	}
 }
 
+// smallModel is a random two-layer model of the given architecture, with
+// a sliding window of window positions (0: none; Init allows one for
+// mistral only, so it is set afterwards).
+func smallModel(t *testing.T, arch string, window int) *Model {
+	t.Helper()
+	dir := t.TempDir()
+	if err := Init(dir, InitConfig{Arch: arch, Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, Intermediate: 96, Vocab: 300, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Config.SlidingWindow = window
+	return m
+}
+
 func mkSeq(n, seed int) []int {
 	s := make([]int, n)
 	for i := range s {
@@ -148,15 +157,7 @@ func TestPrefillMatchesStep(t *testing.T) {
 		window int
 	}{{"llama", 0}, {"llama", 5}, {"gemma", 0}} {
 		t.Run(fmt.Sprintf("%s/window=%d", c.arch, c.window), func(t *testing.T) {
-			dir := t.TempDir()
-			if err := Init(dir, InitConfig{Arch: c.arch, Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, Intermediate: 96, Vocab: 300, Seed: 7}); err != nil {
-				t.Fatal(err)
-			}
-			m, err := Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.Config.SlidingWindow = c.window
+			m := smallModel(t, c.arch, c.window)
 			prompts := [][]int{mkSeq(40, 1), mkSeq(9, 2)}
 			conts := [][]int{mkSeq(6, 3), mkSeq(1, 4)}
 			run := func(prefill bool) ([]float32, []float32, []*Cache) {
