@@ -2,8 +2,6 @@
 
 package tensor
 
-import "sync"
-
 //go:generate go run gen_outer512.go
 
 // The AVX-512 path computes every product, whatever K and layout, as
@@ -108,18 +106,22 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 	yr := min(by512, p.yn-y0)
 	np := (yr + pan512 - 1) / pan512
 	kc := min(kc512, k)
-	ypb := ypPool.Get().(*[by512 * kc512]float32)
-	tb := tilePool.Get().(*[bxMax512 * by512]float32)
-	yp := ypb[:np*pan512*kc]
+	yp := scratch512.Get(np * pan512 * kc)
+	defer scratch512.Put(yp)
 	tld := np * pan512 // the scratch's row stride: the task's panels
-	tile := tb[:xr*tld]
 	x := p.x
 	// With one block of k and nothing to add, the full panels' tiles go
-	// straight to C; only a last, partial panel goes through the scratch.
+	// straight to C; only a last, partial panel goes through the scratch,
+	// which such a task without one does not need.
 	direct := k <= kc512 && !p.swap && !acc
 	full := 0 // panels stored in C directly
 	if direct {
 		full = yr / pan512
+	}
+	var tile []float32
+	if full < np {
+		tile = scratch512.Get(xr * tld)
+		defer scratch512.Put(tile)
 	}
 	for k0 := 0; k0 < k; k0 += kc512 {
 		kb := min(kc512, k-k0)
@@ -144,10 +146,13 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 				} else {
 					yq = &yp[q*pan512*kb]
 				}
-				to, ld := tile[r*tld+q*pan512:(r+rows-1)*tld+q*pan512+pan512], tld
+				var to []float32
+				var ld int
 				if q < full {
 					o := (x0+r)*n + y0 + q*pan512
 					to, ld = c[o:o+(rows-1)*n+pan512], n
+				} else {
+					to, ld = tile[r*tld+q*pan512:(r+rows-1)*tld+q*pan512+pan512], tld
 				}
 				switch rows {
 				case 12:
@@ -163,7 +168,7 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 	}
 	if p.swap {
 		storeT(c, n, tile, tld, xr, yr, x0, y0, acc)
-	} else {
+	} else if tile != nil {
 		y1 := full * pan512 // columns already in C
 		for r := 0; r < xr; r++ {
 			tr := tile[r*tld+y1 : r*tld+yr]
@@ -177,8 +182,6 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 			}
 		}
 	}
-	tilePool.Put(tb)
-	ypPool.Put(ypb)
 }
 
 // storeT writes (or adds) the transposed tile (row stride tld), C[y0+j][x0+r]
@@ -211,11 +214,11 @@ func storeT(c []float32, n int, tile []float32, tld, xr, yr, x0, y0 int, acc boo
 	}
 }
 
-// The per-task scratch: fixed sizes, so pooled buffers always fit.
-var (
-	ypPool   = sync.Pool{New: func() any { return new([by512 * kc512]float32) }}
-	tilePool = sync.Pool{New: func() any { return new([bxMax512 * by512]float32) }}
-)
+// scratch512 holds the tasks' packed panels of Y and tile sums, each taken
+// at the size its task needs (at most by512·kc512 and bxMax512·by512
+// values): a fixed-size buffer of the largest kind, 1.5 MB, was allocated
+// and cleared for tasks that use none of it.
+var scratch512 Pool
 
 // inPlace reports whether panel q of a task's yr rows of Y is read where
 // it lies rather than packed: when Y's rows are contiguous along k's
