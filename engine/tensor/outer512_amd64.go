@@ -106,8 +106,8 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 	yr := min(by512, p.yn-y0)
 	np := (yr + pan512 - 1) / pan512
 	kc := min(kc512, k)
-	yp := scratch512.Get(np * pan512 * kc)
-	defer scratch512.Put(yp)
+	yp := panels512.Get(np * pan512 * kc)
+	defer panels512.Put(yp)
 	tld := np * pan512 // the scratch's row stride: the task's panels
 	x := p.x
 	// With one block of k and nothing to add, the full panels' tiles go
@@ -120,8 +120,8 @@ func (p *plan512) task(c []float32, n, k, x0, y0 int, acc bool) {
 	}
 	var tile []float32
 	if full < np {
-		tile = scratch512.Get(xr * tld)
-		defer scratch512.Put(tile)
+		tile = tiles512.Get(xr * tld)
+		defer tiles512.Put(tile)
 	}
 	for k0 := 0; k0 < k; k0 += kc512 {
 		kb := min(kc512, k-k0)
@@ -214,11 +214,12 @@ func storeT(c []float32, n int, tile []float32, tld, xr, yr, x0, y0 int, acc boo
 	}
 }
 
-// scratch512 holds the tasks' packed panels of Y and tile sums, each taken
-// at the size its task needs (at most by512·kc512 and bxMax512·by512
-// values): a fixed-size buffer of the largest kind, 1.5 MB, was allocated
-// and cleared for tasks that use none of it.
-var scratch512 Pool
+// The tasks' scratch, the packed panels of Y and the tile sums, taken at
+// the size a task needs (at most by512·kc512 and bxMax512·by512 values)
+// from two pools, one per kind, so a buffer fits the next task of its
+// kind; before, every task took a fixed 1.5 MB tile buffer (allocated and
+// cleared whenever its pool was empty) even when it used none of it.
+var panels512, tiles512 Pool
 
 // inPlace reports whether panel q of a task's yr rows of Y is read where
 // it lies rather than packed: when Y's rows are contiguous along k's
