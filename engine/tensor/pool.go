@@ -22,10 +22,12 @@ func (p *Pool) Put(b []float32) { p.p.Put(&b) }
 
 // Grow returns buf resliced to n elements, or a new buffer when buf's
 // capacity is short: the scratch a loop keeps between iterations of
-// varying size. The contents are garbage, as from Get.
+// varying size. A new buffer has a quarter more room, so that a slowly
+// rising size does not reallocate each time. The contents are garbage, as
+// from Get.
 func Grow(buf []float32, n int) []float32 {
 	if cap(buf) < n {
-		return make([]float32, n)
+		return make([]float32, n, n+n/4)
 	}
 	return buf[:n]
 }

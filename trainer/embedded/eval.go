@@ -187,16 +187,6 @@ type queued struct {
 // the LM head: the product's efficiency levels off there.
 const headBatchRows = 192
 
-// grow returns b resliced to n elements, reallocated if too small (with a
-// quarter more room, so prompts of slowly rising size do not reallocate
-// each time). The contents are garbage: callers overwrite all n.
-func grow(b []float32, n int) []float32 {
-	if cap(b) < n {
-		return make([]float32, n, n+n/4)
-	}
-	return b[:n]
-}
-
 // add queues a prompt line for scoring: flush sets out's LogLik, for each
 // option, to the summed natural-log likelihood of its last ScoreTokens
 // tokens given everything before them, and its NTokens to that count. The
@@ -316,7 +306,7 @@ func (s *scorer) flush() {
 		return
 	}
 	V := s.m.Config.VocabSize
-	s.logits = grow(s.logits, rows*V)
+	s.logits = tensor.Grow(s.logits, rows*V)
 	logits := s.m.LogitsInto(s.logits, s.hidden, rows)
 	lse := make([]float64, rows)
 	s.m.Threads().Parallel(rows, 8, func(lo, hi int) {
