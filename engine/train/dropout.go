@@ -82,9 +82,6 @@ func newPCGJump(n uint64) pcgJump {
 	return pcgJump{accMulHi, accMulLo, accAddHi, accAddLo}
 }
 
-// uniform01 is rand.New(p).Float64(): the next float64 in [0, 1).
-func (p *pcg) uniform01() float64 { return float64(p.uint64()<<11>>11) / (1 << 53) }
-
 // dropSeed starts the dropout stream of one projection in one micro-batch
 // (rand.NewPCG(seed, layer<<8|module+1)).
 func dropSeed(seed uint64, layer int, module model.Proj) pcg {
@@ -156,10 +153,11 @@ func (n *Net) dropMask(noise, xd, x []float32, in, l int, mi model.Proj, pk *pac
 	})
 }
 
-// dropThreshold returns the 53-bit draws that keep their value: a draw d
-// is uniform01's d/2⁵³, and d/2⁵³ ≥ p exactly when d ≥ ⌈p·2⁵³⌉ (p·2⁵³ is
-// exact in float64, and d < 2⁵³ converts exactly), so comparing integers
-// keeps torch's and the float comparison's decisions.
+// dropThreshold returns the 53-bit draws that keep their value:
+// rand.Float64 is d/2⁵³ for the draw's low 53 bits d
+// (TestPCGMatchesMathRand), and d/2⁵³ ≥ p exactly when d ≥ ⌈p·2⁵³⌉
+// (p·2⁵³ is exact in float64, and d < 2⁵³ converts exactly), so comparing
+// integers keeps torch's and the float comparison's decisions.
 func dropThreshold(p float64) uint64 { return uint64(math.Ceil(p * (1 << 53))) }
 
 // dropKeep returns all ones for a draw that keeps its value (rand.Float64()

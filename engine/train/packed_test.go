@@ -153,10 +153,12 @@ func TestPCGMatchesMathRand(t *testing.T) {
 				t.Fatalf("seed %v: advance(%d) then draw %#x, %d draws then draw %#x", seed, n, got, n, want)
 			}
 		}
+		// rand.Float64 is a draw's low 53 bits over 2⁵³, the premise of
+		// dropThreshold and dropKeep.
 		q := pcg{hi: seed[0], lo: seed[1]}
 		for range 10 {
-			if got, want := q.uniform01(), ref2.Float64(); got != want {
-				t.Fatalf("uniform01 %v, rand.Float64 %v", got, want)
+			if got, want := float64(q.uint64()<<11>>11)/(1<<53), ref2.Float64(); got != want {
+				t.Fatalf("low 53 bits / 2⁵³ = %v, rand.Float64 %v", got, want)
 			}
 		}
 	}
