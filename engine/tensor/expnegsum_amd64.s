@@ -236,7 +236,11 @@ expNoStore:
 // value outside (or a NaN) and returns the sum of the blocks before it and
 // how many values they hold. That block's values are stored too (store !=
 // 0), so the caller, who goes on from there one add at a time, must sum
-// them from dst when dst is src.
+// them from dst when dst is src. A block's range check keeps the least
+// and greatest value as int32 bit patterns: for the non-negative floats
+// these order as the values, a NaN or +Inf lies above 2's pattern and
+// anything negative (-0 included) below thr's. It prefetches pf, one line
+// per iteration, as it goes.
 TEXT ·expNegSumExactAVX2(SB), NOSPLIT, $0-72
 	MOVQ         pf+48(FP), R10
 	MOVQ         dst+0(FP), DI
@@ -252,7 +256,9 @@ TEXT ·expNegSumExactAVX2(SB), NOSPLIT, $0-72
 
 exactBlock:
 	VXORPD   Y11, Y11, Y11 // this block's sum
-	VPCMPEQD Y14, Y14, Y14 // lanes with every value ≥ thr so far
+	VPCMPEQD Y14, Y14, Y14 // least pattern: all ones (-1)...
+	VPSRLD   $1, Y14, Y14  // ...shifted: 0x7fffffff
+	VPXOR    Y13, Y13, Y13 // greatest pattern: 0
 	MOVQ     $8, BX
 
 exactLoop:
@@ -264,10 +270,8 @@ exactLoop:
 	VMOVUPS Y4, (DI)
 
 exactNoStore:
-	VCMPPS       $0x1d, Y15, Y4, Y9 // e ≥ thr (false for NaN)
-	VANDPS       Y9, Y14, Y14
-	VCMPPS       $0x12, expTwo<>(SB), Y4, Y9 // e ≤ 2 (false for +Inf, NaN)
-	VANDPS       Y9, Y14, Y14
+	VPMINSD      Y4, Y14, Y14
+	VPMAXSD      Y4, Y13, Y13
 	VCVTPS2PD    X4, Y9
 	VADDPD       Y9, Y11, Y11
 	VEXTRACTF128 $1, Y4, X4
@@ -278,9 +282,11 @@ exactNoStore:
 	ADDQ         $32, R10
 	DECQ         BX
 	JNZ          exactLoop
-	VMOVMSKPS    Y14, AX
-	CMPL         AX, $0xff
-	JNE          exactDone
+	VPCMPGTD     Y14, Y15, Y9              // least < thr
+	VPCMPGTD     expTwo<>(SB), Y13, Y8     // greatest > 2
+	VPOR         Y8, Y9, Y9
+	VPTEST       Y9, Y9
+	JNZ          exactDone
 	VADDPD       Y11, Y7, Y7
 	ADDQ         $64, R8
 	DECQ         CX
@@ -332,10 +338,7 @@ exactDone:
 	VMULPS.Z        Z6, Z4, K1, Z4
 
 // func expNegSumExactAVX512(dst *float32, src *float32, n int, m float32, store int, thr float32, pf *float32) (s float64, done int)
-// expNegSumExactAVX2 on sixteen lanes. A block's range check keeps the
-// least and greatest value as int32 bit patterns: for the non-negative
-// floats these order as the values, a NaN or +Inf lies above 2's pattern
-// and anything negative (-0 included) below thr's.
+// expNegSumExactAVX2 on sixteen lanes, with the same range check.
 TEXT ·expNegSumExactAVX512(SB), NOSPLIT, $0-72
 	MOVQ         pf+48(FP), R10
 	MOVQ         dst+0(FP), DI
